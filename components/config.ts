@@ -1,0 +1,422 @@
+/**
+ * The stack configuration contract (see ../shared/DESIGN.md, "Contracts"), parsed and validated as
+ * plain data. Every function here is pure: it takes what `pulumi.Config` (or a YAML file, in the
+ * offline render) holds and returns typed values with defaults applied, or throws a ConfigError
+ * naming the key, the value and the fix. Nothing is created before these checks pass.
+ */
+import { ConfigError } from "./errors";
+
+/** Config keys live in the `forkstack` namespace; the values below are keyed without the prefix. */
+export const CONFIG_NAMESPACE = "forkstack";
+
+/** Pinned upstream versions. Change them here (or per stack in config) after reading the release notes. */
+export const DEFAULTS = {
+  headerName: "x-fork-identifier",
+  hostScheme: "subdomain" as HostScheme,
+  /** https://istio.io/latest/docs/releases/supported-releases/ — 1.30 is current. */
+  istioVersion: "1.30.0",
+  /** https://istio.io/latest/docs/setup/install/helm/ */
+  istioChartRepo: "https://istio-release.storage.googleapis.com/charts",
+  /** Emissary 4.x charts ship only as OCI artifacts on GHCR (chart version == app version). */
+  emissaryVersion: "4.1.0",
+  emissaryCrdsChart: "oci://ghcr.io/emissary-ingress/emissary-crds-chart",
+  emissaryChart: "oci://ghcr.io/emissary-ingress/emissary-ingress",
+  ambassadorId: "fork-proxy-ambassador",
+  gatewayNamespace: "emissary",
+  tlsMode: "acm" as TlsMode,
+  eks: {
+    version: "1.34",
+    instanceType: "t3.large",
+    desiredSize: 3,
+    minSize: 2,
+    maxSize: 6,
+    vpcCidr: "10.0.0.0/16",
+    zones: 2,
+  },
+  replicas: 1,
+  mappingTimeoutMs: 30000,
+} as const;
+
+export type HostScheme = "subdomain" | "flat";
+export type TlsMode = "acm" | "cert-manager";
+
+/** An in-cluster Service reference, written `name.namespace:port` in config. */
+export interface ServiceRef {
+  readonly name: string;
+  readonly namespace: string;
+  readonly port: number;
+}
+
+/** An entry point of the shared environment: a public host and the Service it enters. */
+export interface Upstream {
+  /** The shared public host, e.g. `shop.dev.example.com`; forks get `<fork>.<host>`. */
+  readonly host: string;
+  /** The in-cluster entry Service. */
+  readonly service: ServiceRef;
+}
+
+export interface EksOptions {
+  readonly version: string;
+  readonly instanceType: string;
+  readonly desiredSize: number;
+  readonly minSize: number;
+  readonly maxSize: number;
+  readonly vpcCidr: string;
+  /** How many availability zones get a public and a private subnet (at least 2). */
+  readonly zones: number;
+}
+
+export interface ClusterConfig {
+  /** `eks` creates VPC + EKS + node group; `kubeconfig` adopts an existing cluster. */
+  readonly mode: "eks" | "kubeconfig";
+  /** kubeconfig mode: the context to use; default the kubeconfig's current context. */
+  readonly context?: string;
+  readonly eks: EksOptions;
+}
+
+export interface BaseConfig {
+  readonly cluster: ClusterConfig;
+  /** The Route53 hosted zone that holds the wildcard records, e.g. `dev.example.com`. */
+  readonly domain: string;
+  /** The request header that carries the fork id. */
+  readonly headerName: string;
+  readonly upstreams: readonly Upstream[];
+  /** `subdomain`: `alice.shop.dev.example.com`; `flat`: `alice--shop.dev.example.com`. */
+  readonly hostScheme: HostScheme;
+  readonly istio: { readonly version: string; readonly chartRepo: string };
+  readonly emissary: {
+    readonly version: string;
+    readonly ambassadorId: string;
+    readonly namespace: string;
+    readonly crdsChart: string;
+    readonly chart: string;
+  };
+  readonly tls: { readonly mode: TlsMode; readonly email?: string };
+  /** Deploy the sample shop (examples/) into the shared cluster. */
+  readonly sampleApp: boolean;
+}
+
+export interface ForkService {
+  /** The shared Service to fork. */
+  readonly name: string;
+  readonly namespace: string;
+  /** The shared Deployment behind it; default: the Service's name. */
+  readonly deployment: string;
+  /** Replaces the first container's image. */
+  readonly image?: string;
+  /** Merged into the first container's env. */
+  readonly env: Readonly<Record<string, string>>;
+  readonly replicas: number;
+}
+
+export interface ForkConfig {
+  /** Lowercase DNS label: the URL label and the route key. */
+  readonly id: string;
+  readonly services: readonly ForkService[];
+  /** Extra request headers the gateway adds for this fork. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** How long after a `pulumi up` the fork counts as expired, e.g. `72h`; undefined: never. */
+  readonly ttl?: string;
+}
+
+/** What a fork stack needs to know of its base: the base stack's outputs (see index.ts). */
+export interface BaseOutputs {
+  readonly headerName: string;
+  readonly ambassadorId: string;
+  readonly gatewayNamespace: string;
+  readonly upstreams: readonly Upstream[];
+  readonly hostScheme: HostScheme;
+  readonly domain: string;
+}
+
+// --- validation helpers -------------------------------------------------------------------------
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
+const ENV_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
+// https://github.com/distribution/reference/blob/main/regexp.go (simplified: lowercase repository,
+// optional registry with port, optional tag, optional sha256 digest).
+const IMAGE =
+  /^(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
+const TTL = /^(\d+)(m|h|d)$/;
+
+/** The longest fork id: leaves room in every name and hostname label built from it. */
+export const MAX_FORK_ID_LENGTH = 30;
+
+const key = (name: string) => `${CONFIG_NAMESPACE}:${name}`;
+
+export function isDnsName(value: string): boolean {
+  return value.length <= 253 && value.split(".").every((l) => l.length <= 63 && DNS_LABEL.test(l)) && value.includes(".");
+}
+
+function asObject(field: string, value: unknown, fix: string): Record<string, unknown> {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new ConfigError(field, value, "is not an object", fix);
+  }
+  return value as Record<string, unknown>;
+}
+
+function optionalString(field: string, value: unknown, fix: string): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "string" || value === "") throw new ConfigError(field, value, "is not a non-empty string", fix);
+  return value;
+}
+
+function optionalPositiveInt(field: string, value: unknown, fallback: number, min = 1): number {
+  if (value === undefined || value === null) return fallback;
+  const n = typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value;
+  if (typeof n !== "number" || !Number.isInteger(n) || n < min) {
+    throw new ConfigError(field, value, `is not a whole number of at least ${min}`, `set it to e.g. ${fallback}`);
+  }
+  return n;
+}
+
+function stringMap(field: string, value: unknown, keyPattern: RegExp, keyFix: string): Record<string, string> {
+  if (value === undefined || value === null) return {};
+  const obj = asObject(field, value, `write it as a map of name: value`);
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(obj)) {
+    if (!keyPattern.test(k)) throw new ConfigError(`${field}.${k}`, k, "is not a valid name", keyFix);
+    if (typeof v === "object" || v === undefined) {
+      throw new ConfigError(`${field}.${k}`, v, "is not a string", `quote the value, e.g. ${k}: "on"`);
+    }
+    out[k] = String(v);
+  }
+  return out;
+}
+
+/** Parses `name.namespace:port` (the upstream `service` field). */
+export function parseServiceRef(field: string, value: unknown): ServiceRef {
+  const fix = `write it as name.namespace:port, e.g. "frontend.shop:80"`;
+  if (typeof value !== "string") throw new ConfigError(field, value, "is not a string", fix);
+  const m = /^([a-z0-9-]+)\.([a-z0-9-]+):(\d+)$/.exec(value);
+  if (!m || !DNS1035_LABEL.test(m[1]) || !DNS_LABEL.test(m[2])) {
+    throw new ConfigError(field, value, "is not a Service reference", fix);
+  }
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) throw new ConfigError(field, value, "has a port outside 1-65535", fix);
+  return { name: m[1], namespace: m[2], port };
+}
+
+export function formatServiceRef(ref: ServiceRef): string {
+  return `${ref.name}.${ref.namespace}:${ref.port}`;
+}
+
+// --- base stack ---------------------------------------------------------------------------------
+
+/**
+ * Validates and defaults a base stack's config.
+ * @param raw values keyed without the `forkstack:` prefix, as `pulumi.Config#getObject` returns them.
+ */
+export function parseBaseConfig(raw: Record<string, unknown>): BaseConfig {
+  const clusterRaw = raw.cluster === undefined ? {} : asObject(key("cluster"), raw.cluster, "set forkstack:cluster.mode to eks or kubeconfig");
+  const mode = clusterRaw.mode ?? "kubeconfig";
+  if (mode !== "eks" && mode !== "kubeconfig") {
+    throw new ConfigError(key("cluster.mode"), mode, "is not a cluster mode", `use "eks" (create a cluster) or "kubeconfig" (use an existing one)`);
+  }
+  const eksRaw = clusterRaw.eks === undefined ? {} : asObject(key("cluster.eks"), clusterRaw.eks, "write it as a map, e.g. { instanceType: t3.large }");
+  const d = DEFAULTS.eks;
+  const eks: EksOptions = {
+    version: optionalString(key("cluster.eks.version"), eksRaw.version, `e.g. "${d.version}"`) ?? d.version,
+    instanceType: optionalString(key("cluster.eks.instanceType"), eksRaw.instanceType, `e.g. "${d.instanceType}"`) ?? d.instanceType,
+    desiredSize: optionalPositiveInt(key("cluster.eks.desiredSize"), eksRaw.desiredSize, d.desiredSize),
+    minSize: optionalPositiveInt(key("cluster.eks.minSize"), eksRaw.minSize, d.minSize),
+    maxSize: optionalPositiveInt(key("cluster.eks.maxSize"), eksRaw.maxSize, d.maxSize),
+    vpcCidr: optionalString(key("cluster.eks.vpcCidr"), eksRaw.vpcCidr, `e.g. "${d.vpcCidr}"`) ?? d.vpcCidr,
+    zones: optionalPositiveInt(key("cluster.eks.zones"), eksRaw.zones, d.zones, 2),
+  };
+  if (eks.minSize > eks.desiredSize || eks.desiredSize > eks.maxSize) {
+    throw new ConfigError(key("cluster.eks"), { minSize: eks.minSize, desiredSize: eks.desiredSize, maxSize: eks.maxSize }, "has sizes out of order", "keep minSize <= desiredSize <= maxSize");
+  }
+  const cluster: ClusterConfig = {
+    mode,
+    context: optionalString(key("cluster.context"), clusterRaw.context, "name a context of your kubeconfig"),
+    eks,
+  };
+
+  const domain = raw.domain;
+  if (domain === undefined || domain === null || domain === "") {
+    throw new ConfigError(key("domain"), domain, "is required", "set it to the Route53 hosted zone for the wildcard records, e.g. `pulumi config set forkstack:domain dev.example.com`");
+  }
+  if (typeof domain !== "string" || !isDnsName(domain)) {
+    throw new ConfigError(key("domain"), domain, "is not a DNS name", `use a lowercase domain such as "dev.example.com"`);
+  }
+
+  const headerName = optionalString(key("headerName"), raw.headerName, `e.g. "${DEFAULTS.headerName}"`) ?? DEFAULTS.headerName;
+  if (!HEADER_NAME.test(headerName)) {
+    throw new ConfigError(key("headerName"), headerName, "is not a lowercase HTTP header name", `use e.g. "${DEFAULTS.headerName}"`);
+  }
+
+  const hostScheme = raw.hostScheme ?? DEFAULTS.hostScheme;
+  if (hostScheme !== "subdomain" && hostScheme !== "flat") {
+    throw new ConfigError(key("hostScheme"), hostScheme, "is not a host scheme", `use "subdomain" (alice.shop.dev.example.com) or "flat" (alice--shop.dev.example.com)`);
+  }
+
+  const upstreams = parseUpstreams(raw.upstreams, domain, hostScheme);
+
+  const istioRaw = raw.istio === undefined ? {} : asObject(key("istio"), raw.istio, "write it as { version: 1.30.0 }");
+  const emissaryRaw = raw.emissary === undefined ? {} : asObject(key("emissary"), raw.emissary, "write it as { version: 4.1.0 }");
+  const tlsRaw = raw.tls === undefined ? {} : asObject(key("tls"), raw.tls, "write it as { mode: acm }");
+  const version = /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/;
+  const istioVersion = optionalString(key("istio.version"), istioRaw.version, `e.g. "${DEFAULTS.istioVersion}"`) ?? DEFAULTS.istioVersion;
+  if (!version.test(istioVersion)) throw new ConfigError(key("istio.version"), istioVersion, "is not an exact chart version", `pin an exact version, e.g. "${DEFAULTS.istioVersion}"`);
+  const emissaryVersion = optionalString(key("emissary.version"), emissaryRaw.version, `e.g. "${DEFAULTS.emissaryVersion}"`) ?? DEFAULTS.emissaryVersion;
+  if (!version.test(emissaryVersion)) throw new ConfigError(key("emissary.version"), emissaryVersion, "is not an exact chart version", `pin an exact version, e.g. "${DEFAULTS.emissaryVersion}"`);
+  if (!/^4\./.test(emissaryVersion)) throw new ConfigError(key("emissary.version"), emissaryVersion, "is not an Emissary 4.x version", `forkstack needs Emissary 4.x, e.g. "${DEFAULTS.emissaryVersion}"`);
+  const ambassadorId = optionalString(key("emissary.ambassadorId"), emissaryRaw.ambassadorId, `e.g. "${DEFAULTS.ambassadorId}"`) ?? DEFAULTS.ambassadorId;
+  if (!DNS_LABEL.test(ambassadorId)) throw new ConfigError(key("emissary.ambassadorId"), ambassadorId, "is not a lowercase DNS label", `use e.g. "${DEFAULTS.ambassadorId}"`);
+  const gatewayNamespace = optionalString(key("emissary.namespace"), emissaryRaw.namespace, `e.g. "${DEFAULTS.gatewayNamespace}"`) ?? DEFAULTS.gatewayNamespace;
+  if (!DNS_LABEL.test(gatewayNamespace) || gatewayNamespace.length > 63) throw new ConfigError(key("emissary.namespace"), gatewayNamespace, "is not a namespace name", `use e.g. "${DEFAULTS.gatewayNamespace}"`);
+  const tlsMode = tlsRaw.mode ?? DEFAULTS.tlsMode;
+  if (tlsMode !== "acm" && tlsMode !== "cert-manager") {
+    throw new ConfigError(key("tls.mode"), tlsMode, "is not a TLS mode", `use "acm" (TLS ends at the load balancer) or "cert-manager" (TLS ends in the gateway)`);
+  }
+  const email = optionalString(key("tls.email"), tlsRaw.email, "set the ACME account e-mail, e.g. platform@example.com");
+  if (tlsMode === "cert-manager" && !email) {
+    throw new ConfigError(key("tls.email"), email, "is required with tls.mode cert-manager", "set the ACME account e-mail, e.g. platform@example.com");
+  }
+  const sampleApp = raw.sampleApp ?? false;
+  if (typeof sampleApp !== "boolean" && sampleApp !== "true" && sampleApp !== "false") {
+    throw new ConfigError(key("sampleApp"), sampleApp, "is not a boolean", "use true or false");
+  }
+
+  return {
+    cluster,
+    domain,
+    headerName,
+    upstreams,
+    hostScheme,
+    istio: { version: istioVersion, chartRepo: DEFAULTS.istioChartRepo },
+    emissary: {
+      version: emissaryVersion,
+      ambassadorId,
+      namespace: gatewayNamespace,
+      crdsChart: DEFAULTS.emissaryCrdsChart,
+      chart: DEFAULTS.emissaryChart,
+    },
+    tls: { mode: tlsMode, email },
+    sampleApp: sampleApp === true || sampleApp === "true",
+  };
+}
+
+function parseUpstreams(value: unknown, domain: string, hostScheme: HostScheme): Upstream[] {
+  const field = key("upstreams");
+  const example = `e.g. [{ host: shop.${domain}, service: frontend.shop:80 }]`;
+  if (value === undefined || value === null) throw new ConfigError(field, value, "is required", `list the entry points of the shared environment, ${example}`);
+  if (!Array.isArray(value) || value.length === 0) throw new ConfigError(field, value, "is not a non-empty list", `list the entry points, ${example}`);
+  const seen = new Map<string, number>();
+  return value.map((entry, i) => {
+    const f = `${field}[${i}]`;
+    const obj = asObject(f, entry, `write it as { host: shop.${domain}, service: frontend.shop:80 }`);
+    const host = obj.host;
+    if (typeof host !== "string" || !isDnsName(host)) {
+      throw new ConfigError(`${f}.host`, host, "is not a DNS name", `use a lowercase host inside ${domain}, e.g. "shop.${domain}"`);
+    }
+    if (host !== domain && !host.endsWith(`.${domain}`)) {
+      throw new ConfigError(`${f}.host`, host, `is not inside forkstack:domain ${domain}`, `use a host in the hosted zone, e.g. "shop.${domain}", or change forkstack:domain`);
+    }
+    if (hostScheme === "flat" && host.split(".").length - domain.split(".").length !== 1) {
+      throw new ConfigError(`${f}.host`, host, `is not one label below ${domain}, as hostScheme flat needs`, `use e.g. "shop.${domain}" or hostScheme subdomain`);
+    }
+    const previous = seen.get(host);
+    if (previous !== undefined) {
+      throw new ConfigError(`${f}.host`, host, `repeats ${field}[${previous}].host`, "give each upstream its own host, or remove the duplicate");
+    }
+    seen.set(host, i);
+    return { host, service: parseServiceRef(`${f}.service`, obj.service) };
+  });
+}
+
+// --- fork stack ---------------------------------------------------------------------------------
+
+export function validateForkId(id: unknown): string {
+  const field = key("fork.id");
+  const fix = `use lowercase letters, digits and single "-" (at most ${MAX_FORK_ID_LENGTH}), e.g. "alice" or "pr-123"`;
+  if (id === undefined || id === null || id === "") throw new ConfigError(field, id, "is required", fix);
+  if (typeof id !== "string" && typeof id !== "number") throw new ConfigError(field, id, "is not a string", fix);
+  const s = String(id);
+  if (!DNS_LABEL.test(s)) throw new ConfigError(field, s, "is not a lowercase DNS label", fix);
+  if (s.length > MAX_FORK_ID_LENGTH) throw new ConfigError(field, s, `is longer than ${MAX_FORK_ID_LENGTH} characters`, fix);
+  // "--" separates the fork from the upstream label in the flat host scheme and route names.
+  if (s.includes("--")) throw new ConfigError(field, s, `contains "--", which forkstack uses as a separator`, fix);
+  return s;
+}
+
+/** Validates and defaults a fork stack's `forkstack:fork` object. */
+export function parseForkConfig(value: unknown): ForkConfig {
+  const field = key("fork");
+  const obj = asObject(field, value, "write it as { id: alice, services: [...] }");
+  const id = validateForkId(obj.id);
+
+  let servicesRaw = obj.services ?? [];
+  if (!Array.isArray(servicesRaw)) throw new ConfigError(`${field}.services`, servicesRaw, "is not a list", "list the services to fork, or omit it for a header-only fork");
+  const seen = new Map<string, number>();
+  const services = servicesRaw.map((entry, i): ForkService => {
+    const f = `${field}.services[${i}]`;
+    const s = asObject(f, entry, "write it as { name: api, namespace: shop }");
+    const name = s.name;
+    if (typeof name !== "string" || !DNS1035_LABEL.test(name) || name.length > 63) {
+      throw new ConfigError(`${f}.name`, name, "is not a Service name", "name the shared Service to fork, e.g. api");
+    }
+    const namespace = s.namespace;
+    if (typeof namespace !== "string" || !DNS_LABEL.test(namespace) || namespace.length > 63) {
+      throw new ConfigError(`${f}.namespace`, namespace, "is not a namespace name", "name the Service's namespace, e.g. shop");
+    }
+    const deployment = s.deployment ?? name;
+    if (typeof deployment !== "string" || !isDnsSubdomain(deployment)) {
+      throw new ConfigError(`${f}.deployment`, deployment, "is not a Deployment name", `name the Deployment behind the Service, or omit it to use "${name}"`);
+    }
+    const image = s.image;
+    if (image !== undefined && (typeof image !== "string" || !IMAGE.test(image))) {
+      throw new ConfigError(`${f}.image`, image, "is not a container image reference", "use registry/repository:tag, e.g. registry.example.com/api:alice-1");
+    }
+    const previous = seen.get(`${namespace}/${name}`);
+    if (previous !== undefined) {
+      throw new ConfigError(`${f}.name`, `${name}.${namespace}`, `repeats ${field}.services[${previous}]`, "list each service once");
+    }
+    seen.set(`${namespace}/${name}`, i);
+    return {
+      name,
+      namespace,
+      deployment,
+      image: image as string | undefined,
+      env: stringMap(`${f}.env`, s.env, ENV_NAME, "use letters, digits, '_', '-' and '.', not starting with a digit"),
+      replicas: optionalPositiveInt(`${f}.replicas`, s.replicas, DEFAULTS.replicas),
+    };
+  });
+
+  const headers = stringMap(`${field}.headers`, obj.headers, HEADER_NAME, "use a lowercase HTTP header name, e.g. x-feature-flags");
+  const ttl = obj.ttl;
+  if (ttl !== undefined && (typeof ttl !== "string" || !TTL.test(ttl) || parseTtlMs(ttl) === 0)) {
+    throw new ConfigError(`${field}.ttl`, ttl, "is not a duration", `use minutes, hours or days, e.g. "72h" or "7d"`);
+  }
+  return { id, services, headers, ttl: ttl as string | undefined };
+}
+
+function isDnsSubdomain(value: string): boolean {
+  return value.length <= 253 && value.split(".").every((l) => DNS_LABEL.test(l));
+}
+
+/** `72h` → milliseconds. */
+export function parseTtlMs(ttl: string): number {
+  const m = TTL.exec(ttl);
+  if (!m) throw new ConfigError(key("fork.ttl"), ttl, "is not a duration", `use e.g. "72h"`);
+  const unit = { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as "m" | "h" | "d"];
+  return Number(m[1]) * unit;
+}
+
+/** When a fork deployed at `now` expires (ISO 8601, seconds precision), or undefined without a ttl. */
+export function expiryOf(fork: ForkConfig, now: Date): string | undefined {
+  if (fork.ttl === undefined) return undefined;
+  return new Date(now.getTime() + parseTtlMs(fork.ttl)).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+/** Validates a fork's `forkstack:baseStack` reference (`org/project/stack`). */
+export function parseBaseStack(value: unknown): string {
+  const field = key("baseStack");
+  const fix = "name the base stack as organization/project/stack, e.g. organization/forkstack/dev";
+  if (typeof value !== "string" || value === "") throw new ConfigError(field, value, "is required for a fork stack", fix);
+  if (!/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+){0,2}$/.test(value)) throw new ConfigError(field, value, "is not a stack reference", fix);
+  return value;
+}

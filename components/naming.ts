@@ -1,0 +1,134 @@
+/**
+ * Every name forkstack makes, in one place: Kubernetes names of copies, labels, route names, Mapping
+ * names, fork hosts and URLs. Names that could grow past a Kubernetes limit are shortened
+ * deterministically (a prefix plus a hash of the whole), never rejected, so any valid service name
+ * and fork id yield valid objects.
+ *
+ * Limits: Service names are DNS-1035 labels of at most 63 characters
+ * (https://kubernetes.io/docs/concepts/overview/working-with-objects/names/#rfc-1035-label-names);
+ * label values are at most 63 characters
+ * (https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#syntax-and-character-set).
+ */
+import { createHash } from "crypto";
+import { HostScheme } from "./config";
+
+export const MAX_LABEL = 63;
+
+/** Labels and annotations forkstack puts on what it creates. */
+export const LABELS = {
+  /** On every object a fork creates (and the copy's pods): the fork id. */
+  fork: "forkstack.dev/fork",
+  managedBy: "app.kubernetes.io/managed-by",
+  /** On copies: the shared object they were copied from, `namespace/name`. */
+  copiedFrom: "forkstack.dev/copied-from",
+  /** On copies and Mappings: when the fork counts as expired (ISO 8601). */
+  expiresAt: "forkstack.dev/expires-at",
+  /** On a VirtualService forkstack created (not adopted): delete it when its last fork leaves. */
+  createdBy: "forkstack.dev/created-by",
+} as const;
+
+export const MANAGED_BY = "forkstack";
+
+/** Every route forkstack owns in a VirtualService starts with this; nothing else is touched. */
+export const ROUTE_PREFIX = "forkstack-";
+
+/** Short, stable hash of the whole input. */
+export function shortHash(text: string, length = 8): string {
+  return createHash("sha256").update(text).digest("hex").slice(0, length);
+}
+
+/**
+ * Joins parts with "-" into a DNS label of at most `max` characters. When too long, keeps a prefix
+ * and appends `-<hash of the full name>`, so distinct inputs stay distinct.
+ */
+export function boundedName(parts: readonly string[], max = MAX_LABEL): string {
+  const full = parts.filter((p) => p !== "").join("-");
+  if (full.length <= max) return full;
+  const hash = shortHash(full);
+  const head = full.slice(0, max - hash.length - 1).replace(/-+$/, "");
+  return `${head}-${hash}`;
+}
+
+/** Kubernetes name of a fork's copy of a Service or Deployment: `<name>-<fork>`, at most 63. */
+export function copyName(name: string, forkId: string): string {
+  return boundedName([name, forkId]);
+}
+
+/**
+ * The value a copy's pods carry for a label the shared selector uses, so the shared selector no
+ * longer matches them (selectors are equality-only). At most 63, a valid label value.
+ */
+export function forkLabelValue(sharedValue: string, forkId: string): string {
+  const v = boundedName([sharedValue, forkId]);
+  // Label values must start and end with an alphanumeric character.
+  return v.replace(/^[^A-Za-z0-9]+/, "").replace(/[^A-Za-z0-9]+$/, "") || shortHash(`${sharedValue}/${forkId}`);
+}
+
+export function serviceFqdn(name: string, namespace: string): string {
+  return `${name}.${namespace}.svc.cluster.local`;
+}
+
+/** Name of a fork's route in a VirtualService; `index` > 0 for the fork's variants of further app routes. */
+export function routeName(forkId: string, index = 0): string {
+  return index === 0 ? `${ROUTE_PREFIX}${forkId}` : `${ROUTE_PREFIX}${forkId}--${index}`;
+}
+
+/** Whether a VirtualService route belongs to this fork (fork ids contain no "--"). */
+export function isRouteOfFork(name: string | undefined, forkId: string): boolean {
+  const base = routeName(forkId);
+  return name === base || (name !== undefined && name.startsWith(`${base}--`));
+}
+
+/** Whether a route is any fork's route. */
+export function isForkRoute(name: string | undefined): boolean {
+  return name !== undefined && name.startsWith(ROUTE_PREFIX);
+}
+
+/** The fork id a route name belongs to, or undefined for routes forkstack does not own. */
+export function forkOfRoute(name: string | undefined): string | undefined {
+  if (!isForkRoute(name)) return undefined;
+  return name!.slice(ROUTE_PREFIX.length).split("--")[0];
+}
+
+/** Name of a VirtualService forkstack creates for a shared Service that has none. */
+export function virtualServiceName(service: string): string {
+  return boundedName(["forkstack", service]);
+}
+
+/** A host as a name fragment: `shop.dev.example.com` → `shop-dev-example-com`. */
+export function hostSlug(host: string): string {
+  return host.replace(/\./g, "-");
+}
+
+/** The public host of a fork for an upstream host. */
+export function forkHost(forkId: string, upstreamHost: string, scheme: HostScheme): string {
+  if (scheme === "subdomain") return `${forkId}.${upstreamHost}`;
+  const [first, ...rest] = upstreamHost.split(".");
+  return [`${forkId}--${first}`, ...rest].join(".");
+}
+
+/** The wildcard that covers every fork host of an upstream, for DNS records and certificates. */
+export function wildcardHost(upstreamHost: string, scheme: HostScheme): string {
+  if (scheme === "subdomain") return `*.${upstreamHost}`;
+  const [, ...rest] = upstreamHost.split(".");
+  return `*.${rest.join(".")}`;
+}
+
+export function forkUrl(forkId: string, upstreamHost: string, scheme: HostScheme): string {
+  return `https://${forkHost(forkId, upstreamHost, scheme)}/`;
+}
+
+/** Kubernetes name of the Mapping of a fork (or of the shared host, forkId undefined) for an upstream. */
+export function mappingName(upstreamHost: string, forkId?: string): string {
+  return forkId === undefined ? boundedName(["shared", hostSlug(upstreamHost)]) : boundedName(["fork", forkId, hostSlug(upstreamHost)]);
+}
+
+/** Kubernetes name of the Emissary Host for an upstream's shared or wildcard fork host. */
+export function hostResourceName(upstreamHost: string, wildcard: boolean): string {
+  return boundedName([wildcard ? "forks" : "shared", hostSlug(upstreamHost)]);
+}
+
+/** Name of the TLS Secret / certificate for an upstream (cert-manager mode). */
+export function tlsSecretName(upstreamHost: string): string {
+  return boundedName(["tls", hostSlug(upstreamHost)]);
+}

@@ -1,0 +1,55 @@
+/**
+ * The forkstack program. A stack with `forkstack:fork` in its config is a fork stack (a developer's
+ * or a pull request's copy-on-write view of the shared environment); any other is a base stack (the
+ * shared cluster, Istio, the gateway, DNS and certificates). See README.md and ../shared/DESIGN.md.
+ *
+ * Config errors are thrown as `pulumi.RunError`, which the Pulumi CLI prints as one line without a
+ * stack trace (https://www.pulumi.com/docs/reference/pkg/nodejs/pulumi/pulumi/classes/runerror/).
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { baseProgram } from "./components/base";
+import { CONFIG_NAMESPACE, parseBaseConfig, parseBaseStack, parseForkConfig } from "./components/config";
+import { ConfigError } from "./components/errors";
+import { forkProgram } from "./components/forkProgram";
+
+/** Keys of a base stack's config, read as objects where they are objects. */
+const BASE_KEYS = ["cluster", "domain", "headerName", "hostScheme", "upstreams", "istio", "emissary", "tls", "sampleApp"] as const;
+
+/** The deployment time; `FORKSTACK_NOW` (ISO 8601) pins it for reproducible renders and tests. */
+function now(): Date {
+  const pinned = process.env.FORKSTACK_NOW;
+  return pinned ? new Date(pinned) : new Date();
+}
+
+function readRaw(config: pulumi.Config, keys: readonly string[]): Record<string, unknown> {
+  const raw: Record<string, unknown> = {};
+  for (const k of keys) {
+    const text = config.get(k);
+    if (text === undefined) continue;
+    try {
+      raw[k] = JSON.parse(text);
+    } catch {
+      raw[k] = text; // a plain string value such as forkstack:domain
+    }
+  }
+  return raw;
+}
+
+async function program(): Promise<Record<string, unknown>> {
+  const config = new pulumi.Config(CONFIG_NAMESPACE);
+  try {
+    const rawFork = readRaw(config, ["fork", "baseStack"]);
+    if (rawFork.fork !== undefined) {
+      const fork = parseForkConfig(rawFork.fork);
+      const baseStack = parseBaseStack(rawFork.baseStack);
+      return await forkProgram({ fork, baseStack, now: now() });
+    }
+    const base = parseBaseConfig(readRaw(config, BASE_KEYS));
+    return await baseProgram(base, { kubeconfig: config.getSecret("kubeconfig") });
+  } catch (err) {
+    if (err instanceof ConfigError) throw new pulumi.RunError(`stack ${pulumi.getStack()}: ${err.message}`);
+    throw err;
+  }
+}
+
+export = program;

@@ -1,0 +1,10 @@
+/** Jest runs the TypeScript sources directly; type errors are caught by `tsc --noEmit` in CI. */
+module.exports = {
+  testEnvironment: "node",
+  roots: ["<rootDir>/test"],
+  testMatch: ["**/*.test.ts"],
+  transform: { "^.+\\.ts$": ["ts-jest", { diagnostics: false }] },
+  // Pulumi's mock runtime keeps module-level state: give every test file its own module registry.
+  resetModules: false,
+  testTimeout: 30000,
+};

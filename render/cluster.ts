@@ -1,0 +1,97 @@
+/**
+ * A simulated Kubernetes cluster: a plain store of objects keyed by apiVersion group, kind,
+ * namespace and name. The offline render and the tests seed it with what a live cluster returns
+ * (YAML fixtures, server-set fields included) and the mock runtime writes into it what a stack
+ * creates.
+ */
+import * as fs from "fs";
+import * as YAML from "yaml";
+
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    resourceVersion?: string;
+    [k: string]: unknown;
+  };
+  [k: string]: unknown;
+}
+
+/** Kinds that are cluster-scoped (no namespace) among those forkstack touches. */
+const CLUSTER_SCOPED = new Set(["Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "ClusterIssuer", "StorageClass"]);
+
+function group(apiVersion: string): string {
+  return apiVersion.includes("/") ? apiVersion.split("/")[0] : "";
+}
+
+export function objectKey(apiVersion: string, kind: string, namespace: string | undefined, name: string): string {
+  return `${group(apiVersion)}/${kind}/${CLUSTER_SCOPED.has(kind) ? "" : namespace ?? "default"}/${name}`;
+}
+
+export class SimulatedCluster {
+  private readonly objects = new Map<string, KubeObject>();
+  private version = 1000;
+
+  /** Reads every YAML document of the given files (fixtures of what a live cluster returns). */
+  static fromFiles(files: readonly string[]): SimulatedCluster {
+    const cluster = new SimulatedCluster();
+    for (const file of files) cluster.seedYaml(fs.readFileSync(file, "utf8"), file);
+    return cluster;
+  }
+
+  seedYaml(text: string, source = "input"): void {
+    for (const doc of YAML.parseAllDocuments(text)) {
+      if (doc.errors.length > 0) throw new Error(`${source}: ${doc.errors[0].message.split("\n")[0]}`);
+      const obj = doc.toJS();
+      if (obj === null || obj === undefined) continue;
+      const items: unknown[] = obj.kind === "List" && Array.isArray(obj.items) ? obj.items : [obj];
+      for (const item of items) {
+        const o = item as KubeObject;
+        if (!o || typeof o.apiVersion !== "string" || typeof o.kind !== "string" || typeof o.metadata?.name !== "string") {
+          throw new Error(`${source}: every document needs apiVersion, kind and metadata.name`);
+        }
+        this.put(o, { keepVersion: true });
+      }
+    }
+  }
+
+  get(apiVersion: string, kind: string, namespace: string | undefined, name: string): KubeObject | undefined {
+    const o = this.objects.get(objectKey(apiVersion, kind, namespace, name));
+    return o === undefined ? undefined : structuredClone(o);
+  }
+
+  /** Objects of a kind (any version of its API group), optionally in one namespace. */
+  list(apiVersion: string, kind: string, namespace?: string): KubeObject[] {
+    const prefix = `${group(apiVersion)}/${kind}/`;
+    return [...this.objects.entries()]
+      .filter(([k, o]) => k.startsWith(prefix) && (namespace === undefined || (o.metadata.namespace ?? "default") === namespace))
+      .map(([, o]) => structuredClone(o));
+  }
+
+  /** Creates or replaces an object, stamping a new resourceVersion as the API server does. */
+  put(obj: KubeObject, opts: { keepVersion?: boolean } = {}): KubeObject {
+    const copy = structuredClone(obj);
+    if (!CLUSTER_SCOPED.has(copy.kind)) copy.metadata.namespace = copy.metadata.namespace ?? "default";
+    if (!opts.keepVersion || copy.metadata.resourceVersion === undefined) copy.metadata.resourceVersion = String(++this.version);
+    this.objects.set(objectKey(copy.apiVersion, copy.kind, copy.metadata.namespace, copy.metadata.name), copy);
+    return structuredClone(copy);
+  }
+
+  delete(apiVersion: string, kind: string, namespace: string | undefined, name: string): boolean {
+    return this.objects.delete(objectKey(apiVersion, kind, namespace, name));
+  }
+
+  all(): KubeObject[] {
+    return [...this.objects.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, o]) => structuredClone(o));
+  }
+
+  toYaml(): string {
+    return this.all()
+      .map((o) => YAML.stringify(o, { lineWidth: 0 }))
+      .join("---\n");
+  }
+}

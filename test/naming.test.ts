@@ -1,0 +1,72 @@
+import {
+  boundedName,
+  copyName,
+  forkHost,
+  forkLabelValue,
+  forkOfRoute,
+  isRouteOfFork,
+  mappingName,
+  routeName,
+  wildcardHost,
+} from "../components/naming";
+
+const DNS1035 = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+
+describe("naming", () => {
+  it("keeps short copy names readable", () => {
+    expect(copyName("api", "alice")).toBe("api-alice");
+  });
+
+  it("shortens a 50-character service in a 25-character fork to a valid 63-character DNS-1035 name", () => {
+    const service = "a" + "b".repeat(48) + "c";
+    const fork = "pr-1234-feature-checkout"; // 24
+    const fork25 = `${fork}x`;
+    const name = copyName(service, fork25);
+    expect(service).toHaveLength(50);
+    expect(fork25).toHaveLength(25);
+    expect(name.length).toBeLessThanOrEqual(63);
+    expect(name).toMatch(DNS1035);
+  });
+
+  it("gives different long inputs different shortened names", () => {
+    const service = "s".repeat(60);
+    expect(copyName(service, "alice")).not.toBe(copyName(service, "alicf"));
+    expect(copyName(service, "alice")).toBe(copyName(service, "alice"));
+  });
+
+  it("never ends a shortened name with a hyphen before the hash", () => {
+    const name = boundedName(["x".repeat(53) + "-", "y".repeat(20)]);
+    expect(name).not.toMatch(/--/);
+    expect(name.length).toBeLessThanOrEqual(63);
+  });
+
+  it("makes label values that differ from the shared value and stay within 63 characters", () => {
+    expect(forkLabelValue("api", "alice")).toBe("api-alice");
+    const v = forkLabelValue("v".repeat(63), "alice");
+    expect(v.length).toBeLessThanOrEqual(63);
+    expect(v).toMatch(/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/);
+  });
+
+  it("names a fork's routes and recognises only its own", () => {
+    expect(routeName("alice")).toBe("forkstack-alice");
+    expect(routeName("alice", 2)).toBe("forkstack-alice--2");
+    expect(isRouteOfFork("forkstack-alice--2", "alice")).toBe(true);
+    expect(isRouteOfFork("forkstack-alice-2", "alice")).toBe(false);
+    expect(isRouteOfFork("forkstack-alicex", "alice")).toBe(false);
+    expect(forkOfRoute("forkstack-pr-12--3")).toBe("pr-12");
+    expect(forkOfRoute("default")).toBeUndefined();
+  });
+
+  it("builds fork hosts and wildcards for both host schemes", () => {
+    expect(forkHost("alice", "shop.dev.example.com", "subdomain")).toBe("alice.shop.dev.example.com");
+    expect(wildcardHost("shop.dev.example.com", "subdomain")).toBe("*.shop.dev.example.com");
+    expect(forkHost("alice", "shop.dev.example.com", "flat")).toBe("alice--shop.dev.example.com");
+    expect(wildcardHost("shop.dev.example.com", "flat")).toBe("*.dev.example.com");
+  });
+
+  it("names Mappings per fork and upstream within 63 characters", () => {
+    expect(mappingName("shop.dev.example.com", "alice")).toBe("fork-alice-shop-dev-example-com");
+    expect(mappingName("shop.dev.example.com")).toBe("shared-shop-dev-example-com");
+    expect(mappingName("a-very-long-upstream-name.team-payments.dev.example.com", "pr-1234-feature-checkout").length).toBeLessThanOrEqual(63);
+  });
+});

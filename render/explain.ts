@@ -1,0 +1,354 @@
+/**
+ * Follows one request through a rendered (or live) cluster: from the Emissary gateway through a
+ * chain of in-mesh calls, and says per hop what decided the route (a Mapping, a VirtualService
+ * route, or the plain Service) and which Deployment and image serve it. Pure: it takes the objects
+ * of a cluster and a request, and returns plain data; `formatExplanation` turns that into a table.
+ *
+ * What it models, and where it comes from:
+ * - Emissary v3alpha1 Mappings: `hostname` (a DNS glob with `*` at the start or end), `prefix`
+ *   (longest wins), `remove_request_headers` then `add_request_headers` (`append` defaults to true,
+ *   which joins a client-sent value with ours) and `service` (`name[.namespace][:port]`, namespace
+ *   defaulting to the Mapping's). https://www.getambassador.io/docs/emissary/latest/topics/using/headers/add_request_headers
+ * - Istio mesh VirtualServices (no `gateways`, or `mesh` among them), one per host (IST0109), http
+ *   routes evaluated in order, first match wins; a `match` list is an OR of blocks whose conditions
+ *   AND; regexes are RE2 full matches. https://istio.io/latest/docs/reference/config/networking/virtual-service/#HTTPMatchRequest
+ * - Service selectors are equality-only subsets of the pod template labels.
+ * - Header propagation is the application's job (Envoy never copies inbound headers to outbound
+ *   calls); the explainer assumes every service propagates the fork header and says so.
+ */
+import { DEFAULTS } from "../components/config";
+import { LABELS } from "../components/naming";
+import { KubeObject } from "./cluster";
+
+export interface ExplainRequest {
+  /** The public host the client calls, e.g. `alice.shop.dev.example.com` (a port is ignored). */
+  host: string;
+  /** The request path; default `/`. Also used for `uri` matches of in-mesh hops. */
+  path?: string;
+  /** Headers the client sends (names are case-insensitive). */
+  headers?: Record<string, string>;
+  /** The chain of services called after the entry service: `name` (caller's namespace) or `name.namespace`. */
+  calls: string[];
+}
+
+export interface ExplainOptions {
+  /** The fork header, for the assumption line and to show which fork a request carries. @default x-fork-identifier */
+  headerName?: string;
+}
+
+export interface Hop {
+  /** What was called: the Mapping's service reference for hop 0, the `calls` entry after that. */
+  service: string;
+  /** `Mapping shop/x`, `VirtualService shop/api route forkstack-alice` or `Service (no VirtualService)`. */
+  decidedBy: string;
+  /** The Service the request lands on, `namespace/name`. */
+  target?: string;
+  /** The Deployment(s) behind the target Service. */
+  deployment?: string;
+  /** The first container image of that Deployment. */
+  image?: string;
+  /** The fork the serving Deployment belongs to (label forkstack.dev/fork), undefined when shared. */
+  fork?: string;
+  /** True when this hop cannot be served as intended; see `problems`. */
+  broken: boolean;
+}
+
+export interface Problem {
+  hop: number;
+  message: string;
+}
+
+export interface Explanation {
+  hops: Hop[];
+  problems: Problem[];
+  /** Headers as the entry service receives them (after the Mapping), lowercase names. */
+  headers: Record<string, string>;
+  /** Assumptions the answer rests on; printed with it. */
+  assumptions: string[];
+}
+
+const LOCAL_SUFFIX = ".svc.cluster.local";
+
+/** Parses a `calls` entry or a Mapping service into name and namespace (`fallbackNs` when absent). */
+export function parseServiceName(text: string, fallbackNs: string): { name: string; namespace: string } {
+  const withoutScheme = text.replace(/^[a-z]+:\/\//, "");
+  const host = withoutScheme.split("/")[0].replace(/:\d+$/, "");
+  const parts = host.split(".");
+  // name, name.ns, name.ns.svc, name.ns.svc.cluster.local all name a Service.
+  return { name: parts[0], namespace: parts.length > 1 ? parts[1] : fallbackNs };
+}
+
+/** A VirtualService host, resolved relative to the VirtualService's namespace, as an FQDN. */
+function hostFqdn(host: string, namespace: string): string {
+  const parts = host.split(".");
+  if (parts.length === 1) return `${host}.${namespace}${LOCAL_SUFFIX}`;
+  if (parts.length === 2) return `${host}${LOCAL_SUFFIX}`;
+  if (parts.length === 3 && parts[2] === "svc") return `${host}.cluster.local`;
+  return host;
+}
+
+function hostnameMatches(pattern: string, host: string): boolean {
+  const p = pattern.toLowerCase();
+  const h = host.toLowerCase();
+  if (p === "*" || p === h) return true;
+  // Emissary hostnames are DNS globs with a `*` at the start or at the end.
+  if (p.startsWith("*")) return h.endsWith(p.slice(1));
+  if (p.endsWith("*")) return h.startsWith(p.slice(0, -1));
+  return false;
+}
+
+function ns(o: KubeObject): string {
+  return o.metadata.namespace ?? "default";
+}
+
+function ref(o: KubeObject): string {
+  return `${ns(o)}/${o.metadata.name}`;
+}
+
+function spec(o: KubeObject): any {
+  return (o.spec ?? {}) as any;
+}
+
+function lowerKeys(headers: Record<string, string> | undefined): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+}
+
+/** Applies a Mapping's header changes: removals first, then additions (as Envoy applies them). */
+export function applyMappingHeaders(mapping: KubeObject, headers: Record<string, string>): Record<string, string> {
+  const out = { ...headers };
+  for (const name of (spec(mapping).remove_request_headers ?? []) as string[]) delete out[name.toLowerCase()];
+  for (const [rawName, rawValue] of Object.entries((spec(mapping).add_request_headers ?? {}) as Record<string, unknown>)) {
+    const name = rawName.toLowerCase();
+    const obj = typeof rawValue === "object" && rawValue !== null ? (rawValue as { value?: unknown; append?: unknown }) : { value: rawValue };
+    const value = String(obj.value ?? "");
+    const append = obj.append === undefined ? true : obj.append === true || obj.append === "true" || obj.append === "True";
+    out[name] = append && out[name] !== undefined ? `${out[name]},${value}` : value;
+  }
+  return out;
+}
+
+function stringMatches(cond: any, value: string | undefined): boolean {
+  if (cond === null || typeof cond !== "object") return false;
+  if (value === undefined) return false;
+  if (cond.exact !== undefined) return value === cond.exact;
+  if (cond.prefix !== undefined) return value.startsWith(cond.prefix);
+  if (cond.regex !== undefined) {
+    try {
+      return new RegExp(`^(?:${cond.regex})$`).test(value);
+    } catch {
+      return false; // RE2 syntax JavaScript cannot read: Istio would reject the object anyway.
+    }
+  }
+  // An empty condition (`{}`) matches any value of a present header.
+  return true;
+}
+
+function matchBlockMatches(block: any, headers: Record<string, string>, path: string): boolean {
+  for (const [name, cond] of Object.entries((block.headers ?? {}) as Record<string, unknown>)) {
+    if (!stringMatches(cond, headers[name.toLowerCase()])) return false;
+  }
+  for (const [name, cond] of Object.entries((block.withoutHeaders ?? {}) as Record<string, unknown>)) {
+    if (stringMatches(cond, headers[name.toLowerCase()])) return false;
+  }
+  if (block.uri !== undefined && !stringMatches(block.uri, path)) return false;
+  return true;
+}
+
+/** The first http route that matches, or undefined when none does (Istio answers 404). */
+export function selectRoute(virtualService: KubeObject, headers: Record<string, string>, path: string): { route: any; index: number } | undefined {
+  const routes = (spec(virtualService).http ?? []) as any[];
+  for (let i = 0; i < routes.length; i++) {
+    const match = routes[i].match as any[] | undefined;
+    if (match === undefined || match.length === 0 || match.some((b) => matchBlockMatches(b, headers, path))) return { route: routes[i], index: i };
+  }
+  return undefined;
+}
+
+function isMeshVirtualService(vs: KubeObject): boolean {
+  const gateways = spec(vs).gateways as string[] | undefined;
+  return gateways === undefined || gateways.length === 0 || gateways.includes("mesh");
+}
+
+function coversFqdn(vs: KubeObject, fqdn: string): boolean {
+  return ((spec(vs).hosts ?? []) as string[]).some((h) => {
+    const full = hostFqdn(h, ns(vs));
+    return full === fqdn || (full.startsWith("*") && fqdn.endsWith(full.slice(1)));
+  });
+}
+
+function labelsOf(o: KubeObject): Record<string, string> {
+  return o.metadata.labels ?? {};
+}
+
+function podLabels(deployment: KubeObject): Record<string, string> {
+  return spec(deployment).template?.metadata?.labels ?? {};
+}
+
+function forkOf(deployment: KubeObject): string | undefined {
+  return labelsOf(deployment)[LABELS.fork] ?? podLabels(deployment)[LABELS.fork];
+}
+
+class Index {
+  constructor(private readonly objects: readonly KubeObject[]) {}
+
+  /** Objects of a kind in an API group ("" for the core group). */
+  of(kind: string, group: string): KubeObject[] {
+    return this.objects.filter((o) => o.kind === kind && (group === "" ? !o.apiVersion.includes("/") : o.apiVersion.startsWith(`${group}/`)));
+  }
+
+  service(name: string, namespace: string): KubeObject | undefined {
+    return this.of("Service", "").find((s) => s.metadata.name === name && ns(s) === namespace);
+  }
+
+  /** Deployments in the Service's namespace whose pod labels include every selector pair. */
+  backing(service: KubeObject): KubeObject[] {
+    const selector = (spec(service).selector ?? {}) as Record<string, string>;
+    if (Object.keys(selector).length === 0) return [];
+    return this.of("Deployment", "apps")
+      .filter((d) => ns(d) === ns(service))
+      .filter((d) => Object.entries(selector).every(([k, v]) => podLabels(d)[k] === v));
+  }
+}
+
+/** Fills a hop's target, Deployment, image and fork from a Service; records problems. */
+function land(index: Index, hop: Hop, hopNo: number, name: string, namespace: string, problems: Problem[], missing: string): void {
+  const service = index.service(name, namespace);
+  if (service === undefined) {
+    hop.broken = true;
+    problems.push({ hop: hopNo, message: `${missing}, but there is no Service ${namespace}/${name}` });
+    return;
+  }
+  hop.target = ref(service);
+  const deployments = index.backing(service);
+  if (deployments.length === 0) {
+    hop.broken = true;
+    problems.push({ hop: hopNo, message: `Service ${ref(service)} selects no Deployment (selector ${JSON.stringify(spec(service).selector ?? {})})` });
+    return;
+  }
+  const forked = deployments.filter((d) => forkOf(d) !== undefined);
+  const shared = deployments.filter((d) => forkOf(d) === undefined);
+  if (forked.length > 0 && shared.length > 0) {
+    hop.broken = true;
+    problems.push({
+      hop: hopNo,
+      message: `Service ${ref(service)} selects both shared and fork pods (${deployments.map((d) => d.metadata.name).join(", ")}): a fork copy must change a selected label`,
+    });
+  }
+  hop.deployment = deployments.map((d) => d.metadata.name).join(", ");
+  const first = deployments[0];
+  hop.image = spec(first).template?.spec?.containers?.[0]?.image;
+  hop.fork = forkOf(first);
+}
+
+function gatewayHop(index: Index, req: ExplainRequest, path: string, problems: Problem[]): { hop: Hop; headers: Record<string, string> } {
+  const host = req.host.replace(/:\d+$/, "");
+  const candidates = index
+    .of("Mapping", "getambassador.io")
+    .filter((m) => hostnameMatches(String(spec(m).hostname ?? spec(m).host ?? "*"), host))
+    .filter((m) => path.startsWith(String(spec(m).prefix ?? "/")));
+  const clientHeaders = lowerKeys(req.headers);
+  if (candidates.length === 0) {
+    problems.push({ hop: 0, message: `no Mapping for host ${host} and path ${path}: the gateway answers 404` });
+    return { hop: { service: "(gateway)", decidedBy: "no Mapping", broken: true }, headers: clientHeaders };
+  }
+  // Longest prefix wins; on a tie an exact hostname beats a glob.
+  const score = (m: KubeObject) => String(spec(m).prefix ?? "/").length * 2 + (String(spec(m).hostname ?? "") === host ? 1 : 0);
+  const mapping = [...candidates].sort((a, b) => score(b) - score(a))[0];
+  const headers = applyMappingHeaders(mapping, clientHeaders);
+  const serviceText = String(spec(mapping).service ?? "");
+  const target = parseServiceName(serviceText, ns(mapping));
+  const hop: Hop = { service: serviceText, decidedBy: `Mapping ${ref(mapping)}`, broken: false };
+  land(index, hop, 0, target.name, target.namespace, problems, `Mapping ${ref(mapping)} sends to ${serviceText}`);
+  return { hop, headers };
+}
+
+function meshHop(index: Index, call: string, callerNs: string, hopNo: number, headers: Record<string, string>, path: string, problems: Problem[]): Hop {
+  const { name, namespace } = parseServiceName(call, callerNs);
+  const fqdn = `${name}.${namespace}${LOCAL_SUFFIX}`;
+  const hop: Hop = { service: call, decidedBy: "Service (no VirtualService)", broken: false };
+  const virtualServices = index.of("VirtualService", "networking.istio.io").filter((vs) => isMeshVirtualService(vs) && coversFqdn(vs, fqdn));
+  if (virtualServices.length > 1) {
+    hop.broken = true;
+    hop.decidedBy = `${virtualServices.length} VirtualServices`;
+    problems.push({
+      hop: hopNo,
+      message: `${virtualServices.length} VirtualServices for host ${fqdn} (${virtualServices.map(ref).join(", ")}): Istio honours only one per host (IST0109)`,
+    });
+    land(index, hop, hopNo, name, namespace, problems, `the chain calls ${call}`);
+    return hop;
+  }
+  if (virtualServices.length === 0) {
+    land(index, hop, hopNo, name, namespace, problems, `the chain calls ${call}`);
+    return hop;
+  }
+  const vs = virtualServices[0];
+  const selected = selectRoute(vs, headers, path);
+  if (selected === undefined) {
+    hop.broken = true;
+    hop.decidedBy = `VirtualService ${ref(vs)} (no route matches)`;
+    problems.push({ hop: hopNo, message: `no route of VirtualService ${ref(vs)} matches this request: Istio answers 404` });
+    return hop;
+  }
+  const routeLabel = selected.route.name ?? `#${selected.index}`;
+  hop.decidedBy = `VirtualService ${ref(vs)} route ${routeLabel}`;
+  const destinations = (selected.route.route ?? []) as any[];
+  if (destinations.length === 0) {
+    hop.broken = true;
+    problems.push({ hop: hopNo, message: `route ${routeLabel} of VirtualService ${ref(vs)} has no destination` });
+    return hop;
+  }
+  // With a weighted split, follow the heaviest destination (the first on a tie).
+  const destination = [...destinations].sort((a, b) => (b.weight ?? 0) - (a.weight ?? 0))[0];
+  const host = String(destination.destination?.host ?? "");
+  const target = parseServiceName(hostFqdn(host, ns(vs)), ns(vs));
+  land(index, hop, hopNo, target.name, target.namespace, problems, `route ${routeLabel} of VirtualService ${ref(vs)} sends to host ${host}`);
+  return hop;
+}
+
+/**
+ * Follows a request from the gateway through `req.calls`. Hop 0 is the gateway → entry Service
+ * hop; hop i is the call to `req.calls[i-1]`, made from the namespace of the previous hop's
+ * Service. A missing Mapping ends the walk (the gateway rejects the request); other problems mark
+ * their hop broken and the walk goes on, so one run reports every problem of the chain.
+ */
+export function explainRequest(objects: readonly KubeObject[], req: ExplainRequest, opts: ExplainOptions = {}): Explanation {
+  const headerName = (opts.headerName ?? DEFAULTS.headerName).toLowerCase();
+  const index = new Index(objects);
+  const path = req.path ?? "/";
+  const problems: Problem[] = [];
+  const assumptions = [`every service propagates the ${headerName} header on its outbound calls (the application's job; Envoy does not copy it)`];
+  const gateway = gatewayHop(index, req, path, problems);
+  const hops: Hop[] = [gateway.hop];
+  if (gateway.hop.decidedBy !== "no Mapping") {
+    let callerNs = gateway.hop.target?.split("/")[0] ?? parseServiceName(gateway.hop.service, "default").namespace;
+    req.calls.forEach((call, i) => {
+      const hop = meshHop(index, call, callerNs, i + 1, gateway.headers, path, problems);
+      hops.push(hop);
+      callerNs = hop.target?.split("/")[0] ?? parseServiceName(call, callerNs).namespace;
+    });
+  }
+  return { hops, problems, headers: gateway.headers, assumptions };
+}
+
+/** A small table a person reads: one row per hop, then problems and assumptions. */
+export function formatExplanation(result: Explanation, opts: ExplainOptions = {}): string {
+  const headerName = (opts.headerName ?? DEFAULTS.headerName).toLowerCase();
+  const header = ["#", "service", "decided by", "serves it", "image", "fork"];
+  const rows = result.hops.map((h, i) => [
+    String(i),
+    h.service,
+    h.decidedBy,
+    h.target === undefined ? "-" : `${h.deployment ?? "-"} (Service ${h.target})`,
+    h.image ?? "-",
+    `${h.fork ?? "shared"}${h.broken ? "  BROKEN" : ""}`,
+  ]);
+  const widths = header.map((_, c) => Math.max(header[c].length, ...rows.map((r) => r[c].length)));
+  const line = (cells: string[]) => cells.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd();
+  const out = [line(header), ...rows.map(line)];
+  const carried = result.headers[headerName];
+  out.push(`${headerName}: ${carried ?? "(not set)"}`);
+  for (const p of result.problems) out.push(`problem (hop ${p.hop}): ${p.message}`);
+  for (const a of result.assumptions) out.push(`assumption: ${a}`);
+  out.push(result.problems.length === 0 ? "chain ok" : "chain BROKEN");
+  return out.join("\n");
+}

@@ -2,6 +2,7 @@ import { Upstream } from "../components/config";
 import { ConfigError } from "../components/errors";
 import { forkMapping, GatewayContext, MAPPING_TIMEOUT_MS, sharedMapping } from "../components/mappings";
 import { LABELS, MANAGED_BY } from "../components/naming";
+import type { KubeObject } from "../render/cluster";
 import { validateEmissary } from "./helpers/emissary";
 
 const ctx: GatewayContext = { ambassadorId: "fork-proxy-ambassador", namespace: "emissary", headerName: "x-fork-identifier" };
@@ -12,7 +13,7 @@ function fork(over: Partial<Parameters<typeof forkMapping>[0]> = {}) {
   return forkMapping({ upstream, forkId: "alice", headers: {}, target: upstream.service, scheme: "subdomain", ctx, ...over });
 }
 
-const spec = (o: { spec?: unknown }) => o.spec as Record<string, any>;
+const spec = (o: KubeObject) => o.spec as Record<string, any>;
 
 describe("sharedMapping", () => {
   const m = sharedMapping(upstream, ctx);

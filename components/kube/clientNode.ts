@@ -1,0 +1,149 @@
+/**
+ * ClusterAccess over `@kubernetes/client-node`, which handles every kubeconfig auth method (client
+ * certificates, tokens, exec plugins such as `aws eks get-token`) that hand-rolled HTTP would not.
+ *
+ * client-node 1.x is ESM-only ("type": "module"). This project compiles to CommonJS, where
+ * TypeScript rewrites `import("x")` into `require("x")`; hiding the import in `new Function` keeps
+ * it a real dynamic `import()`, which loads ESM from CommonJS on every Node version we support. It
+ * also keeps the module out of Pulumi's closure serialization: a dynamic provider
+ * (fork/forkRoutes.ts) captures this code, and the package is loaded where it runs.
+ *
+ * Errors: client-node 1.x rejects with `ApiException` carrying the HTTP status in `.code` and the
+ * API's Status object in `.body` (https://github.com/kubernetes-client/javascript, src/gen/apis/exception.ts).
+ */
+import type * as k8s from "@kubernetes/client-node";
+import type { KubeObject } from "../../render/cluster";
+import { ConfigError } from "../errors";
+import { ClusterAccess, ConflictError, NotFoundError, VirtualService, VS_GROUP, VS_PLURAL, VS_VERSION } from "./vsApi";
+
+type ClientNode = typeof k8s;
+
+/** Loads the ESM package from CommonJS (see the file comment for why not a plain import). */
+export function loadClientNode(): Promise<ClientNode> {
+  const importEsm = new Function("specifier", "return import(specifier)") as (specifier: string) => Promise<ClientNode>;
+  return importEsm("@kubernetes/client-node");
+}
+
+/** The HTTP status of a client-node error, if it is an API answer. */
+function statusOf(err: unknown): number | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "number" ? code : undefined;
+}
+
+function messageOf(err: unknown): string {
+  const body = (err as { body?: unknown }).body;
+  const parsed = typeof body === "string" ? safeJson(body) : body;
+  const message = (parsed as { message?: unknown } | undefined)?.message;
+  return typeof message === "string" ? message : err instanceof Error ? err.message : String(err);
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return { message: text };
+  }
+}
+
+/** Maps 409 and 404 to our errors; anything else is rethrown as an Error with the API's message. */
+function translate(err: unknown, what: string): never {
+  const status = statusOf(err);
+  if (status === 409) throw new ConflictError(`${what}: ${messageOf(err)}`);
+  if (status === 404) throw new NotFoundError(`${what}: ${messageOf(err)}`);
+  if (status !== undefined) throw new Error(`${what}: HTTP ${status}: ${messageOf(err)}`);
+  throw err;
+}
+
+/** Typed models (V1Service) become the JSON the API returned (dates as RFC 3339 strings). */
+function plain<T>(obj: unknown): T {
+  return JSON.parse(JSON.stringify(obj)) as T;
+}
+
+/** Items of a list response lack apiVersion/kind for some servers; the merge needs them. */
+function asVirtualService(item: any): VirtualService {
+  return { apiVersion: `${VS_GROUP}/${VS_VERSION}`, kind: "VirtualService", ...item };
+}
+
+/**
+ * ClusterAccess for the cluster a kubeconfig names. An empty kubeconfig means the ambient one
+ * ($KUBECONFIG, ~/.kube/config or the in-cluster service account); `context` defaults to the
+ * kubeconfig's current context.
+ */
+export async function clientNodeAccess(kubeconfig: string, context?: string): Promise<ClusterAccess> {
+  const k = await loadClientNode();
+  const kc = new k.KubeConfig();
+  if (kubeconfig.trim() === "") kc.loadFromDefault();
+  else kc.loadFromString(kubeconfig);
+  if (context !== undefined && context !== "") {
+    if (kc.getContextObject(context) === null) {
+      const known = kc.getContexts().map((c) => c.name);
+      throw new ConfigError("forkstack:cluster.context", context, "is not a context of the kubeconfig", `use one of ${JSON.stringify(known)}`);
+    }
+    kc.setCurrentContext(context);
+  }
+  const custom = kc.makeApiClient(k.CustomObjectsApi);
+  const core = kc.makeApiClient(k.CoreV1Api);
+  const apps = kc.makeApiClient(k.AppsV1Api);
+  const vs = { group: VS_GROUP, version: VS_VERSION, plural: VS_PLURAL };
+  const label = (namespace: string | undefined, name: string) => `VirtualService ${namespace ?? "default"}/${name}`;
+
+  async function readOptional(read: () => Promise<unknown>, what: string): Promise<KubeObject | undefined> {
+    try {
+      return plain<KubeObject>(await read());
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      return translate(err, what);
+    }
+  }
+
+  return {
+    virtualServices: {
+      async list(namespace) {
+        try {
+          const res = await custom.listNamespacedCustomObject({ ...vs, namespace });
+          return (res.items ?? []).map(asVirtualService);
+        } catch (err) {
+          return translate(err, `listing VirtualServices in ${namespace}`);
+        }
+      },
+      async listAll() {
+        try {
+          const res = await custom.listClusterCustomObject(vs);
+          return (res.items ?? []).map(asVirtualService);
+        } catch (err) {
+          return translate(err, "listing VirtualServices");
+        }
+      },
+      async create(body) {
+        const namespace = body.metadata.namespace ?? "default";
+        try {
+          return asVirtualService(await custom.createNamespacedCustomObject({ ...vs, namespace, body }));
+        } catch (err) {
+          return translate(err, `creating ${label(namespace, body.metadata.name)}`);
+        }
+      },
+      async replace(body) {
+        const namespace = body.metadata.namespace ?? "default";
+        try {
+          return asVirtualService(await custom.replaceNamespacedCustomObject({ ...vs, namespace, name: body.metadata.name, body }));
+        } catch (err) {
+          return translate(err, `replacing ${label(namespace, body.metadata.name)}`);
+        }
+      },
+      async delete(namespace, name, resourceVersion) {
+        try {
+          // A delete precondition: the server deletes only the version we decided on
+          // (https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/delete-options/).
+          await custom.deleteNamespacedCustomObject({ ...vs, namespace, name, body: { preconditions: { resourceVersion } } });
+        } catch (err) {
+          if (statusOf(err) === 404) return;
+          translate(err, `deleting ${label(namespace, name)}`);
+        }
+      },
+    },
+    reader: {
+      getService: (namespace, name) => readOptional(() => core.readNamespacedService({ namespace, name }), `reading Service ${namespace}/${name}`),
+      getDeployment: (namespace, name) => readOptional(() => apps.readNamespacedDeployment({ namespace, name }), `reading Deployment ${namespace}/${name}`),
+    },
+  };
+}

@@ -1,0 +1,62 @@
+/**
+ * The narrow view of the Kubernetes API that fork routing needs. Live code reaches it through
+ * `@kubernetes/client-node` (clientNode.ts); the offline render and the tests through a simulated
+ * cluster (render/simulatedApi.ts). Keeping it this small lets the read-modify-write loop
+ * (fork/routeSync.ts) be tested without a cluster.
+ */
+import type { KubeObject } from "../../render/cluster";
+
+/** A networking.istio.io VirtualService as the API server returns it. */
+export type VirtualService = KubeObject;
+
+/**
+ * HTTP 409: the object changed since it was read (`metadata.resourceVersion` mismatch, reason
+ * `Conflict`) or it already exists (reason `AlreadyExists`). Either way: read again and retry.
+ * https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versions
+ */
+export class ConflictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConflictError";
+  }
+}
+
+/** HTTP 404: the object does not exist (any more). */
+export class NotFoundError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "NotFoundError";
+  }
+}
+
+export interface VirtualServiceApi {
+  /** All VirtualServices in a namespace. */
+  list(namespace: string): Promise<VirtualService[]>;
+  /** All VirtualServices in every namespace (a host may be claimed from any namespace). */
+  listAll(): Promise<VirtualService[]>;
+  /** Creates; rejects with ConflictError when it already exists. */
+  create(vs: VirtualService): Promise<VirtualService>;
+  /**
+   * Replaces (PUT) with the `metadata.resourceVersion` it was read at; rejects with ConflictError
+   * when someone wrote it since, NotFoundError when it was deleted.
+   */
+  replace(vs: VirtualService): Promise<VirtualService>;
+  /** Deletes if still at `resourceVersion` (a delete precondition); ConflictError if not; gone already is fine. */
+  delete(namespace: string, name: string, resourceVersion: string): Promise<void>;
+}
+
+/** Reads for a fork's preflight checks: does the Service or Deployment it names exist? */
+export interface ClusterReader {
+  getService(namespace: string, name: string): Promise<KubeObject | undefined>;
+  getDeployment(namespace: string, name: string): Promise<KubeObject | undefined>;
+}
+
+export interface ClusterAccess {
+  virtualServices: VirtualServiceApi;
+  reader: ClusterReader;
+}
+
+/** VirtualServices are served at networking.istio.io/v1 since Istio 1.22. */
+export const VS_GROUP = "networking.istio.io";
+export const VS_VERSION = "v1";
+export const VS_PLURAL = "virtualservices";

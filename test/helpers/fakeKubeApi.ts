@@ -1,0 +1,212 @@
+/**
+ * A local stand-in for the Kubernetes API server, over real HTTP on 127.0.0.1 (random port), for
+ * the paths forkstack's ClusterAccess uses: networking.istio.io/v1 virtualservices (list in a
+ * namespace and cluster-wide, get, create, replace, delete with preconditions) and reads of core/v1
+ * Services and apps/v1 Deployments seeded by the test.
+ *
+ * It keeps the API server's concurrency rules
+ * (https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versions): every write
+ * bumps `metadata.resourceVersion`; a PUT whose resourceVersion differs from the stored one fails
+ * with 409 Conflict; a PUT without one fails with 422 (custom resources allow no unconditional
+ * update); a POST of an existing name fails with 409 AlreadyExists; a DELETE whose precondition
+ * does not match fails with 409 Conflict. Errors are `Status` objects, as the API returns them.
+ */
+import * as http from "http";
+import type { AddressInfo } from "net";
+import type { KubeObject } from "../../render/cluster";
+
+export interface FakeRequest {
+  method: string;
+  path: string;
+  status: number;
+}
+
+export interface FakeKubeApi {
+  readonly url: string;
+  /** A kubeconfig whose current context points at this server. */
+  readonly kubeconfig: string;
+  /** Every request answered, in order. */
+  readonly requests: readonly FakeRequest[];
+  /** How many requests were answered with 409. */
+  conflicts(): number;
+  /** Stored VirtualServices, sorted by namespace/name. */
+  virtualServices(): KubeObject[];
+  close(): Promise<void>;
+}
+
+export interface FakeKubeApiOptions {
+  /** Objects that exist before the test: VirtualServices, Services, Deployments. */
+  seed?: readonly KubeObject[];
+}
+
+const VS_BASE = "/apis/networking.istio.io/v1";
+const MAX_BODY = 1024 * 1024;
+
+function status(code: number, reason: string, message: string, details?: Record<string, unknown>): Record<string, unknown> {
+  return { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message, reason, ...(details ? { details } : {}), code };
+}
+
+export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promise<FakeKubeApi> {
+  let version = 5000;
+  let uid = 0;
+  const virtualServices = new Map<string, KubeObject>();
+  const others = new Map<string, KubeObject>();
+  const requests: FakeRequest[] = [];
+  const key = (ns: string, name: string) => `${ns}/${name}`;
+
+  for (const obj of options.seed ?? []) {
+    const copy = structuredClone(obj);
+    copy.metadata.namespace = copy.metadata.namespace ?? "default";
+    copy.metadata.resourceVersion = copy.metadata.resourceVersion ?? String(++version);
+    if (copy.kind === "VirtualService") virtualServices.set(key(copy.metadata.namespace, copy.metadata.name), copy);
+    else others.set(`${copy.apiVersion}/${copy.kind}/${copy.metadata.namespace}/${copy.metadata.name}`, copy);
+  }
+
+  const vsDetails = (name: string) => ({ name, group: "networking.istio.io", kind: "virtualservices" });
+  const list = (items: KubeObject[]) => ({
+    apiVersion: "networking.istio.io/v1",
+    kind: "VirtualServiceList",
+    metadata: { resourceVersion: String(version) },
+    items: items.sort((a, b) => key(a.metadata.namespace!, a.metadata.name).localeCompare(key(b.metadata.namespace!, b.metadata.name))),
+  });
+
+  function handle(method: string, path: string, body: any): [number, unknown] {
+    let m: RegExpExecArray | null;
+    if (method === "GET" && path === `${VS_BASE}/virtualservices`) return [200, list([...virtualServices.values()].map((o) => structuredClone(o)))];
+    if ((m = new RegExp(`^${VS_BASE}/namespaces/([^/]+)/virtualservices$`).exec(path))) {
+      const ns = decodeURIComponent(m[1]);
+      if (method === "GET") return [200, list([...virtualServices.values()].filter((o) => o.metadata.namespace === ns).map((o) => structuredClone(o)))];
+      if (method === "POST") {
+        const name = body?.metadata?.name;
+        if (typeof name !== "string") return [422, status(422, "Invalid", "metadata.name: Required value")];
+        if (virtualServices.has(key(ns, name))) {
+          return [409, status(409, "AlreadyExists", `virtualservices.networking.istio.io "${name}" already exists`, vsDetails(name))];
+        }
+        const stored: KubeObject = {
+          ...body,
+          metadata: {
+            ...body.metadata,
+            namespace: ns,
+            resourceVersion: String(++version),
+            uid: `00000000-0000-4000-8000-${String(++uid).padStart(12, "0")}`,
+            generation: 1,
+            creationTimestamp: "2026-05-01T00:00:00Z",
+          },
+        };
+        virtualServices.set(key(ns, name), stored);
+        return [201, stored];
+      }
+    }
+    if ((m = new RegExp(`^${VS_BASE}/namespaces/([^/]+)/virtualservices/([^/]+)$`).exec(path))) {
+      const [ns, name] = [decodeURIComponent(m[1]), decodeURIComponent(m[2])];
+      const live = virtualServices.get(key(ns, name));
+      const notFound = (): [number, unknown] => [404, status(404, "NotFound", `virtualservices.networking.istio.io "${name}" not found`, vsDetails(name))];
+      if (method === "GET") return live ? [200, structuredClone(live)] : notFound();
+      if (method === "PUT") {
+        if (!live) return notFound();
+        const rv = body?.metadata?.resourceVersion;
+        if (rv === undefined || rv === "") {
+          return [422, status(422, "Invalid", `VirtualService.networking.istio.io "${name}" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update`)];
+        }
+        if (rv !== live.metadata.resourceVersion) {
+          return [
+            409,
+            status(
+              409,
+              "Conflict",
+              `Operation cannot be fulfilled on virtualservices.networking.istio.io "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+              vsDetails(name),
+            ),
+          ];
+        }
+        const changed = JSON.stringify(body.spec) !== JSON.stringify(live.spec);
+        const stored: KubeObject = {
+          ...body,
+          metadata: {
+            ...body.metadata,
+            namespace: ns,
+            resourceVersion: String(++version),
+            uid: live.metadata.uid,
+            creationTimestamp: live.metadata.creationTimestamp,
+            generation: Number(live.metadata.generation ?? 1) + (changed ? 1 : 0),
+          },
+        };
+        virtualServices.set(key(ns, name), stored);
+        return [200, stored];
+      }
+      if (method === "DELETE") {
+        if (!live) return notFound();
+        const want = body?.preconditions?.resourceVersion;
+        if (want !== undefined && want !== live.metadata.resourceVersion) {
+          return [
+            409,
+            status(409, "Conflict", `Operation cannot be fulfilled on virtualservices.networking.istio.io "${name}": Precondition failed: ResourceVersion in precondition: ${want}, ResourceVersion in object meta: ${live.metadata.resourceVersion}`, vsDetails(name)),
+          ];
+        }
+        virtualServices.delete(key(ns, name));
+        return [200, live];
+      }
+    }
+    if (method === "GET" && (m = /^\/api\/v1\/namespaces\/([^/]+)\/services\/([^/]+)$/.exec(path))) {
+      const found = others.get(`v1/Service/${m[1]}/${m[2]}`);
+      return found ? [200, found] : [404, status(404, "NotFound", `services "${m[2]}" not found`, { name: m[2], kind: "services" })];
+    }
+    if (method === "GET" && (m = /^\/apis\/apps\/v1\/namespaces\/([^/]+)\/deployments\/([^/]+)$/.exec(path))) {
+      const found = others.get(`apps/v1/Deployment/${m[1]}/${m[2]}`);
+      return found ? [200, found] : [404, status(404, "NotFound", `deployments.apps "${m[2]}" not found`, { name: m[2], group: "apps", kind: "deployments" })];
+    }
+    return [404, status(404, "NotFound", "the server could not find the requested resource")];
+  }
+
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY) req.destroy();
+      else chunks.push(chunk);
+    });
+    req.on("end", () => {
+      const path = new URL(req.url ?? "/", "http://localhost").pathname;
+      const method = req.method ?? "GET";
+      let code: number;
+      let payload: unknown;
+      try {
+        const text = Buffer.concat(chunks).toString("utf8");
+        [code, payload] = handle(method, path, text === "" ? undefined : JSON.parse(text));
+      } catch (err) {
+        [code, payload] = [400, status(400, "BadRequest", String(err))];
+      }
+      requests.push({ method, path, status: code });
+      res.writeHead(code, { "content-type": "application/json" });
+      res.end(JSON.stringify(payload));
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  // client-node 1.x refuses a plain-http server unless the cluster sets insecure-skip-tls-verify.
+  const kubeconfig = JSON.stringify({
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [{ name: "fake", cluster: { server: url, "insecure-skip-tls-verify": true } }],
+    users: [{ name: "fake", user: { token: "fake-token" } }],
+    contexts: [{ name: "fake", context: { cluster: "fake", user: "fake" } }],
+    "current-context": "fake",
+  });
+
+  return {
+    url,
+    kubeconfig,
+    requests,
+    conflicts: () => requests.filter((r) => r.status === 409).length,
+    virtualServices: () => [...virtualServices.values()].map((o) => structuredClone(o)).sort((a, b) => key(a.metadata.namespace!, a.metadata.name).localeCompare(key(b.metadata.namespace!, b.metadata.name))),
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
+        server.close((err) => (err ? reject(err) : resolve()));
+      }),
+  };
+}

@@ -1,0 +1,151 @@
+/**
+ * What the render CLI and the demo print. Pure: plain data in, text out. The cost figures make the
+ * point of forkstack visible: a fork pays for the services it copied (N + D pods for N services
+ * and D forks), where copying the whole environment per developer pays N × D.
+ */
+import { KubeObject } from "./cluster";
+import { LABELS, isRouteOfFork } from "../components/naming";
+import type { RenderSummary } from "./render";
+
+// --- render CLI summary --------------------------------------------------------------------------
+
+/** URLs among a stack's outputs: `urls` as a map or list of strings, or any https:// string output. */
+export function urlsOf(outputs: Record<string, unknown>): string[] {
+  const found: string[] = [];
+  const visit = (v: unknown) => {
+    if (typeof v === "string" && /^https?:\/\//.test(v)) found.push(v);
+    else if (Array.isArray(v)) v.forEach(visit);
+    else if (v !== null && typeof v === "object") Object.values(v).forEach(visit);
+  };
+  visit(outputs.urls);
+  for (const [k, v] of Object.entries(outputs)) if (k !== "urls" && typeof v === "string") visit(v);
+  return [...new Set(found)];
+}
+
+function table(rows: string[][]): string[] {
+  const widths = rows.reduce<number[]>((w, row) => row.map((cell, i) => Math.max(w[i] ?? 0, cell.length)), []);
+  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]))).join("  ").trimEnd());
+}
+
+/** The render CLI's stdout: one line per stack and where the files went. */
+export function formatRenderSummary(summary: RenderSummary): string {
+  const n = summary.stacks.length;
+  const lines = [`rendered ${n} stack${n === 1 ? "" : "s"}${summary.outDir ? ` into ${summary.outDir}` : ""}: cluster.yaml (${summary.clusterObjects} objects), resources.json, outputs.json`];
+  const rows = summary.stacks.map((s) => [
+    `  ${s.stack}`,
+    s.kind,
+    `${s.resources} resources, ${s.objects.length} objects, ${s.reads} reads`,
+    urlsOf(s.outputs).join(" "),
+  ]);
+  return `${[...lines, ...table(rows)].join("\n")}\n`;
+}
+
+// --- demo report ---------------------------------------------------------------------------------
+
+export interface ForkCost {
+  /** Kubernetes objects the fork created (copies, Mappings, VirtualServices it made). */
+  objects: number;
+  /** Named routes the fork holds in shared VirtualServices. */
+  routes: number;
+  /** Pods its Deployments run (replicas). */
+  pods: number;
+}
+
+export interface ForkReport {
+  stack: string;
+  forkId: string;
+  urls: string[];
+  /** One line per copied service, e.g. `api.shop → api-alice.shop (registry.example.com/api:alice-1)`. */
+  copied: string[];
+  cost: ForkCost;
+  /** One explained request through the fork, already formatted (render/explain.ts). */
+  explained?: string;
+}
+
+/** What copying the whole shared environment once would cost. */
+export interface WholeCopyCost {
+  namespaces: string[];
+  deployments: number;
+  pods: number;
+  objects: number;
+}
+
+export interface DemoReport {
+  baseStack: string;
+  sharedUrls: string[];
+  forks: ForkReport[];
+  wholeCopy: WholeCopyCost;
+}
+
+function replicasOf(o: KubeObject): number {
+  const r = (o.spec as { replicas?: unknown } | undefined)?.replicas;
+  // Kubernetes defaults spec.replicas to 1 (https://kubernetes.io/docs/concepts/workloads/controllers/deployment/#replicas).
+  return typeof r === "number" ? r : 1;
+}
+
+const isForkObject = (o: KubeObject) => o.metadata.labels?.[LABELS.fork] !== undefined;
+
+/**
+ * What a fork costs, read from the cluster after the render: the objects carrying its fork label,
+ * its named routes in VirtualServices, and the replicas of its Deployments.
+ */
+export function forkCost(objects: readonly KubeObject[], forkId: string): ForkCost {
+  const own = objects.filter((o) => o.metadata.labels?.[LABELS.fork] === forkId);
+  const routes = objects
+    .filter((o) => o.kind === "VirtualService")
+    .flatMap((vs) => ((vs.spec as { http?: { name?: string }[] } | undefined)?.http ?? []).filter((r) => isRouteOfFork(r.name, forkId)));
+  const pods = own.filter((o) => o.kind === "Deployment").reduce((sum, d) => sum + replicasOf(d), 0);
+  return { objects: own.length, routes: routes.length, pods };
+}
+
+/** What one full copy of the shared workloads in `namespaces` would cost (fork objects excluded). */
+export function wholeCopyCost(objects: readonly KubeObject[], namespaces: readonly string[]): WholeCopyCost {
+  const shared = objects.filter((o) => namespaces.includes(o.metadata.namespace ?? "") && !isForkObject(o));
+  const deployments = shared.filter((o) => o.kind === "Deployment");
+  return {
+    namespaces: [...namespaces].sort(),
+    deployments: deployments.length,
+    pods: deployments.reduce((sum, d) => sum + replicasOf(d), 0),
+    objects: shared.length,
+  };
+}
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+function indent(text: string, prefix: string): string[] {
+  return text.trimEnd().split("\n").map((l) => `${prefix}${l}`);
+}
+
+/** The demo's report: readable in ten seconds, the explained requests below the numbers. */
+export function formatDemoReport(report: DemoReport): string {
+  const { wholeCopy } = report;
+  const lines: string[] = [];
+  lines.push(`Shared environment (stack ${report.baseStack}): ${report.sharedUrls.join(" ") || "(no URLs)"}`);
+  lines.push(
+    `  ${plural(wholeCopy.deployments, "Deployment")} / ${plural(wholeCopy.pods, "pod")} / ${plural(wholeCopy.objects, "object")} in ${wholeCopy.namespaces.join(", ") || "(none)"}`,
+  );
+  lines.push("");
+  for (const fork of report.forks) {
+    lines.push(`Fork ${fork.forkId} (stack ${fork.stack})`);
+    lines.push(`  URL:     ${fork.urls.join(" ") || "(none)"}`);
+    lines.push(`  copied:  ${fork.copied.length === 0 ? "nothing (header-only fork)" : fork.copied.join("; ")}`);
+    lines.push(
+      `  costs:   ${plural(fork.cost.pods, "pod")}, ${plural(fork.cost.objects, "object")}, ${plural(fork.cost.routes, "route")} in shared VirtualServices` +
+        `  (a full copy: ${plural(wholeCopy.pods, "pod")}, ${plural(wholeCopy.objects, "object")})`,
+    );
+    lines.push("");
+  }
+  const forkPods = report.forks.reduce((sum, f) => sum + f.cost.pods, 0);
+  const n = report.forks.length;
+  lines.push(
+    `${plural(n, "fork")} cost ${plural(forkPods, "pod")} on top of the shared ${wholeCopy.pods}; ` +
+      `copying the environment per fork would cost ${plural(n * wholeCopy.pods, "pod")}.`,
+  );
+  for (const fork of report.forks) {
+    if (fork.explained === undefined) continue;
+    lines.push("");
+    lines.push(`A request to ${fork.urls[0] ?? fork.forkId}:`);
+    lines.push(...indent(fork.explained, "  "));
+  }
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,151 @@
+/**
+ * `npm run explain -- --render DIR --host HOST [--path P] [--header K=V]... --calls svc,svc,... [--header-name H] [--json]`
+ *
+ * Thin: parses arguments (node:util parseArgs, strict), reads `DIR/cluster.yaml` (a render's
+ * output, or `kubectl get … -o yaml` of a live cluster), calls explain.ts and prints the table (or
+ * JSON with --json). Exit codes: 0 the chain holds, 1 the chain is broken, 2 the input is wrong
+ * (one line `explain: …` on stderr, never a stack trace).
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { parseArgs } from "util";
+import * as YAML from "yaml";
+import { DEFAULTS } from "../components/config";
+import { ConfigError, oneLine } from "../components/errors";
+import { KubeObject } from "./cluster";
+import { explainRequest, formatExplanation } from "./explain";
+
+export const USAGE = `usage: npm run explain -- --render DIR --host HOST [--path P] [--header K=V]... --calls svc,svc,... [--header-name H] [--json]
+
+  --render DIR       a render's output folder (reads DIR/cluster.yaml)
+  --host HOST        the public host the client calls, e.g. alice.shop.dev.example.com
+  --path P           the request path (default /)
+  --header K=V       a header the client sends (repeatable)
+  --calls LIST       the services the entry service calls in turn, e.g. api,catalog,inventory
+                     (name, or name.namespace; default namespace: the caller's)
+  --header-name H    the fork header (default: the base stack's output in DIR/outputs.json, else ${DEFAULTS.headerName})
+  --json             print the result as JSON
+
+exit code: 0 the chain holds, 1 the chain is broken, 2 the input is wrong`;
+
+export interface Io {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+const OPTIONS = {
+  render: { type: "string" },
+  host: { type: "string" },
+  path: { type: "string" },
+  header: { type: "string", multiple: true },
+  calls: { type: "string" },
+  "header-name": { type: "string" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+const FIX = "see npm run explain -- --help";
+
+/** A mistake in the input: printed as its one line, exit code 2. */
+class InputError extends Error {}
+
+function inputError(field: string, value: unknown, problem: string, fix: string): InputError {
+  return new InputError(new ConfigError(field, value, problem, fix).message);
+}
+
+function argumentError(err: unknown): InputError {
+  const code = (err as { code?: string }).code;
+  const message = oneLine(err);
+  const flag = /'(-[^']*)'/.exec(message)?.[1];
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return inputError(flag ?? "option", flag, "is not an option", `use --render, --host, --path, --header, --calls, --header-name or --json; ${FIX}`);
+  if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") return inputError("argument", /'([^']*)'/.exec(message)?.[1], "is not expected", `pass everything as --flag value; ${FIX}`);
+  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") return inputError(flag ?? "option", undefined, "needs a value", FIX);
+  return new InputError(`${message}; ${FIX}`);
+}
+
+function parseHeaders(list: readonly string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const item of list) {
+    const eq = item.indexOf("=");
+    const name = eq < 0 ? "" : item.slice(0, eq).trim().toLowerCase();
+    if (eq < 0 || !/^[a-z0-9!#$%&'*+.^_`|~-]+$/.test(name)) {
+      throw inputError("--header", item, "is not NAME=VALUE", "write e.g. --header x-fork-identifier=alice");
+    }
+    headers[name] = item.slice(eq + 1);
+  }
+  return headers;
+}
+
+function readObjects(dir: string): KubeObject[] {
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+    throw inputError("--render", dir, "is not a directory", "name the --out folder of npm run render");
+  }
+  const file = path.join(dir, "cluster.yaml");
+  if (!fs.existsSync(file)) throw inputError("--render", dir, "has no cluster.yaml", "render first: npm run render -- --stack dev --out DIR");
+  const objects: KubeObject[] = [];
+  for (const doc of YAML.parseAllDocuments(fs.readFileSync(file, "utf8"))) {
+    if (doc.errors.length > 0) throw inputError(file, doc.errors[0].message.split("\n")[0], "is not valid YAML", "re-render it");
+    const obj = doc.toJS();
+    if (obj === null || obj === undefined) continue;
+    const items: unknown[] = obj.kind === "List" && Array.isArray(obj.items) ? obj.items : [obj];
+    for (const item of items) {
+      const o = item as KubeObject;
+      if (!o || typeof o.kind !== "string" || typeof o.apiVersion !== "string" || typeof o.metadata?.name !== "string") {
+        throw inputError(file, o?.kind ?? null, "holds a document without apiVersion, kind and metadata.name", "re-render it");
+      }
+      objects.push(o);
+    }
+  }
+  return objects;
+}
+
+/** The fork header a render's base stack exported, if DIR/outputs.json says. */
+function headerNameOf(dir: string): string | undefined {
+  const file = path.join(dir, "outputs.json");
+  if (!fs.existsSync(file)) return undefined;
+  try {
+    const outputs = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, Record<string, unknown>>;
+    const names = Object.values(outputs).map((o) => o?.headerName).filter((h): h is string => typeof h === "string");
+    return names[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs the CLI; resolves to the exit code. Never throws. */
+export function main(argv: readonly string[], io: Io): number {
+  try {
+    let values;
+    try {
+      ({ values } = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: false }));
+    } catch (err) {
+      throw argumentError(err);
+    }
+    if (values.help) {
+      io.stdout(`${USAGE}\n`);
+      return 0;
+    }
+    if (values.render === undefined || values.render === "") throw inputError("--render", values.render, "is required", "name a render's --out folder, e.g. --render render-out");
+    if (values.host === undefined || values.host === "") throw inputError("--host", values.host, "is required", "name the public host, e.g. --host alice.shop.dev.example.com");
+    if (values.calls === undefined) throw inputError("--calls", values.calls, "is required", "list the services the entry service calls, e.g. --calls api,catalog (or --calls '' for the gateway hop only)");
+    const calls = values.calls.split(",").map((c) => c.trim()).filter((c) => c !== "");
+    const bad = calls.find((c) => !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)?$/.test(c));
+    if (bad !== undefined) throw inputError("--calls", bad, "is not a service name", "write name or name.namespace, e.g. api or api.shop");
+    const pathValue = values.path ?? "/";
+    if (!pathValue.startsWith("/")) throw inputError("--path", pathValue, "does not start with /", "write e.g. --path /cart");
+    const headers = parseHeaders(values.header ?? []);
+    const objects = readObjects(values.render);
+    const headerName = values["header-name"] ?? headerNameOf(values.render) ?? DEFAULTS.headerName;
+
+    const result = explainRequest(objects, { host: values.host, path: pathValue, headers, calls }, { headerName });
+    io.stdout(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${formatExplanation(result, { headerName })}\n`);
+    return result.problems.length === 0 ? 0 : 1;
+  } catch (err) {
+    io.stderr(`explain: ${err instanceof InputError ? err.message : `internal error: ${oneLine(err)}`}\n`);
+    return 2;
+  }
+}
+
+if (require.main === module) {
+  process.exitCode = main(process.argv.slice(2), { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) });
+}

@@ -1,0 +1,63 @@
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+
+const ROOT = path.resolve(__dirname, "../..");
+const FIXTURE = path.join(__dirname, "../fixtures/explain/alice.yaml");
+
+let dir: string;
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "explain-"));
+  fs.copyFileSync(FIXTURE, path.join(dir, "cluster.yaml"));
+});
+
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function explain(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "render/explainCli.ts", ...args], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe("npm run explain", () => {
+  it("prints the hops and exits 0 when the chain holds", () => {
+    const r = explain("--render", dir, "--host", "alice.shop.dev.example.com", "--calls", "api,catalog");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain("VirtualService shop/api route forkstack-alice");
+    expect(r.stdout.trimEnd().endsWith("chain ok")).toBe(true);
+  });
+
+  it("exits 1 and names the problem when the chain is broken", () => {
+    const r = explain("--render", dir, "--host", "bob.shop.dev.example.com", "--calls", "api");
+    expect(r.status).toBe(1);
+    expect(r.stdout).toContain("problem (hop 0): no Mapping for host bob.shop.dev.example.com");
+  });
+
+  it("prints JSON with --json, honouring client headers", () => {
+    const r = explain("--render", dir, "--host", "shop.dev.example.com", "--header", "x-fork-identifier=alice", "--calls", "api", "--json");
+    expect(r.status).toBe(0);
+    const result = JSON.parse(r.stdout);
+    expect(result.hops.map((h: { target: string }) => h.target)).toEqual(["shop/frontend", "shop/api"]);
+  });
+
+  it("rejects an unknown flag with one line and exit 2", () => {
+    const r = explain("--render", dir, "--hots", "x", "--calls", "api");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe(`explain: --hots: "--hots" is not an option; use --render, --host, --path, --header, --calls, --header-name or --json; see npm run explain -- --help\n`);
+  });
+
+  it("rejects a folder without cluster.yaml with one line and exit 2", () => {
+    const empty = path.join(dir, "empty");
+    fs.mkdirSync(empty, { recursive: true });
+    const r = explain("--render", empty, "--host", "shop.dev.example.com", "--calls", "api");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe(`explain: --render: ${JSON.stringify(empty)} has no cluster.yaml; render first: npm run render -- --stack dev --out DIR\n`);
+  });
+
+  it("rejects a --header without = with one line and exit 2", () => {
+    const r = explain("--render", dir, "--host", "shop.dev.example.com", "--header", "x-fork-identifier", "--calls", "api");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe(`explain: --header: "x-fork-identifier" is not NAME=VALUE; write e.g. --header x-fork-identifier=alice\n`);
+  });
+});

@@ -19,7 +19,7 @@ export const LABELS = {
   /** On every object a fork creates (and the copy's pods): the fork id. */
   fork: "forkstack.dev/fork",
   managedBy: "app.kubernetes.io/managed-by",
-  /** On copies: the shared object they were copied from, `namespace/name`. */
+  /** On copies: the shared object they were copied from, `namespace.name` (see copiedFromValue). */
   copiedFrom: "forkstack.dev/copied-from",
   /** On copies and Mappings: when the fork counts as expired (ISO 8601). */
   expiresAt: "forkstack.dev/expires-at",
@@ -62,6 +62,17 @@ export function forkLabelValue(sharedValue: string, forkId: string): string {
   const v = boundedName([sharedValue, forkId]);
   // Label values must start and end with an alphanumeric character.
   return v.replace(/^[^A-Za-z0-9]+/, "").replace(/[^A-Za-z0-9]+$/, "") || shortHash(`${sharedValue}/${forkId}`);
+}
+
+/**
+ * Value of the LABELS.copiedFrom label: `namespace.name` (label values cannot contain "/"), at most
+ * 63 characters, shortened with a hash of the full value like boundedName.
+ */
+export function copiedFromValue(namespace: string, name: string): string {
+  const full = `${namespace}.${name}`;
+  if (full.length <= MAX_LABEL) return full;
+  const hash = shortHash(full);
+  return `${full.slice(0, MAX_LABEL - hash.length - 1).replace(/[^A-Za-z0-9]+$/, "")}-${hash}`;
 }
 
 export function serviceFqdn(name: string, namespace: string): string {

@@ -1,5 +1,6 @@
 import {
   boundedName,
+  copiedFromValue,
   copyName,
   forkHost,
   forkLabelValue,
@@ -68,5 +69,16 @@ describe("naming", () => {
     expect(mappingName("shop.dev.example.com", "alice")).toBe("fork-alice-shop-dev-example-com");
     expect(mappingName("shop.dev.example.com")).toBe("shared-shop-dev-example-com");
     expect(mappingName("a-very-long-upstream-name.team-payments.dev.example.com", "pr-1234-feature-checkout").length).toBeLessThanOrEqual(63);
+  });
+
+  it("writes the copied-from label as namespace.name", () => {
+    expect(copiedFromValue("shop", "api")).toBe("shop.api");
+  });
+
+  it("shortens a copied-from value over 63 characters to a valid label value with a hash", () => {
+    const value = copiedFromValue("n".repeat(40), "s".repeat(40));
+    expect(value.length).toBeLessThanOrEqual(63);
+    expect(value).toMatch(/^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$/);
+    expect(value).not.toBe(copiedFromValue("n".repeat(40), "s".repeat(39) + "t"));
   });
 });

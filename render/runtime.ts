@@ -34,7 +34,7 @@ export interface RecordedResource {
 }
 
 /** Answers a dynamic resource: gets its plain inputs and the cluster, returns its output state. */
-export type DynamicHandler = (inputs: Record<string, any>, cluster: SimulatedCluster) => Record<string, unknown>;
+export type DynamicHandler = (inputs: Record<string, any>, cluster: SimulatedCluster) => Record<string, unknown> | Promise<Record<string, unknown>>;
 
 export interface RunStackOptions {
   /** The Pulumi project name (Pulumi.yaml's `name`). */
@@ -156,13 +156,20 @@ async function runStackNow(options: RunStackOptions): Promise<StackResult> {
   const errors: unknown[] = [];
 
   const mocks: pulumi.runtime.Mocks = {
-    newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
+    newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult | Promise<pulumi.runtime.MockResourceResult> {
       const inputs = args.inputs as Record<string, any>;
       const plain = mapSecrets(inputs, false) as Record<string, any>;
       const read = args.id !== undefined && args.id !== "";
       resources.push({ stack, type: args.type, name: args.name, inputs: mapSecrets(inputs, true) as Record<string, unknown>, plainInputs: plain, read, id: args.id });
       try {
-        return answer(args, plain, read);
+        const result = answer(args, plain, read);
+        // Dynamic handlers may be async (they run the live read-modify-write over the simulated cluster).
+        return result instanceof Promise
+          ? result.catch((err: unknown) => {
+              errors.push(err);
+              throw err;
+            })
+          : result;
       } catch (err) {
         errors.push(err);
         throw err;
@@ -174,7 +181,7 @@ async function runStackNow(options: RunStackOptions): Promise<StackResult> {
     },
   };
 
-  function answer(args: pulumi.runtime.MockResourceArgs, plain: Record<string, any>, read: boolean): pulumi.runtime.MockResourceResult {
+  function answer(args: pulumi.runtime.MockResourceArgs, plain: Record<string, any>, read: boolean): pulumi.runtime.MockResourceResult | Promise<pulumi.runtime.MockResourceResult> {
     if (args.type === "pulumi:pulumi:StackReference") {
       const ref = String(plain.name ?? args.name);
       const target = ref.split("/").pop()!;
@@ -188,8 +195,10 @@ async function runStackNow(options: RunStackOptions): Promise<StackResult> {
     if (args.type === "pulumi-nodejs:dynamic:Resource") {
       const kind = plain.forkstackKind;
       const handler = typeof kind === "string" ? options.dynamicHandlers?.[kind] : undefined;
-      const state = handler ? handler(plain, cluster) : {};
-      return { id: `${args.name}-${fakeId(stack, args.name)}`, state: { ...plain, ...state } };
+      const id = `${args.name}-${fakeId(stack, args.name)}`;
+      if (!handler) return { id, state: plain };
+      const state = handler(plain, cluster);
+      return state instanceof Promise ? state.then((s) => ({ id, state: { ...plain, ...s } })) : { id, state: { ...plain, ...state } };
     }
     const kube = kubeTypeOf(args.type);
     if (kube) {

@@ -1,0 +1,289 @@
+import * as fs from "fs";
+import * as path from "path";
+import * as YAML from "yaml";
+import { checkServiceFrontsDeployment, copyDeployment, CopyOptions, copyService, forkPodLabels } from "../../components/fork/copy";
+import { ConfigError } from "../../components/errors";
+import { LABELS, MANAGED_BY } from "../../components/naming";
+import type { KubeObject } from "../../render/cluster";
+import { validateAgainstSchema } from "../helpers/schemas";
+
+function load(file: string): { service: KubeObject; deployment: KubeObject } {
+  const docs = YAML.parseAllDocuments(fs.readFileSync(path.join(__dirname, "..", "fixtures", "live", file), "utf8")).map((d) => d.toJS() as KubeObject);
+  return { service: docs.find((d) => d.kind === "Service")!, deployment: docs.find((d) => d.kind === "Deployment")! };
+}
+
+/** Equality-based selection, as a Service or a ReplicaSet's matchLabels select pods. */
+function selects(selector: Record<string, string>, labels: Record<string, string>): boolean {
+  return Object.entries(selector).every(([k, v]) => labels[k] === v);
+}
+
+const DNS1035 = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+const opts = (over: Partial<CopyOptions> = {}): CopyOptions => ({ forkId: "alice", env: {}, replicas: 1, ...over });
+
+const spec = (o: KubeObject) => o.spec as any;
+const podLabelsOf = (dep: KubeObject): Record<string, string> => spec(dep).template.metadata.labels;
+const firstContainer = (dep: KubeObject) => spec(dep).template.spec.containers[0];
+
+describe("forkPodLabels", () => {
+  const { service, deployment } = load("shop-api.yaml");
+
+  it("rewrites every label the Service or the Deployment selects and adds the fork label", () => {
+    expect(forkPodLabels(service, deployment, "alice")).toEqual({ app: "api-alice", tier: "backend-alice", [LABELS.fork]: "alice" });
+  });
+
+  it("are not selected by the shared Service", () => {
+    const labels = { ...podLabelsOf(deployment), ...forkPodLabels(service, deployment, "alice") };
+    expect(selects(spec(service).selector, labels)).toBe(false);
+  });
+
+  it("are not selected by the shared Deployment's selector", () => {
+    const labels = { ...podLabelsOf(deployment), ...forkPodLabels(service, deployment, "alice") };
+    expect(selects(spec(deployment).selector.matchLabels, labels)).toBe(false);
+  });
+});
+
+describe("copyDeployment", () => {
+  const { service, deployment } = load("shop-api.yaml");
+  const copy = copyDeployment(deployment, service, opts({ image: "registry.example.com/api:alice-1", env: { FEATURE_X: "on", NEW_FLAG: "1" }, expiresAt: "2026-06-01T00:00:00Z" }));
+
+  it("is named <name>-<fork> in the shared namespace", () => {
+    expect(copy.metadata.name).toBe("api-alice");
+    expect(copy.metadata.namespace).toBe("shop");
+  });
+
+  it("drops every server-set field", () => {
+    for (const f of ["uid", "resourceVersion", "creationTimestamp", "managedFields", "generation", "ownerReferences"]) {
+      expect(copy.metadata).not.toHaveProperty(f);
+    }
+    expect(copy).not.toHaveProperty("status");
+    expect(spec(copy).template.metadata).not.toHaveProperty("creationTimestamp");
+  });
+
+  it("drops the revision and last-applied annotations and keeps the others", () => {
+    expect(copy.metadata.annotations).toEqual({ "team.example.com/owner": "checkout", [LABELS.expiresAt]: "2026-06-01T00:00:00Z" });
+  });
+
+  it("carries the fork, managed-by and copied-from labels", () => {
+    expect(copy.metadata.labels).toMatchObject({ [LABELS.fork]: "alice", [LABELS.managedBy]: MANAGED_BY, [LABELS.copiedFrom]: "shop.api" });
+  });
+
+  it("runs the requested replicas, not the shared count", () => {
+    expect(spec(copy).replicas).toBe(1);
+  });
+
+  it("selects its own pods with rewritten matchLabels", () => {
+    expect(spec(copy).selector.matchLabels).toEqual({ app: "api-alice", [LABELS.fork]: "alice" });
+    expect(selects(spec(copy).selector.matchLabels, podLabelsOf(copy))).toBe(true);
+  });
+
+  it("keeps the template's unselected labels", () => {
+    expect(podLabelsOf(copy)).toEqual({ app: "api-alice", tier: "backend-alice", version: "v1", [LABELS.fork]: "alice" });
+  });
+
+  it("keeps Istio's sidecar injection annotations on the pods", () => {
+    expect(spec(copy).template.metadata.annotations).toMatchObject({
+      "sidecar.istio.io/inject": "true",
+      "proxy.istio.io/config": '{"holdApplicationUntilProxyStarts": true}',
+    });
+  });
+
+  it("replaces the first container's image only", () => {
+    expect(firstContainer(copy).image).toBe("registry.example.com/api:alice-1");
+    expect(spec(copy).template.spec.containers[1].image).toBe("registry.example.com/log-shipper:2.1.0");
+    expect(spec(copy).template.spec.initContainers[0].image).toBe("registry.example.com/api:1.42.0");
+  });
+
+  it("merges env into the first container: replaces in place, appends new, keeps valueFrom entries", () => {
+    expect(firstContainer(copy).env).toEqual([
+      { name: "LOG_LEVEL", value: "info" },
+      { name: "FEATURE_X", value: "on" },
+      { name: "DB_PASSWORD", valueFrom: { secretKeyRef: { name: "api-db", key: "password" } } },
+      { name: "POD_IP", valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "status.podIP" } } },
+      { name: "NEW_FLAG", value: "1" },
+    ]);
+  });
+
+  it("leaves the sidecar container untouched", () => {
+    expect(spec(copy).template.spec.containers[1]).toEqual(spec(deployment).template.spec.containers[1]);
+  });
+
+  it("keeps volumes, probes, ports and the service account", () => {
+    expect(spec(copy).template.spec.volumes).toEqual(spec(deployment).template.spec.volumes);
+    expect(firstContainer(copy).readinessProbe).toEqual(firstContainer(deployment).readinessProbe);
+    expect(firstContainer(copy).ports).toEqual(firstContainer(deployment).ports);
+    expect(spec(copy).template.spec.serviceAccountName).toBe("api");
+  });
+
+  it("keeps the first container as it was when no image or env is given", () => {
+    const plain = copyDeployment(deployment, service, opts());
+    expect(firstContainer(plain)).toEqual(firstContainer(deployment));
+  });
+
+  it("replaces an env entry that came from valueFrom when the fork sets it", () => {
+    const c = copyDeployment(deployment, service, opts({ env: { DB_PASSWORD: "dev" } }));
+    expect(firstContainer(c).env[2]).toEqual({ name: "DB_PASSWORD", value: "dev" });
+  });
+
+  it("does not mutate the shared Deployment", () => {
+    const fresh = load("shop-api.yaml").deployment;
+    expect(deployment).toEqual(fresh);
+  });
+
+  it("validates against the Deployment schema", () => {
+    expect(() => validateAgainstSchema(copy)).not.toThrow();
+  });
+});
+
+describe("copyService", () => {
+  const { service, deployment } = load("shop-api.yaml");
+  const copy = copyService(service, deployment, opts());
+  const dep = copyDeployment(deployment, service, opts());
+
+  it("is named <name>-<fork> in the shared namespace", () => {
+    expect(copy.metadata.name).toBe("api-alice");
+    expect(copy.metadata.namespace).toBe("shop");
+  });
+
+  it("drops the allocated cluster IPs and the status", () => {
+    expect(spec(copy)).not.toHaveProperty("clusterIP");
+    expect(spec(copy)).not.toHaveProperty("clusterIPs");
+    expect(copy).not.toHaveProperty("status");
+  });
+
+  it("drops server-set metadata and the last-applied annotation", () => {
+    for (const f of ["uid", "resourceVersion", "creationTimestamp", "managedFields"]) expect(copy.metadata).not.toHaveProperty(f);
+    expect(copy.metadata.annotations).toBeUndefined();
+  });
+
+  it("selects the copy's pods", () => {
+    expect(spec(copy).selector).toEqual({ app: "api-alice", tier: "backend-alice", [LABELS.fork]: "alice" });
+    expect(selects(spec(copy).selector, podLabelsOf(dep))).toBe(true);
+  });
+
+  it("the shared Service does not select the copy's pods", () => {
+    expect(selects(spec(service).selector, podLabelsOf(dep))).toBe(false);
+  });
+
+  it("does not select the shared pods", () => {
+    expect(selects(spec(copy).selector, podLabelsOf(deployment))).toBe(false);
+  });
+
+  it("keeps the port names Istio uses for protocol selection", () => {
+    expect(spec(copy).ports).toEqual([
+      { name: "http", port: 80, protocol: "TCP", targetPort: 8080 },
+      { name: "grpc", appProtocol: "grpc", port: 9090, protocol: "TCP", targetPort: 9090 },
+    ]);
+  });
+
+  it("stays headless when the shared Service is headless", () => {
+    const headless = structuredClone(service) as any;
+    headless.spec.clusterIP = "None";
+    headless.spec.clusterIPs = ["None"];
+    const c = copyService(headless, deployment, opts());
+    expect(spec(c).clusterIP).toBe("None");
+    expect(spec(c)).not.toHaveProperty("clusterIPs");
+  });
+
+  it("validates against the Service schema and has a DNS-1035 name", () => {
+    expect(() => validateAgainstSchema(copy)).not.toThrow();
+    expect(copy.metadata.name).toMatch(DNS1035);
+  });
+});
+
+describe("copyService of a LoadBalancer Service", () => {
+  const { service, deployment } = load("shop-frontend-loadbalancer.yaml");
+  const copy = copyService(service, deployment, opts());
+
+  it("becomes a ClusterIP Service", () => {
+    expect(spec(copy).type).toBe("ClusterIP");
+  });
+
+  it("drops node ports, the health-check port and load-balancer settings", () => {
+    expect(spec(copy).ports).toEqual([{ name: "http", port: 80, protocol: "TCP", targetPort: 3000 }]);
+    for (const f of ["healthCheckNodePort", "loadBalancerIP", "allocateLoadBalancerNodePorts", "externalTrafficPolicy"]) {
+      expect(spec(copy)).not.toHaveProperty(f);
+    }
+  });
+
+  it("drops the cloud load-balancer annotation", () => {
+    expect(copy.metadata.annotations).toBeUndefined();
+  });
+
+  it("validates against the Service schema", () => {
+    expect(() => validateAgainstSchema(copy)).not.toThrow();
+  });
+});
+
+describe("copies with long names", () => {
+  const longName = "inventory-reservation-reconciliation-worker-svc-v2"; // 50
+  const forkId = "pr-4812-checkout-redesign"; // 25
+  const { service, deployment } = load("shop-api.yaml");
+  const svc = { ...service, metadata: { ...service.metadata, name: longName } };
+  const dep = { ...deployment, metadata: { ...deployment.metadata, name: longName } };
+  const longLabels = (o: KubeObject): KubeObject => {
+    const s = structuredClone(o) as any;
+    if (s.kind === "Service") s.spec.selector = { app: longName };
+    else {
+      s.spec.selector.matchLabels = { app: longName };
+      s.spec.template.metadata.labels = { ...s.spec.template.metadata.labels, app: longName };
+    }
+    return s;
+  };
+  const sharedSvc = longLabels(svc);
+  const sharedDep = longLabels(dep);
+  const serviceCopy = copyService(sharedSvc, sharedDep, opts({ forkId }));
+  const deploymentCopy = copyDeployment(sharedDep, sharedSvc, opts({ forkId }));
+
+  it("uses a 50-character service and a 25-character fork id", () => {
+    expect(longName).toHaveLength(50);
+    expect(forkId).toHaveLength(25);
+  });
+
+  it("shortens the Service name to a valid DNS-1035 label of at most 63 characters", () => {
+    expect(serviceCopy.metadata.name.length).toBeLessThanOrEqual(63);
+    expect(serviceCopy.metadata.name).toMatch(DNS1035);
+  });
+
+  it("gives the Deployment the same name as the Service", () => {
+    expect(deploymentCopy.metadata.name).toBe(serviceCopy.metadata.name);
+  });
+
+  it("keeps the rewritten label values within 63 characters and still not selected by the shared Service", () => {
+    expect(spec(serviceCopy).selector.app.length).toBeLessThanOrEqual(63);
+    expect(selects(spec(sharedSvc).selector, podLabelsOf(deploymentCopy))).toBe(false);
+    expect(selects(spec(serviceCopy).selector, podLabelsOf(deploymentCopy))).toBe(true);
+  });
+
+  it("validates both copies against their schemas", () => {
+    expect(() => validateAgainstSchema(serviceCopy)).not.toThrow();
+    expect(() => validateAgainstSchema(deploymentCopy)).not.toThrow();
+  });
+});
+
+describe("checkServiceFrontsDeployment", () => {
+  const { service, deployment } = load("shop-api.yaml");
+  const field = "forkstack:fork.services[0]";
+
+  it("accepts a Service whose selector the Deployment's pods carry", () => {
+    expect(() => checkServiceFrontsDeployment(service, deployment, field)).not.toThrow();
+  });
+
+  it("rejects a Deployment whose pods lack the Service's selector labels, naming the field", () => {
+    const other = load("shop-frontend-loadbalancer.yaml").deployment;
+    expect(() => checkServiceFrontsDeployment(service, other, field)).toThrow(ConfigError);
+    expect(() => checkServiceFrontsDeployment(service, other, field)).toThrow(
+      /^forkstack:fork\.services\[0\]\.deployment: "shop\/frontend" has pods without the Service shop\/api's selector labels app=api,tier=backend; set deployment to/,
+    );
+  });
+
+  it("rejects a Deployment without containers", () => {
+    const empty = structuredClone(deployment) as any;
+    empty.spec.template.spec.containers = [];
+    expect(() => checkServiceFrontsDeployment(service, empty, field)).toThrow(/\.deployment: "shop\/api" has no containers/);
+  });
+
+  it("rejects a Service without a selector", () => {
+    const external = { ...service, spec: { type: "ExternalName", externalName: "api.example.com" } };
+    expect(() => checkServiceFrontsDeployment(external, deployment, field)).toThrow(/^forkstack:fork\.services\[0\]\.name: "shop\/api" is a Service without a selector/);
+  });
+});

@@ -1,7 +1,59 @@
+/**
+ * The base stack: the shared cluster, Istio, the Emissary gateway with the shared-host Mapping of
+ * every upstream, wildcard certificates and DNS. Its outputs are the contract fork stacks read
+ * through their StackReference (README.md, "Base stack outputs").
+ */
 import * as pulumi from "@pulumi/pulumi";
+import { SharedCluster } from "./cluster";
 import { BaseConfig } from "./config";
+import { dnsRecordNames, WildcardCertificates, WildcardDns } from "./dns";
+import { AmbassadorGateway } from "./gateway";
+import { forkHostPatterns } from "./gatewayObjects";
+import { Istio } from "./istio";
 
-/** Placeholder until issue #2 lands: builds the base stack's components and returns its outputs. */
-export async function baseProgram(_config: BaseConfig, _secrets: { kubeconfig?: pulumi.Output<string> }): Promise<Record<string, unknown>> {
-  throw new pulumi.RunError("the base stack is not built yet (issue #2)");
+export async function baseProgram(config: BaseConfig, secrets: { kubeconfig?: pulumi.Output<string> }): Promise<Record<string, unknown>> {
+  // Checks that need no cloud call run before any resource exists.
+  dnsRecordNames(config.upstreams, config.domain, config.hostScheme);
+
+  const cluster = new SharedCluster("cluster", { config: config.cluster, kubeconfig: secrets.kubeconfig });
+  const k8sOpts = { providers: { kubernetes: cluster.provider } };
+  const istio = new Istio("istio", { version: config.istio.version, chartRepo: config.istio.chartRepo }, k8sOpts);
+
+  const gatewayArgs = {
+    namespace: config.emissary.namespace,
+    ambassadorId: config.emissary.ambassadorId,
+    version: config.emissary.version,
+    crdsChart: config.emissary.crdsChart,
+    chart: config.emissary.chart,
+    headerName: config.headerName,
+    upstreams: config.upstreams,
+    hostScheme: config.hostScheme,
+    tlsMode: config.tls.mode,
+    dependsOn: istio.ready,
+  };
+  const certArgs = { domain: config.domain, upstreams: config.upstreams, hostScheme: config.hostScheme, tlsMode: config.tls.mode, email: config.tls.email };
+  let gateway: AmbassadorGateway;
+  if (config.tls.mode === "acm") {
+    // ACM certificates come first: the load balancer is created with their ARNs.
+    const certs = new WildcardCertificates("certificates", { ...certArgs, namespace: config.emissary.namespace }, k8sOpts);
+    gateway = new AmbassadorGateway("gateway", { ...gatewayArgs, certificateArns: certs.certificateArns }, k8sOpts);
+  } else {
+    // cert-manager Certificates live in the gateway namespace, so they come after it.
+    gateway = new AmbassadorGateway("gateway", gatewayArgs, k8sOpts);
+    new WildcardCertificates("certificates", { ...certArgs, namespace: gateway.namespace }, k8sOpts);
+  }
+  new WildcardDns("dns", { domain: config.domain, upstreams: config.upstreams, hostScheme: config.hostScheme, address: gateway.address });
+
+  return {
+    kubeconfig: cluster.kubeconfig,
+    headerName: config.headerName,
+    ambassadorId: config.emissary.ambassadorId,
+    gatewayNamespace: config.emissary.namespace,
+    upstreams: config.upstreams.map((u) => ({ host: u.host, service: { ...u.service } })),
+    hostScheme: config.hostScheme,
+    domain: config.domain,
+    gatewayHostname: gateway.address,
+    clusterName: cluster.clusterName,
+    forkHostPatterns: forkHostPatterns(config.upstreams, config.hostScheme),
+  };
 }

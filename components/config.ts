@@ -13,8 +13,8 @@ export const CONFIG_NAMESPACE = "forkstack";
 export const DEFAULTS = {
   headerName: "x-fork-identifier",
   hostScheme: "subdomain" as HostScheme,
-  /** https://istio.io/latest/docs/releases/supported-releases/ — 1.30 is current. */
-  istioVersion: "1.30.0",
+  /** https://istio.io/latest/news/releases/1.30.x/ — 1.30.4 (Aug 2026) is the latest 1.30 patch and carries the 1.30.x CVE fixes. */
+  istioVersion: "1.30.4",
   /** https://istio.io/latest/docs/setup/install/helm/ */
   istioChartRepo: "https://istio-release.storage.googleapis.com/charts",
   /** Emissary 4.x charts ship only as OCI artifacts on GHCR (chart version == app version). */

@@ -98,15 +98,17 @@ function awsState(type: string, name: string, inputs: Record<string, any>): Reco
   }
   if (type === "aws:acm/certificate:Certificate") {
     const names: string[] = [inputs.domainName, ...(inputs.subjectAlternativeNames ?? [])].filter((n, i, all) => n && all.indexOf(n) === i);
-    extra.domainValidationOptions = names.map((domainName) => ({
-      domainName,
-      resourceRecordName: `_${fakeId(domainName)}.${domainName.replace(/^\*\./, "")}.`,
-      resourceRecordType: "CNAME",
-      resourceRecordValue: `_${fakeId(domainName, "v")}.acm-validations.aws.`,
-    }));
+    // As ACM does: `*.x` and `x` are validated by the same record.
+    extra.domainValidationOptions = names.map((domainName) => {
+      const base = domainName.replace(/^\*\./, "");
+      return { domainName, resourceRecordName: `_${fakeId(base)}.${base}.`, resourceRecordType: "CNAME", resourceRecordValue: `_${fakeId(base, "v")}.acm-validations.aws.` };
+    });
   }
   if (type === "aws:ec2/vpc:Vpc") extra.defaultSecurityGroupId = `sg-${fakeId(name)}`;
-  return { ...inputs, id, arn, ...extra };
+  if (type === "aws:route53/record:Record") extra.fqdn = String(inputs.name ?? "").replace(/\.$/, "");
+  // Providers auto-name resources without a name (the logical name plus a random suffix).
+  const autoName = inputs.name === undefined && /^aws:(eks|iam)\//.test(type) ? { name: id } : {};
+  return { ...inputs, id, arn, ...autoName, ...extra };
 }
 
 function awsCall(token: string, inputs: Record<string, any>): Record<string, unknown> {

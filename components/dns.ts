@@ -1,0 +1,235 @@
+/**
+ * Wildcard DNS and certificates of the shared environment's hosts, in the Route53 hosted zone of
+ * `forkstack:domain`.
+ *
+ * A certificate name covers one label (`*.dev.example.com` does not cover
+ * `alice.shop.dev.example.com`), so every upstream host U needs `*.U` (subdomain scheme) on a
+ * certificate and a DNS record `*.U` → the gateway's load balancer, besides U itself.
+ *
+ * - WildcardCertificates, ACM mode (default): certificates with DNS validation, at most 10 names
+ *   each (ACM's default quota of domain names per certificate:
+ *   https://docs.aws.amazon.com/acm/latest/userguide/acm-limits.html), their validation records
+ *   and `CertificateValidation`s. TLS ends at the load balancer.
+ * - WildcardCertificates, cert-manager mode: cert-manager, a ClusterIssuer (ACME, Route53 DNS-01)
+ *   and a Certificate per upstream in the gateway namespace. TLS ends in Emissary.
+ * - WildcardDns: the records of every shared host and fork wildcard → the load balancer.
+ *
+ * Route53 is used in both cluster modes: `forkstack:domain` is a Route53 hosted zone even when the
+ * cluster is not EKS.
+ */
+import * as aws from "@pulumi/aws";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { CONFIG_NAMESPACE, HostScheme, TlsMode, Upstream } from "./config";
+import { ConfigError } from "./errors";
+import { hostSlug, LABELS, MANAGED_BY, tlsSecretName, wildcardHost } from "./naming";
+
+/** ACM's default quota of domain names per certificate. */
+export const ACM_NAMES_PER_CERTIFICATE = 10;
+
+/** cert-manager's chart (https://cert-manager.io/docs/installation/helm/), pinned. */
+export const CERT_MANAGER = { repo: "https://charts.jetstack.io", chart: "cert-manager", version: "v1.19.1", namespace: "cert-manager" } as const;
+export const CLUSTER_ISSUER_NAME = "forkstack-letsencrypt";
+export const LETSENCRYPT_SERVER = "https://acme-v02.api.letsencrypt.org/directory";
+
+// --- pure helpers ---------------------------------------------------------------------------------
+
+/**
+ * Every name that needs a DNS record: each shared host and each fork wildcard, once. A CNAME cannot
+ * live at the zone apex (RFC 1912 2.4), so an upstream host equal to the domain is refused.
+ */
+export function dnsRecordNames(upstreams: readonly Upstream[], domain: string, scheme: HostScheme): string[] {
+  upstreams.forEach((u, i) => {
+    if (u.host === domain) {
+      throw new ConfigError(`${CONFIG_NAMESPACE}:upstreams[${i}].host`, u.host, "is the zone apex, which cannot hold the gateway's CNAME", `use a host below it, e.g. "shop.${domain}"`);
+    }
+  });
+  return [...new Set(upstreams.flatMap((u) => [u.host, wildcardHost(u.host, scheme)]))];
+}
+
+/**
+ * The names of each ACM certificate: every fork wildcard and shared host once, an upstream's
+ * wildcard and host side by side, at most `max` per certificate.
+ */
+export function certificateNameChunks(upstreams: readonly Upstream[], scheme: HostScheme, max = ACM_NAMES_PER_CERTIFICATE): string[][] {
+  const names = [...new Set(upstreams.flatMap((u) => [wildcardHost(u.host, scheme), u.host]))];
+  const chunks: string[][] = [];
+  for (let i = 0; i < names.length; i += max) chunks.push(names.slice(i, i + max));
+  return chunks;
+}
+
+/** ACM validates `*.U` and `U` with the same CNAME record, so records are keyed by the name without `*.`. */
+export function validationKey(name: string): string {
+  return name.replace(/^\*\./, "");
+}
+
+/** The record type pointing a name at the load balancer: A for an IP, CNAME for a DNS name. */
+export function recordType(address: string): "A" | "CNAME" {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(address) ? "A" : "CNAME";
+}
+
+/** The cert-manager Certificate of an upstream: its shared host and its fork wildcard. */
+export function upstreamCertificate(upstream: Upstream, scheme: HostScheme, namespace: string) {
+  const name = tlsSecretName(upstream.host);
+  return {
+    apiVersion: "cert-manager.io/v1",
+    kind: "Certificate",
+    metadata: { name, namespace, labels: { [LABELS.managedBy]: MANAGED_BY } },
+    spec: {
+      secretName: name,
+      dnsNames: [upstream.host, wildcardHost(upstream.host, scheme)],
+      issuerRef: { group: "cert-manager.io", kind: "ClusterIssuer", name: CLUSTER_ISSUER_NAME },
+    },
+  };
+}
+
+/** The ACME ClusterIssuer solving DNS-01 in the Route53 zone (https://cert-manager.io/docs/configuration/acme/dns01/route53/). */
+export function clusterIssuer(args: { email: string; domain: string; zoneId: string; region: string }) {
+  return {
+    apiVersion: "cert-manager.io/v1",
+    kind: "ClusterIssuer",
+    metadata: { name: CLUSTER_ISSUER_NAME, labels: { [LABELS.managedBy]: MANAGED_BY } },
+    spec: {
+      acme: {
+        email: args.email,
+        server: LETSENCRYPT_SERVER,
+        privateKeySecretRef: { name: `${CLUSTER_ISSUER_NAME}-account` },
+        // Credentials come from the cert-manager pods' ambient AWS identity (node role or IRSA).
+        solvers: [{ selector: { dnsZones: [args.domain] }, dns01: { route53: { region: args.region, hostedZoneID: args.zoneId } } }],
+      },
+    },
+  };
+}
+
+// --- components -----------------------------------------------------------------------------------
+
+export interface WildcardCertificatesArgs {
+  readonly domain: string;
+  readonly upstreams: readonly Upstream[];
+  readonly hostScheme: HostScheme;
+  readonly tlsMode: TlsMode;
+  /** cert-manager mode: the ACME account e-mail. */
+  readonly email?: string;
+  /** cert-manager mode: where the Certificates and their Secrets live (the gateway's namespace). */
+  readonly namespace: pulumi.Input<string>;
+}
+
+export class WildcardCertificates extends pulumi.ComponentResource {
+  /** ACM mode: the ARNs of the validated certificates; [] in cert-manager mode. */
+  public readonly certificateArns: pulumi.Output<string[]>;
+  /** Every name the certificates cover. */
+  public readonly names: string[];
+
+  constructor(name: string, args: WildcardCertificatesArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("forkstack:dns:WildcardCertificates", name, {}, opts);
+    const parent = { parent: this };
+    const zone = aws.route53.getZoneOutput({ name: args.domain, privateZone: false }, parent);
+
+    if (args.tlsMode === "acm") {
+      const chunks = certificateNameChunks(args.upstreams, args.hostScheme);
+      this.names = chunks.flat();
+      const records = new Map<string, aws.route53.Record>();
+      const validations = chunks.map((names, i) => {
+        const cert = new aws.acm.Certificate(
+          `${name}-${i}`,
+          { domainName: names[0], subjectAlternativeNames: names.slice(1), validationMethod: "DNS", tags: { "managed-by": MANAGED_BY } },
+          parent,
+        );
+        const fqdns = [...new Set(names.map(validationKey))].map((key) => {
+          let record = records.get(key);
+          if (record === undefined) {
+            const option = cert.domainValidationOptions.apply((opts) => {
+              const found = opts.find((o) => validationKey(o.domainName) === key);
+              if (found === undefined) throw new pulumi.ResourceError(`ACM returned no validation record for ${key}`, cert);
+              return found;
+            });
+            record = new aws.route53.Record(
+              `${name}-validation-${hostSlug(key)}`,
+              {
+                zoneId: zone.zoneId,
+                name: option.resourceRecordName,
+                type: option.resourceRecordType,
+                records: [option.resourceRecordValue],
+                ttl: 60,
+                // The same record validates every certificate naming this host, also across stacks.
+                allowOverwrite: true,
+              },
+              parent,
+            );
+            records.set(key, record);
+          }
+          return record.fqdn;
+        });
+        return new aws.acm.CertificateValidation(`${name}-${i}`, { certificateArn: cert.arn, validationRecordFqdns: fqdns }, parent);
+      });
+      // The validated ARN: the load balancer only accepts issued certificates.
+      this.certificateArns = pulumi.all(validations.map((v) => v.certificateArn));
+      this.registerOutputs({ certificateArns: this.certificateArns });
+      return;
+    }
+
+    const email = args.email;
+    if (email === undefined) throw new ConfigError(`${CONFIG_NAMESPACE}:tls.email`, email, "is required with tls.mode cert-manager", "set the ACME account e-mail");
+    const certManager = new k8s.helm.v3.Release(
+      `${name}-cert-manager`,
+      {
+        name: CERT_MANAGER.chart,
+        chart: CERT_MANAGER.chart,
+        version: CERT_MANAGER.version,
+        repositoryOpts: { repo: CERT_MANAGER.repo },
+        namespace: CERT_MANAGER.namespace,
+        createNamespace: true,
+        values: { crds: { enabled: true } },
+        skipAwait: false,
+      },
+      parent,
+    );
+    const region = aws.getRegionOutput({}, parent).region;
+    const issuerObject = pulumi.all([zone.zoneId, region]).apply(([zoneId, r]) => clusterIssuer({ email, domain: args.domain, zoneId, region: r }));
+    const issuer = new k8s.apiextensions.CustomResource(
+      `${name}-issuer`,
+      { apiVersion: "cert-manager.io/v1", kind: "ClusterIssuer", metadata: { name: CLUSTER_ISSUER_NAME, labels: { [LABELS.managedBy]: MANAGED_BY } }, spec: issuerObject.spec },
+      { parent: this, dependsOn: [certManager] },
+    );
+    this.names = args.upstreams.flatMap((u) => [u.host, wildcardHost(u.host, args.hostScheme)]);
+    for (const upstream of args.upstreams) {
+      const cert = upstreamCertificate(upstream, args.hostScheme, "");
+      new k8s.apiextensions.CustomResource(
+        `${name}-${cert.metadata.name}`,
+        { apiVersion: cert.apiVersion, kind: cert.kind, metadata: { ...cert.metadata, namespace: args.namespace }, spec: cert.spec },
+        { parent: this, dependsOn: [issuer] },
+      );
+    }
+    this.certificateArns = pulumi.output([]);
+    this.registerOutputs({ certificateArns: this.certificateArns });
+  }
+}
+
+export interface WildcardDnsArgs {
+  readonly domain: string;
+  readonly upstreams: readonly Upstream[];
+  readonly hostScheme: HostScheme;
+  /** The gateway load balancer's DNS name (or IP). */
+  readonly address: pulumi.Input<string>;
+}
+
+export class WildcardDns extends pulumi.ComponentResource {
+  /** The record names created, e.g. ["shop.dev.example.com", "*.shop.dev.example.com"]. */
+  public readonly names: string[];
+
+  constructor(name: string, args: WildcardDnsArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("forkstack:dns:WildcardDns", name, {}, opts);
+    this.names = dnsRecordNames(args.upstreams, args.domain, args.hostScheme);
+    const zone = aws.route53.getZoneOutput({ name: args.domain, privateZone: false }, { parent: this });
+    const address = pulumi.output(args.address);
+    for (const recordName of this.names) {
+      // protect: these are what every developer's URL resolves through; removing one is deliberate.
+      new aws.route53.Record(
+        `${name}-${recordName.startsWith("*.") ? `wildcard-${hostSlug(recordName.slice(2))}` : hostSlug(recordName)}`,
+        { zoneId: zone.zoneId, name: recordName, type: address.apply(recordType), ttl: 300, records: [address] },
+        { parent: this, protect: true },
+      );
+    }
+    this.registerOutputs({ names: this.names });
+  }
+}

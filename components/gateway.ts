@@ -1,0 +1,132 @@
+/**
+ * AmbassadorGateway: Emissary-ingress 4.x in its own namespace, from its OCI charts (the CRDs chart,
+ * then the gateway), scoped to one `ambassador_id`, behind a public LoadBalancer Service, with its
+ * Listeners, a Host per shared host and per fork wildcard, and the shared-host Mapping of every
+ * upstream (which strips the fork header). The objects are built in gatewayObjects.ts and
+ * mappings.ts; this component only wires them to resources. See gatewayNamespace() for the first-hop
+ * decision (no sidecar on the gateway).
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { KubeObject } from "../render/cluster";
+import { HostScheme, TlsMode, Upstream } from "./config";
+import {
+  EMISSARY_CRDS_RELEASE,
+  EMISSARY_RELEASE,
+  emissaryCrdsValues,
+  emissaryValues,
+  GatewayObjectContext,
+  gatewayHosts,
+  gatewayListeners,
+  gatewayNamespace,
+  gatewayService,
+  loadBalancerAnnotations,
+} from "./gatewayObjects";
+import { sharedMapping } from "./mappings";
+
+export interface AmbassadorGatewayArgs {
+  /** Namespace of the gateway. @default DEFAULTS.gatewayNamespace */
+  readonly namespace: string;
+  /** Scopes every Emissary object to this install. @default DEFAULTS.ambassadorId */
+  readonly ambassadorId: string;
+  /** Chart version of both charts (chart version == Emissary version in 4.x). @default DEFAULTS.emissaryVersion */
+  readonly version: string;
+  readonly crdsChart: string;
+  readonly chart: string;
+  /** The fork header the shared-host Mappings strip. */
+  readonly headerName: string;
+  readonly upstreams: readonly Upstream[];
+  readonly hostScheme: HostScheme;
+  readonly tlsMode: TlsMode;
+  /** ACM mode: the validated certificates the load balancer serves. */
+  readonly certificateArns?: pulumi.Input<string[]>;
+  /** Resources the gateway waits for (Istio's releases). */
+  readonly dependsOn?: pulumi.Input<pulumi.Resource>[];
+}
+
+/** Creates a namespaced or cluster-scoped object of a built-in kind or a CRD from its plain form. */
+function apply(name: string, obj: KubeObject, opts: pulumi.CustomResourceOptions): k8s.apiextensions.CustomResource {
+  const { apiVersion, kind, metadata, ...rest } = obj;
+  return new k8s.apiextensions.CustomResource(name, { apiVersion, kind, metadata, ...rest }, opts);
+}
+
+export class AmbassadorGateway extends pulumi.ComponentResource {
+  public readonly namespace: pulumi.Output<string>;
+  /** The namespace resource: objects that live in the gateway namespace depend on it. */
+  public readonly namespaceResource: k8s.core.v1.Namespace;
+  public readonly ambassadorId: string;
+  /** The load balancer's DNS name, or its IP where the platform gives one (kind, MetalLB). */
+  public readonly address: pulumi.Output<string>;
+
+  constructor(name: string, args: AmbassadorGatewayArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("forkstack:gateway:AmbassadorGateway", name, {}, opts);
+    const ctx: GatewayObjectContext = { namespace: args.namespace, ambassadorId: args.ambassadorId, tlsMode: args.tlsMode, hostScheme: args.hostScheme };
+
+    const ns = gatewayNamespace(args.namespace);
+    this.namespaceResource = new k8s.core.v1.Namespace(`${name}-namespace`, { metadata: ns.metadata }, { parent: this });
+    this.namespace = this.namespaceResource.metadata.name;
+    this.ambassadorId = args.ambassadorId;
+
+    const crds = new k8s.helm.v3.Release(
+      `${name}-crds`,
+      {
+        name: EMISSARY_CRDS_RELEASE,
+        chart: args.crdsChart,
+        version: args.version,
+        namespace: this.namespace,
+        values: emissaryCrdsValues(ctx),
+        skipAwait: false,
+      },
+      { parent: this },
+    );
+    const emissary = new k8s.helm.v3.Release(
+      `${name}-emissary`,
+      {
+        name: EMISSARY_RELEASE,
+        chart: args.chart,
+        version: args.version,
+        namespace: this.namespace,
+        values: emissaryValues(ctx),
+        skipAwait: false,
+      },
+      { parent: this, dependsOn: [crds, ...(args.dependsOn ?? [])] },
+    );
+
+    // Emissary objects need the CRDs; they are config, so they do not wait for the pods.
+    const crdOpts = { parent: this, dependsOn: [crds, this.namespaceResource] };
+    for (const listener of gatewayListeners(ctx)) apply(`${name}-listener-${listener.metadata.name}`, listener, crdOpts);
+    for (const host of gatewayHosts(args.upstreams, ctx)) apply(`${name}-host-${host.metadata.name}`, host, crdOpts);
+    const mappingCtx = { ambassadorId: args.ambassadorId, namespace: args.namespace, headerName: args.headerName };
+    for (const upstream of args.upstreams) {
+      const mapping = sharedMapping(upstream, mappingCtx);
+      apply(`${name}-mapping-${mapping.metadata.name}`, mapping, crdOpts);
+    }
+
+    // Our own LoadBalancer Service rather than a `.get` of the chart's: its status is an output the
+    // Kubernetes provider awaits until the load balancer has an address
+    // (https://www.pulumi.com/registry/packages/kubernetes/api-docs/core/v1/service/), and it works
+    // the same under the offline render, where Helm charts are not expanded.
+    const annotations =
+      args.tlsMode === "acm"
+        ? pulumi.output(args.certificateArns ?? []).apply((arns) => loadBalancerAnnotations("acm", arns))
+        : pulumi.output(loadBalancerAnnotations("cert-manager", []));
+    const svc = gatewayService(ctx, {});
+    const service = new k8s.core.v1.Service(
+      `${name}-service`,
+      { metadata: { ...svc.metadata, annotations }, spec: svc.spec as k8s.types.input.core.v1.ServiceSpec },
+      { parent: this, dependsOn: [emissary] },
+    );
+    this.address = service.status.apply((status) => {
+      const ingress = status?.loadBalancer?.ingress?.[0];
+      const address = ingress?.hostname ?? ingress?.ip;
+      if (address === undefined || address === "") {
+        throw new pulumi.ResourceError(
+          `Service ${args.namespace}/${svc.metadata.name} has no load balancer address; the cluster needs a LoadBalancer implementation (EKS, or MetalLB/cloud-provider-kind locally)`,
+          this,
+        );
+      }
+      return address;
+    });
+    this.registerOutputs({ namespace: this.namespace, ambassadorId: this.ambassadorId, address: this.address });
+  }
+}

@@ -6,6 +6,15 @@ import { KubeObject, SimulatedCluster } from "../../render/cluster";
 import { runStack, StackResult } from "../../render/runtime";
 import { explainRequest } from "../../render/explain";
 import { validateAgainstSchema } from "../helpers/schemas";
+import { parseBaseConfig, parseBaseStack, parseForkConfig } from "../../components/config";
+
+const EXAMPLES = path.join(__dirname, "../../examples");
+
+/** A Pulumi.<stack>.yaml's `forkstack:` keys, without the prefix, as index.ts hands them to config.ts. */
+function exampleConfig(stack: string): Record<string, unknown> {
+  const config = YAML.parse(fs.readFileSync(path.join(EXAMPLES, `Pulumi.${stack}.yaml`), "utf8")).config as Record<string, unknown>;
+  return Object.fromEntries(Object.entries(config).filter(([k]) => k.startsWith("forkstack:")).map(([k, v]) => [k.slice("forkstack:".length), v]));
+}
 
 // Node's structuredClone (used by SimulatedCluster) returns arrays of the main realm, not of
 // Jest's sandbox, and google-protobuf's Struct.fromJavaScript tells arrays apart with
@@ -125,5 +134,40 @@ describe("examples/cluster/shop.yaml", () => {
   it("validates against the published schemas", () => {
     expect(live).toHaveLength(12);
     for (const o of live) expect(() => validateAgainstSchema(o)).not.toThrow();
+  });
+});
+
+describe("examples/ stack configs", () => {
+  it("dev is a valid base stack that deploys the sample shop behind shop.dev.example.com", () => {
+    const base = parseBaseConfig(exampleConfig("dev"));
+    expect(base.sampleApp).toBe(true);
+    expect(base.cluster.mode).toBe("kubeconfig");
+    expect(base.upstreams).toEqual([{ host: "shop.dev.example.com", service: { name: "frontend", namespace: "shop", port: SHOP_DEFAULTS.servicePort } }]);
+  });
+
+  it("alice forks api with a new image and env, a header and a 72h ttl", () => {
+    const fork = parseForkConfig(exampleConfig("alice").fork);
+    expect(fork.services.map((s) => [s.name, s.image, s.env])).toEqual([
+      ["api", "registry.example.com/shop/api:alice-1", { PODINFO_UI_MESSAGE: "api from alice", FEATURE_CHECKOUT_V2: "on" }],
+    ]);
+    expect(fork.headers).toEqual({ "x-feature-flags": "new-checkout=on" });
+    expect(fork.ttl).toBe("72h");
+  });
+
+  it("bob forks api and catalog, overlapping alice on api", () => {
+    expect(parseForkConfig(exampleConfig("bob").fork).services.map((s) => s.name)).toEqual(["api", "catalog"]);
+  });
+
+  it("flags is a header-only fork that copies nothing", () => {
+    const fork = parseForkConfig(exampleConfig("flags").fork);
+    expect(fork.services).toEqual([]);
+    expect(fork.headers).toEqual({ "x-feature-flags": "new-checkout=on,dark-mode=on" });
+  });
+
+  it("every fork names dev as its base stack and forks only services the shop has", () => {
+    for (const stack of ["alice", "bob", "flags"]) {
+      expect(parseBaseStack(exampleConfig(stack).baseStack)).toBe("organization/forkstack/dev");
+      for (const s of parseForkConfig(exampleConfig(stack).fork).services) expect(SHOP_SERVICES.map((x) => x.name)).toContain(s.name);
+    }
   });
 });

@@ -216,20 +216,22 @@ export interface WildcardDnsArgs {
 export class WildcardDns extends pulumi.ComponentResource {
   /** The record names created, e.g. ["shop.dev.example.com", "*.shop.dev.example.com"]. */
   public readonly names: string[];
+  public readonly records: aws.route53.Record[];
 
   constructor(name: string, args: WildcardDnsArgs, opts?: pulumi.ComponentResourceOptions) {
     super("forkstack:dns:WildcardDns", name, {}, opts);
     this.names = dnsRecordNames(args.upstreams, args.domain, args.hostScheme);
     const zone = aws.route53.getZoneOutput({ name: args.domain, privateZone: false }, { parent: this });
     const address = pulumi.output(args.address);
-    for (const recordName of this.names) {
-      // protect: these are what every developer's URL resolves through; removing one is deliberate.
-      new aws.route53.Record(
+    // protect: these are what every developer's URL resolves through; removing one is deliberate.
+    this.records = this.names.map(
+      (recordName) =>
+        new aws.route53.Record(
         `${name}-${recordName.startsWith("*.") ? `wildcard-${hostSlug(recordName.slice(2))}` : hostSlug(recordName)}`,
         { zoneId: zone.zoneId, name: recordName, type: address.apply(recordType), ttl: 300, records: [address] },
         { parent: this, protect: true },
-      );
-    }
+      ),
+    );
     this.registerOutputs({ names: this.names });
   }
 }

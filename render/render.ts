@@ -33,8 +33,9 @@ const STACK_NAME = /^[A-Za-z0-9_.-]+$/;
  * (`stack <name>: <field>: <value> <problem>; <fix>`). The CLI prints it after `render: `.
  */
 export class RenderError extends Error {
-  constructor(message: string, public readonly stack?: string) {
-    super(message);
+  /** @param stack the stack the mistake belongs to; its name is put in front once. */
+  constructor(message: string, public readonly stackName?: string) {
+    super(stackName === undefined || message.startsWith(`stack ${stackName}: `) ? message : `stack ${stackName}: ${message}`);
     this.name = "RenderError";
   }
 }
@@ -167,19 +168,15 @@ export function loadInputs(opts: Pick<RenderOptions, "stacks" | "configDir">): S
   return configs;
 }
 
-/** `stack <name>: …` once, whatever the error's origin (index.ts already prefixes ConfigErrors). */
-export function stackErrorLine(stack: string, err: unknown): string {
-  const line = oneLine(err);
-  return line.startsWith(`stack ${stack}: `) ? line : `stack ${stack}: ${line}`;
-}
-
 /**
  * Renders the stacks in order against one simulated cluster. Rejects with a RenderError (one line)
  * on the first invalid input or failing stack; writes nothing (see `writeRender`).
  */
 export async function renderStacks(opts: RenderOptions): Promise<RenderResult> {
   const configs = loadInputs(opts);
-  const now = opts.now ?? process.env.FORKSTACK_NOW ?? RENDER_EPOCH;
+  // An empty FORKSTACK_NOW counts as unset, as index.ts reads it.
+  const envNow = process.env.FORKSTACK_NOW === "" ? undefined : process.env.FORKSTACK_NOW;
+  const now = opts.now ?? envNow ?? RENDER_EPOCH;
   if (Number.isNaN(Date.parse(now))) throw new RenderError(new ConfigError("--now", now, "is not an ISO 8601 instant", `use e.g. ${RENDER_EPOCH}`).message);
   const cluster = seedCluster(opts.clusterFiles ?? []);
   const { program, dynamicHandlers, prepare, cleanup } = opts.program ?? realProgram();
@@ -199,7 +196,8 @@ export async function renderStacks(opts: RenderOptions): Promise<RenderResult> {
       try {
         result = await runStack({ project: PROJECT, stack, config, cluster, stackOutputs, program, dynamicHandlers });
       } catch (err) {
-        throw new RenderError(stackErrorLine(stack, err), stack);
+        // index.ts already prefixes its ConfigErrors with the stack; RenderError does it once.
+        throw new RenderError(oneLine(err), stack);
       }
       results.push(result);
       stackOutputs[stack] = result.outputs;
@@ -229,7 +227,15 @@ export function realProgram(): ProgramWiring {
   // Loaded on first use: index.ts pulls in @pulumi/aws and every component, which renders of a
   // test program (and `--help`) do not need.
   const program: typeof import("../index") = require("../index");
-  return { program };
+  const access: typeof import("../components/kube/access") = require("../components/kube/access");
+  const { simulatedAccess }: typeof import("./simulatedApi") = require("./simulatedApi");
+  return {
+    program,
+    // Where a live fork stack reaches the API server with its kubeconfig, the render hands it the
+    // simulated cluster, so route updates run the same read-modify-write loop against it.
+    prepare: (cluster) => access.setClusterAccessFactory(() => Promise.resolve(simulatedAccess(cluster))),
+    cleanup: () => access.resetClusterAccessFactory(),
+  };
 }
 
 // --- what is written ---------------------------------------------------------------------------

@@ -80,8 +80,8 @@ describe("loadStackConfig", () => {
     expect(() => loadStackConfig(FIXTURES, "nobody")).toThrow(`--stack: "nobody" has no config file ${path.join(FIXTURES, "Pulumi.nobody.yaml")}; write`);
   });
 
-  it("names the file when its YAML is invalid", () => {
-    expect(() => loadStackConfig(FIXTURES, "broken")).toThrow(new RegExp(`^${path.join(FIXTURES, "Pulumi.broken.yaml").replace(/[.]/g, "\\.")}: .* is not valid YAML; fix the file`));
+  it("names the stack and the file when its YAML is invalid", () => {
+    expect(() => loadStackConfig(FIXTURES, "broken")).toThrow(new RegExp(`^stack broken: ${path.join(FIXTURES, "Pulumi.broken.yaml").replace(/[.]/g, "\\.")}: .* is not valid YAML; fix the file`));
   });
 });
 

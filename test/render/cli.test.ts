@@ -1,0 +1,217 @@
+/**
+ * The render CLI as a person runs it: a child process, its exit code, stdout and stderr, and the
+ * files it leaves. The first block needs no program (input mistakes are caught before any stack
+ * runs); the second renders the real index.ts on the fixtures in test/fixtures/render/shop.
+ */
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as YAML from "yaml";
+import { KubeObject } from "../../render/cluster";
+import { hasSchema, validateAgainstSchema } from "../helpers/schemas";
+import { validateEmissary } from "../helpers/emissary";
+
+const ROOT = path.resolve(__dirname, "../..");
+const SHOP = path.join(ROOT, "test/fixtures/render/shop");
+const SEED = path.join(SHOP, "cluster.yaml");
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runCli(args: string[]): Run {
+  const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "render/cli.ts", ...args], {
+    cwd: ROOT,
+    encoding: "utf8",
+    timeout: 120_000,
+    // Renders pin their clock to RENDER_EPOCH unless FORKSTACK_NOW is set: keep it unset here.
+    env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== "FORKSTACK_NOW")),
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function tmpOut(): string {
+  return path.join(fs.mkdtempSync(path.join(os.tmpdir(), "forkstack-cli-")), "out");
+}
+
+/** The error lines of stderr (progress and warnings excluded). */
+function errorLines(stderr: string): string[] {
+  return stderr.split("\n").filter((l) => l !== "" && !l.startsWith("rendering stack ") && !l.startsWith("warning: "));
+}
+
+function readCluster(out: string): KubeObject[] {
+  return YAML.parseAllDocuments(fs.readFileSync(path.join(out, "cluster.yaml"), "utf8")).map((d) => d.toJS());
+}
+
+const ofFork = (objects: KubeObject[], fork: string) => objects.filter((o) => o.metadata.labels?.["forkstack.dev/fork"] === fork);
+const routeNames = (vs: KubeObject | undefined) => ((vs?.spec as any)?.http ?? []).map((r: any) => r.name);
+const find = (objects: KubeObject[], kind: string, name: string) => objects.find((o) => o.kind === kind && o.metadata.name === name);
+
+describe("render CLI: input mistakes", () => {
+  it("rejects an unknown flag with one line and exit code 1", () => {
+    const r = runCli(["--bogus", "--stack", "base", "--out", tmpOut()]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`render: --bogus: "--bogus" is not an option; use --config-dir, --cluster, --stack, --out, --json or --now; see npm run render -- --help\n`);
+  });
+
+  it("requires --out and writes nothing without it", () => {
+    const r = runCli(["--config-dir", SHOP, "--stack", "base"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe("render: --out: (missing) is required; name the directory to write the render to, e.g. --out render-out\n");
+  });
+
+  it("names a stack's missing config file and writes nothing", () => {
+    const out = tmpOut();
+    const r = runCli(["--config-dir", SHOP, "--stack", "base", "--stack", "ghost", "--out", out]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `render: --stack: "ghost" has no config file ${path.join(SHOP, "Pulumi.ghost.yaml")}; write ${path.join(SHOP, "Pulumi.ghost.yaml")}, or pass --config-dir with the folder that holds Pulumi.ghost.yaml\n`,
+    );
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
+  it("rejects a positional argument", () => {
+    const r = runCli(["base", "--out", tmpOut()]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('render: argument: "base" is not expected; name stacks with --stack NAME; see npm run render -- --help\n');
+  });
+
+  it("refuses an --out directory that holds other files and leaves it as it was", () => {
+    const out = tmpOut();
+    fs.mkdirSync(out);
+    fs.writeFileSync(path.join(out, "keep.txt"), "mine");
+    const r = runCli(["--config-dir", SHOP, "--stack", "base", "--out", out]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^render: --out: ".*" holds other files \(keep\.txt\); name a new or empty directory/);
+    expect(fs.readdirSync(out)).toEqual(["keep.txt"]);
+  });
+
+  it("names an unreadable --cluster file", () => {
+    const r = runCli(["--config-dir", SHOP, "--cluster", "nope.yaml", "--stack", "base", "--out", tmpOut()]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('render: --cluster: "nope.yaml" cannot be read; pass a YAML file of Kubernetes objects that exists\n');
+  });
+
+  it("rejects a fork rendered without its base stack before it", () => {
+    const out = tmpOut();
+    const r = runCli(["--config-dir", SHOP, "--stack", "a", "--out", out]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      'render: stack a: forkstack:baseStack: "organization/forkstack/base" names stack "base", which is not rendered before "a"; add --stack base before --stack a\n',
+    );
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
+  it("prints the usage for --help and exits 0", () => {
+    const r = runCli(["--help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("--stack NAME");
+  });
+});
+
+// These render the real program (index.ts → components/base.ts and components/forkProgram.ts).
+describe("render CLI: the real program on the shop fixtures", () => {
+  let both: { run: Run; out: string; objects: KubeObject[] };
+  let onlyB: { run: Run; out: string; objects: KubeObject[] };
+
+  function render(stacks: string[], extra: string[] = []) {
+    const out = tmpOut();
+    const run = runCli(["--config-dir", SHOP, "--cluster", SEED, ...stacks.flatMap((s) => ["--stack", s]), "--out", out, ...extra]);
+    if (run.code !== 0) throw new Error(`render ${stacks.join(",")} failed (${run.code}): ${run.stderr}`);
+    return { run, out, objects: readCluster(out) };
+  }
+
+  beforeAll(() => {
+    both = render(["base", "a", "b"]);
+    onlyB = render(["base", "b"]);
+  }, 300_000);
+
+  it("reports each stack on stdout and its progress on stderr", () => {
+    expect(both.run.stdout).toMatch(/^rendered 3 stacks into .*: cluster\.yaml \(\d+ objects\), resources\.json, outputs\.json\n/);
+    expect(both.run.stdout).toContain("https://a.shop.dev.example.com/");
+    expect(both.run.stderr).toContain("rendering stack b (3/3)…");
+  });
+
+  it("puts the routes of both forks into the one VirtualService of the shared api", () => {
+    const covering = both.objects.filter((o) => o.kind === "VirtualService" && JSON.stringify((o.spec as any).hosts).includes("api.shop"));
+    expect(covering).toHaveLength(1);
+    expect(routeNames(covering[0])).toEqual(["forkstack-a", "forkstack-b", "default"]);
+  });
+
+  it("keeps the app team's route and retries in the catalog VirtualService below fork b's route", () => {
+    const catalog = find(both.objects, "VirtualService", "catalog");
+    expect(routeNames(catalog)).toEqual(["forkstack-b", "primary"]);
+    expect((catalog!.spec as any).http[1].retries).toEqual({ attempts: 3, perTryTimeout: "2s" });
+  });
+
+  it("leaves no object or route of fork a when a is not rendered", () => {
+    expect(ofFork(onlyB.objects, "a")).toEqual([]);
+    const routes = onlyB.objects.filter((o) => o.kind === "VirtualService").flatMap(routeNames);
+    expect(routes.filter((n: string) => n.startsWith("forkstack-a"))).toEqual([]);
+  });
+
+  it("renders fork b's objects the same with or without fork a", () => {
+    const strip = (objects: KubeObject[]) =>
+      ofFork(objects, "b").map((o) => ({ ...o, metadata: { ...o.metadata, resourceVersion: undefined } }));
+    expect(strip(onlyB.objects)).toEqual(strip(both.objects));
+    expect(strip(onlyB.objects).map((o) => `${o.kind} ${o.metadata.name}`).sort()).toEqual([
+      "Deployment api-b",
+      "Deployment catalog-b",
+      "Mapping fork-b-shop-dev-example-com",
+      "Service api-b",
+      "Service catalog-b",
+    ]);
+  });
+
+  it("keeps the shared host's Mapping pointed at the shared entry and removing the fork header", () => {
+    const shared = both.objects.find((o) => o.kind === "Mapping" && (o.spec as any).hostname === "shop.dev.example.com");
+    expect(shared?.spec).toMatchObject({ service: "frontend.shop:80", remove_request_headers: ["x-fork-identifier"] });
+  });
+
+  it("copies nothing for a header-only fork", () => {
+    const hdr = render(["base", "hdr"]);
+    expect(ofFork(hdr.objects, "hdr").map((o) => o.kind)).toEqual(["Mapping"]);
+    const resources = JSON.parse(fs.readFileSync(path.join(hdr.out, "resources.json"), "utf8"));
+    const created = resources.filter((r: any) => r.stack === "hdr" && !r.read && /:(Deployment|Service)$/.test(r.type));
+    expect(created).toEqual([]);
+  }, 120_000);
+
+  it("validates every rendered object against its published schema", () => {
+    const checked: string[] = [];
+    for (const o of both.objects) {
+      if (o.apiVersion.startsWith("getambassador.io/")) validateEmissary(o);
+      else if (hasSchema(o)) validateAgainstSchema(o);
+      else continue;
+      checked.push(o.kind);
+    }
+    expect(checked).toEqual(expect.arrayContaining(["Deployment", "Service", "VirtualService", "Mapping"]));
+  });
+
+  it("prints a machine-readable summary with --json", () => {
+    const r = render(["base", "hdr"], ["--json"]).run;
+    const summary = JSON.parse(r.stdout);
+    expect(summary.stacks.map((s: any) => [s.stack, s.kind])).toEqual([
+      ["base", "base"],
+      ["hdr", "fork"],
+    ]);
+  }, 120_000);
+
+  it("rejects an invalid fork id with one line naming the stack and field, and writes nothing", () => {
+    const out = tmpOut();
+    const r = runCli(["--config-dir", SHOP, "--cluster", SEED, "--stack", "base", "--stack", "badid", "--out", out]);
+    expect(r.code).toBe(1);
+    expect(errorLines(r.stderr)).toEqual([expect.stringMatching(/^render: stack badid: forkstack:fork\.id: "Bad_Id" is not a lowercase DNS label; /)]);
+    expect(fs.existsSync(out)).toBe(false);
+  }, 120_000);
+
+  it("rejects a fork of a service the cluster does not have, and writes nothing", () => {
+    const out = tmpOut();
+    const r = runCli(["--config-dir", SHOP, "--cluster", SEED, "--stack", "base", "--stack", "nosvc", "--out", out]);
+    expect(r.code).toBe(1);
+    expect(errorLines(r.stderr)).toEqual([expect.stringMatching(/^render: stack nosvc: forkstack:fork\.services\[0\]\..*payments/)]);
+    expect(fs.existsSync(out)).toBe(false);
+  }, 120_000);
+});

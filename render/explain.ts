@@ -346,7 +346,7 @@ export function formatExplanation(result: Explanation, opts: ExplainOptions = {}
   const line = (cells: string[]) => cells.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd();
   const out = [line(header), ...rows.map(line)];
   const carried = result.headers[headerName];
-  out.push(`${headerName}: ${carried ?? "(not set)"}`);
+  out.push(`${headerName} after the gateway: ${carried ?? "(not set)"}`);
   for (const p of result.problems) out.push(`problem (hop ${p.hop}): ${p.message}`);
   for (const a of result.assumptions) out.push(`assumption: ${a}`);
   out.push(result.problems.length === 0 ? "chain ok" : "chain BROKEN");

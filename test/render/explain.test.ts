@@ -201,7 +201,7 @@ describe("formatExplanation", () => {
   });
 
   it("prints the fork header the entry service receives, the assumption and the verdict", () => {
-    expect(text).toContain("\nx-fork-identifier: alice\n");
+    expect(text).toContain("\nx-fork-identifier after the gateway: alice\n");
     expect(text).toContain("\nassumption: every service propagates the x-fork-identifier header");
     expect(text.endsWith("\nchain ok")).toBe(true);
   });

@@ -5,6 +5,7 @@ import { KubeObject } from "../../render/cluster";
 import { applyMappingHeaders, explainRequest, formatExplanation, parseServiceName } from "../../render/explain";
 import { LABELS, mappingName, routeName } from "../../components/naming";
 import { hasSchema, validateAgainstSchema } from "../helpers/schemas";
+import { validateEmissary } from "../helpers/emissary";
 
 const FIXTURE = path.join(__dirname, "../fixtures/explain/alice.yaml");
 
@@ -32,6 +33,12 @@ describe("the fixture", () => {
     const checked = load().filter(hasSchema);
     expect(checked).toHaveLength(11);
     for (const o of checked) expect(() => validateAgainstSchema(o)).not.toThrow();
+  });
+
+  it("holds Emissary Mappings that validate against the v3alpha1 CRD schema", () => {
+    const mappings = load().filter((o) => o.kind === "Mapping");
+    expect(mappings).toHaveLength(2);
+    for (const m of mappings) expect(() => validateEmissary(m)).not.toThrow();
   });
 
   it("uses the names naming.ts gives the Mappings and alice's route", () => {

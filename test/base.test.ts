@@ -1,0 +1,192 @@
+// The fork program is another component's concern; replacing it keeps these base-stack tests
+// independent of it while still running the real index.ts dispatch and config validation.
+jest.mock("../components/forkProgram", () => ({ forkProgram: jest.fn() }));
+import { SimulatedCluster } from "../render/cluster";
+import { RecordedResource, runStack } from "../render/runtime";
+import { validateEmissary } from "./helpers/emissary";
+import { hasSchema, validateAgainstSchema } from "./helpers/schemas";
+import program = require("../index");
+
+const base = {
+  "forkstack:domain": "dev.example.com",
+  "forkstack:cluster": { mode: "kubeconfig" },
+  "forkstack:upstreams": [
+    { host: "shop.dev.example.com", service: "frontend.shop:80" },
+    { host: "api.dev.example.com", service: "gateway.api:8080" },
+  ],
+};
+
+async function run(config: Record<string, unknown> = base) {
+  const cluster = new SimulatedCluster();
+  const result = await runStack({ stack: "dev", cluster, program, config });
+  return { ...result, cluster };
+}
+
+const ofType = (resources: RecordedResource[], type: string) => resources.filter((r) => r.type === type);
+
+describe("base stack outputs", () => {
+  it("publish the contract fork stacks read", async () => {
+    const { outputs } = await run();
+    expect(outputs).toMatchObject({
+      headerName: "x-fork-identifier",
+      ambassadorId: "fork-proxy-ambassador",
+      gatewayNamespace: "emissary",
+      hostScheme: "subdomain",
+      domain: "dev.example.com",
+      upstreams: [
+        { host: "shop.dev.example.com", service: { name: "frontend", namespace: "shop", port: 80 } },
+        { host: "api.dev.example.com", service: { name: "gateway", namespace: "api", port: 8080 } },
+      ],
+      forkHostPatterns: ["*.shop.dev.example.com", "*.api.dev.example.com"],
+    });
+    expect(outputs.gatewayHostname).toMatch(/^forkstack-gateway-.*\.elb\.eu-west-1\.amazonaws\.com$/);
+  });
+
+  it("keep the kubeconfig secret", async () => {
+    const { secretOutputs, outputs } = await run({ ...base, "forkstack:kubeconfig": "apiVersion: v1" });
+    expect(outputs.kubeconfig).toBe("apiVersion: v1");
+    expect(secretOutputs).toEqual(["kubeconfig"]);
+  });
+});
+
+describe("cluster modes", () => {
+  it("creates no EKS or VPC resources in kubeconfig mode", async () => {
+    const { resources } = await run();
+    expect(resources.filter((r) => r.type.startsWith("aws:eks") || r.type.startsWith("aws:ec2"))).toEqual([]);
+  });
+
+  it("creates the VPC, cluster, node group and OIDC provider in eks mode", async () => {
+    const { resources } = await run({ ...base, "forkstack:cluster": { mode: "eks" } });
+    const types = new Set(resources.map((r) => r.type));
+    for (const t of ["aws:ec2/vpc:Vpc", "aws:eks/cluster:Cluster", "aws:eks/nodeGroup:NodeGroup", "aws:iam/openIdConnectProvider:OpenIdConnectProvider"]) {
+      expect(types).toContain(t);
+    }
+  });
+});
+
+describe("charts", () => {
+  it("installs Istio base and istiod and Emissary's CRDs and gateway at their pinned versions", async () => {
+    const { resources } = await run();
+    const releases = ofType(resources, "kubernetes:helm.sh/v3:Release").map((r) => [r.plainInputs.name, r.plainInputs.chart, r.plainInputs.version]);
+    expect(releases).toEqual(
+      expect.arrayContaining([
+        ["istio-base", "base", "1.30.4"],
+        ["istiod", "istiod", "1.30.4"],
+        ["emissary-crds", "oci://ghcr.io/emissary-ingress/emissary-crds-chart", "4.1.0"],
+        ["emissary-ingress", "oci://ghcr.io/emissary-ingress/emissary-ingress", "4.1.0"],
+      ]),
+    );
+  });
+
+  it("takes versions from config", async () => {
+    const { resources } = await run({ ...base, "forkstack:istio": { version: "1.30.1" }, "forkstack:emissary": { version: "4.0.0" } });
+    const versions = Object.fromEntries(ofType(resources, "kubernetes:helm.sh/v3:Release").map((r) => [r.plainInputs.name, r.plainInputs.version]));
+    expect(versions).toMatchObject({ istiod: "1.30.1", "emissary-ingress": "4.0.0" });
+  });
+});
+
+describe("gateway", () => {
+  it("runs in a namespace without sidecar injection (the first-hop decision)", async () => {
+    const { cluster } = await run();
+    expect(cluster.get("v1", "Namespace", undefined, "emissary")?.metadata.labels?.["istio-injection"]).toBe("disabled");
+  });
+
+  it("strips the fork header on every shared host's Mapping", async () => {
+    const { cluster } = await run();
+    const mappings = cluster.list("getambassador.io/v3alpha1", "Mapping", "emissary").map((m) => m.spec as any);
+    expect(mappings.map((m) => [m.hostname, m.service, m.remove_request_headers])).toEqual(
+      expect.arrayContaining([
+        ["shop.dev.example.com", "frontend.shop:80", ["x-fork-identifier"]],
+        ["api.dev.example.com", "gateway.api:8080", ["x-fork-identifier"]],
+      ]),
+    );
+    expect(mappings).toHaveLength(2);
+  });
+
+  it("strips a configured header name instead of the default", async () => {
+    const { cluster } = await run({ ...base, "forkstack:headerName": "x-env" });
+    const mappings = cluster.list("getambassador.io/v3alpha1", "Mapping", "emissary").map((m) => (m.spec as any).remove_request_headers);
+    expect(mappings).toEqual([["x-env"], ["x-env"]]);
+  });
+
+  it("declares only objects that validate against their published schemas", async () => {
+    const { cluster } = await run();
+    const objects = cluster.all();
+    expect(objects.length).toBeGreaterThan(0);
+    for (const obj of objects) {
+      if (obj.apiVersion.startsWith("getambassador.io/")) validateEmissary(obj);
+      else if (hasSchema(obj)) validateAgainstSchema(obj);
+      else throw new Error(`no schema for ${obj.apiVersion} ${obj.kind}`);
+    }
+  });
+});
+
+describe("DNS and certificates", () => {
+  it("points every upstream's host and fork wildcard at the load balancer", async () => {
+    const { resources, outputs } = await run();
+    const records = ofType(resources, "aws:route53/record:Record").filter((r) => r.name.startsWith("dns-"));
+    expect(records.map((r) => [r.plainInputs.name, r.plainInputs.records])).toEqual(
+      expect.arrayContaining([
+        ["*.shop.dev.example.com", [outputs.gatewayHostname]],
+        ["shop.dev.example.com", [outputs.gatewayHostname]],
+        ["*.api.dev.example.com", [outputs.gatewayHostname]],
+        ["api.dev.example.com", [outputs.gatewayHostname]],
+      ]),
+    );
+  });
+
+  it("covers every fork wildcard with an ACM certificate served by the load balancer", async () => {
+    const { resources, cluster } = await run();
+    const certs = ofType(resources, "aws:acm/certificate:Certificate").map((r) => [r.plainInputs.domainName, ...((r.plainInputs.subjectAlternativeNames as string[]) ?? [])]);
+    expect(certs.flat()).toEqual(expect.arrayContaining(["*.shop.dev.example.com", "*.api.dev.example.com"]));
+    const svc = cluster.get("v1", "Service", "emissary", "forkstack-gateway")!;
+    expect(svc.metadata.annotations?.["service.beta.kubernetes.io/aws-load-balancer-ssl-cert"]).toMatch(/^arn:aws:mock:.*Certificate/);
+  });
+
+  it("keeps each certificate within 10 names with 12 upstreams", async () => {
+    const upstreams = Array.from({ length: 12 }, (_, i) => ({ host: `app${i}.dev.example.com`, service: `app${i}.shop:80` }));
+    const { resources } = await run({ ...base, "forkstack:upstreams": upstreams });
+    const sizes = ofType(resources, "aws:acm/certificate:Certificate").map((r) => 1 + ((r.plainInputs.subjectAlternativeNames as string[]) ?? []).length);
+    expect(sizes.sort()).toEqual([10, 10, 4]);
+  });
+
+  it("issues a cert-manager Certificate per upstream through a Route53 DNS-01 ClusterIssuer in cert-manager mode", async () => {
+    const { cluster, resources } = await run({ ...base, "forkstack:tls": { mode: "cert-manager", email: "platform@example.com" } });
+    const issuer = cluster.get("cert-manager.io/v1", "ClusterIssuer", undefined, "forkstack-letsencrypt")!;
+    expect((issuer.spec as any).acme.solvers[0].dns01.route53.hostedZoneID).toMatch(/^Z/);
+    const certs = cluster.list("cert-manager.io/v1", "Certificate", "emissary").map((c) => (c.spec as any).dnsNames);
+    expect(certs).toEqual(
+      expect.arrayContaining([
+        ["shop.dev.example.com", "*.shop.dev.example.com"],
+        ["api.dev.example.com", "*.api.dev.example.com"],
+      ]),
+    );
+    expect(ofType(resources, "aws:acm/certificate:Certificate")).toEqual([]);
+  });
+});
+
+describe("invalid base config", () => {
+  it("names forkstack:domain when it is missing", async () => {
+    const { "forkstack:domain": _omit, ...rest } = base;
+    await expect(run(rest)).rejects.toThrow(/^stack dev: forkstack:domain: \(missing\) is required; /);
+  });
+
+  it("names the upstream's service when it is malformed", async () => {
+    await expect(run({ ...base, "forkstack:upstreams": [{ host: "shop.dev.example.com", service: "frontend:80" }] })).rejects.toThrow(
+      /^stack dev: forkstack:upstreams\[0\]\.service: "frontend:80" is not a Service reference; write it as name\.namespace:port/,
+    );
+  });
+
+  it("names the repeated host", async () => {
+    const dup = [
+      { host: "shop.dev.example.com", service: "frontend.shop:80" },
+      { host: "shop.dev.example.com", service: "other.shop:80" },
+    ];
+    await expect(run({ ...base, "forkstack:upstreams": dup })).rejects.toThrow(/^stack dev: forkstack:upstreams\[1\]\.host: "shop\.dev\.example\.com" repeats forkstack:upstreams\[0\]\.host/);
+  });
+
+  it("reports the error on one line", async () => {
+    const err = await run({ ...base, "forkstack:upstreams": [{ host: "shop.dev.example.com", service: 7 }] }).catch((e: Error) => e);
+    expect((err as Error).message.split("\n")).toHaveLength(1);
+  });
+});

@@ -1,0 +1,140 @@
+/**
+ * Writes a fork's routes into the shared VirtualService of a Service, and takes them out again,
+ * without erasing what concurrent forks wrote at the same moment.
+ *
+ * Every fork of a Service writes the same object (Istio honours one VirtualService per host for
+ * sidecars), so a plain apply would let the last writer win. Instead: read, merge (fork/routes.ts,
+ * pure), write back with the `metadata.resourceVersion` that was read; the API server rejects the
+ * write with 409 Conflict when anyone wrote in between, and we read again and retry with jittered
+ * exponential backoff. This is the optimistic concurrency the API documents
+ * (https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versions) and the loop
+ * client-go's `retry.RetryOnConflict` and argo-rollouts' Istio router
+ * (rollout/trafficrouting/istio/istio.go, which updates the VirtualService with the read
+ * resourceVersion and lets the controller retry) rely on.
+ *
+ * It does no I/O besides `api`; sleep and randomness are injectable for tests.
+ */
+import { ConflictError, NotFoundError, VirtualService, VirtualServiceApi } from "../kube/vsApi";
+import { addForkRoutes, findVirtualService, ForkRouteClaim, removeForkRoutes } from "./routes";
+
+export interface SyncOptions {
+  /**
+   * Attempts before giving up (each attempt is one read and one write).
+   * @default 10
+   */
+  readonly maxAttempts?: number;
+  /**
+   * First backoff ceiling in ms; doubles per attempt, the delay is uniform in [0, ceiling) ("full jitter").
+   * @default 50
+   */
+  readonly baseDelayMs?: number;
+  /** @default 2000 */
+  readonly maxDelayMs?: number;
+  /** @default setTimeout */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** @default Math.random */
+  readonly random?: () => number;
+}
+
+export const SYNC_DEFAULTS = { maxAttempts: 10, baseDelayMs: 50, maxDelayMs: 2000 } as const;
+
+/** The write lost the race `attempts` times in a row; nothing of this attempt was written. */
+export class ConflictRetriesExhaustedError extends Error {
+  constructor(
+    public readonly attempts: number,
+    what: string,
+    last: unknown,
+  ) {
+    super(
+      `${what}: gave up after ${attempts} attempts, every write conflicted with a concurrent change ` +
+        `(last: ${last instanceof Error ? last.message : String(last)}); run the update again`,
+    );
+    this.name = "ConflictRetriesExhaustedError";
+  }
+}
+
+type Write<T> = (list: VirtualService[]) => Promise<T>;
+
+/** Reads every VirtualService, lets `write` decide and write; on a lost race reads again. */
+async function readModifyWrite<T>(api: VirtualServiceApi, what: string, write: Write<T>, opts: SyncOptions): Promise<T> {
+  const maxAttempts = opts.maxAttempts ?? SYNC_DEFAULTS.maxAttempts;
+  const base = opts.baseDelayMs ?? SYNC_DEFAULTS.baseDelayMs;
+  const cap = opts.maxDelayMs ?? SYNC_DEFAULTS.maxDelayMs;
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const random = opts.random ?? Math.random;
+  let last: unknown;
+  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+    try {
+      // All namespaces: a VirtualService for the host may live outside the Service's namespace,
+      // and findVirtualService refuses to pick one of two.
+      return await write(await api.listAll());
+    } catch (err) {
+      // NotFound: the object we read was deleted before our write (its last fork left); re-read.
+      if (!(err instanceof ConflictError) && !(err instanceof NotFoundError)) throw err;
+      last = err;
+    }
+    if (attempt < maxAttempts) {
+      // Full jitter spreads writers that collided so they do not collide again
+      // (https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/).
+      await sleep(Math.floor(random() * Math.min(cap, base * 2 ** (attempt - 1))));
+    }
+  }
+  throw new ConflictRetriesExhaustedError(maxAttempts, what, last);
+}
+
+function describe(claim: Pick<ForkRouteClaim, "forkId" | "service">): string {
+  return `routes of fork "${claim.forkId}" for Service ${claim.service.namespace}/${claim.service.name}`;
+}
+
+/**
+ * Adds (or refreshes) the fork's routes in the Service's VirtualService, creating one when the
+ * Service has none. Resolves to the VirtualService as written.
+ */
+export function applyClaim(api: VirtualServiceApi, claim: ForkRouteClaim, opts: SyncOptions = {}): Promise<VirtualService> {
+  return readModifyWrite(
+    api,
+    `adding ${describe(claim)}`,
+    async (list) => {
+      const existing = findVirtualService(list, claim.service);
+      const merged = addForkRoutes(existing, claim);
+      if (existing === undefined) return api.create(merged);
+      // addForkRoutes keeps metadata, but pin the version we read: it is what makes the write safe.
+      return api.replace({ ...merged, metadata: { ...merged.metadata, resourceVersion: existing.metadata.resourceVersion } });
+    },
+    opts,
+  );
+}
+
+/**
+ * Removes the fork's routes from the Service's VirtualService: deletes a VirtualService forkstack
+ * created once no fork routes remain, restores an adopted one, does nothing when the fork has no
+ * routes there. Resolves to the VirtualService as left, or undefined when there is none.
+ */
+export function releaseClaim(
+  api: VirtualServiceApi,
+  claim: Pick<ForkRouteClaim, "forkId" | "service">,
+  opts: SyncOptions = {},
+): Promise<VirtualService | undefined> {
+  return readModifyWrite(
+    api,
+    `removing ${describe(claim)}`,
+    async (list) => {
+      const existing = findVirtualService(list, claim.service);
+      if (existing === undefined) return undefined;
+      const result = removeForkRoutes(existing, claim.forkId);
+      switch (result.action) {
+        case "none":
+          return existing;
+        case "delete":
+          await api.delete(existing.metadata.namespace ?? "default", existing.metadata.name, String(existing.metadata.resourceVersion));
+          return undefined;
+        case "update":
+          return api.replace({
+            ...result.virtualService,
+            metadata: { ...result.virtualService.metadata, resourceVersion: existing.metadata.resourceVersion },
+          });
+      }
+    },
+    opts,
+  );
+}

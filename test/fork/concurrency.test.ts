@@ -1,0 +1,133 @@
+/**
+ * Acceptance: forks deploying at the same time do not erase each other's routes.
+ *
+ * Twenty forks run applyClaim at once against a fake API server over real HTTP, through the real
+ * client-node adapter, then releaseClaim at once. The writers run in a child `node` process
+ * (test/helpers/concurrentWriters.ts): client-node 1.x is ESM-only and Jest's CommonJS vm cannot
+ * `import()` it. The server stays in this process, so the assertions read its final state and
+ * count the 409s it answered.
+ */
+import * as YAML from "yaml";
+import type { ForkRouteClaim } from "../../components/fork/routes";
+import { isForkRoute, LABELS, serviceFqdn } from "../../components/naming";
+import type { KubeObject } from "../../render/cluster";
+import { spawnJob } from "../helpers/concurrentWriters";
+import { FakeKubeApi, startFakeKubeApi } from "../helpers/fakeKubeApi";
+import { validateAgainstSchema } from "../helpers/schemas";
+const ADOPTED = YAML.parse(`
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: reviews
+  namespace: shop
+  resourceVersion: "4242"
+  uid: 6f1c3a2e-0000-4000-8000-000000000001
+  generation: 3
+  creationTimestamp: "2026-01-10T09:00:00Z"
+  labels: { team: books }
+spec:
+  hosts: [reviews]
+  gateways: [mesh]
+  http:
+    - name: primary
+      timeout: 5s
+      retries: { attempts: 2, perTryTimeout: 2s }
+      route:
+        - destination: { host: reviews, subset: v1 }
+          weight: 90
+        - destination: { host: reviews, subset: v2 }
+          weight: 10
+`) as KubeObject;
+
+const FORKS = Array.from({ length: 20 }, (_, i) => `dev${String(i + 1).padStart(2, "0")}`);
+
+function claims(service: string): ForkRouteClaim[] {
+  return FORKS.map((forkId) => ({ forkId, headerName: "x-fork-identifier", service: { name: service, namespace: "shop" }, targetHost: serviceFqdn(`${service}-${forkId}`, "shop") }));
+}
+
+function routeNames(vs: KubeObject): string[] {
+  return ((vs.spec as any).http ?? []).map((r: { name?: string }) => r.name);
+}
+
+type Outcome = { ok: unknown } | { error: string; message: string };
+const failures = (outcomes: Outcome[]) => outcomes.filter((o) => "error" in o);
+
+describe("twenty forks writing one new VirtualService at once", () => {
+  let api: FakeKubeApi;
+  let applied: Outcome[];
+  let afterApply: KubeObject[];
+  let conflictsDuringApply: number;
+  let released: Outcome[];
+
+  beforeAll(async () => {
+    api = await startFakeKubeApi();
+    applied = await spawnJob({ op: "apply", kubeconfig: api.kubeconfig, claims: claims("api") });
+    afterApply = api.virtualServices();
+    conflictsDuringApply = api.conflicts();
+    released = await spawnJob({ op: "release", kubeconfig: api.kubeconfig, claims: claims("api") });
+  }, 120_000);
+
+  afterAll(() => api.close());
+
+  it("succeeds for every fork", () => {
+    expect(failures(applied)).toEqual([]);
+  });
+
+  it("leaves one VirtualService, created by forkstack", () => {
+    expect(afterApply.map((v) => [v.metadata.namespace, v.metadata.annotations?.[LABELS.createdBy] !== undefined])).toEqual([["shop", true]]);
+  });
+
+  it("holds every fork's route exactly once", () => {
+    const forkRoutes = routeNames(afterApply[0]).filter(isForkRoute);
+    expect([...forkRoutes].sort()).toEqual(FORKS.map((f) => `forkstack-${f}`));
+  });
+
+  it("validates against the Istio schema", () => {
+    expect(() => validateAgainstSchema(afterApply[0])).not.toThrow();
+  });
+
+  it("actually retried lost races (the server answered 409)", () => {
+    expect(conflictsDuringApply).toBeGreaterThan(0);
+  });
+
+  it("releases every fork without error", () => {
+    expect(failures(released)).toEqual([]);
+  });
+
+  it("deletes the VirtualService it created once the last fork left", () => {
+    expect(api.virtualServices()).toEqual([]);
+  });
+});
+
+describe("twenty forks writing an app team's VirtualService at once", () => {
+  let api: FakeKubeApi;
+  let applied: Outcome[];
+  let afterApply: KubeObject[];
+  let released: Outcome[];
+
+  beforeAll(async () => {
+    api = await startFakeKubeApi({ seed: [ADOPTED] });
+    applied = await spawnJob({ op: "apply", kubeconfig: api.kubeconfig, claims: claims("reviews") });
+    afterApply = api.virtualServices();
+    released = await spawnJob({ op: "release", kubeconfig: api.kubeconfig, claims: claims("reviews") });
+  }, 120_000);
+
+  afterAll(() => api.close());
+
+  it("adds every fork's route exactly once and keeps the team's route", () => {
+    expect([applied.filter((o) => "error" in o), afterApply.length, [...routeNames(afterApply[0])].sort()]).toEqual([
+      [],
+      1,
+      [...FORKS.map((f) => `forkstack-${f}`), "primary"].sort(),
+    ]);
+  });
+
+  it("releases every fork without error", () => {
+    expect(failures(released)).toEqual([]);
+  });
+
+  it("restores the team's VirtualService to its original spec, labels and identity", () => {
+    const [vs] = api.virtualServices();
+    expect([vs.spec, vs.metadata.labels, vs.metadata.uid, vs.metadata.annotations?.[LABELS.createdBy]]).toEqual([ADOPTED.spec, ADOPTED.metadata.labels, ADOPTED.metadata.uid, undefined]);
+  });
+});

@@ -1,0 +1,201 @@
+/**
+ * The read-modify-write loop over the simulated cluster (the same optimistic-concurrency rules as
+ * the API server): lost races are retried with backoff, other errors are not, and releasing leaves
+ * what others own.
+ */
+import * as YAML from "yaml";
+import { applyClaim, ConflictRetriesExhaustedError, releaseClaim, SyncOptions } from "../../components/fork/routeSync";
+import type { ForkRouteClaim } from "../../components/fork/routes";
+import { ConflictError, VirtualServiceApi } from "../../components/kube/vsApi";
+import { isForkRoute, LABELS, serviceFqdn } from "../../components/naming";
+import { KubeObject, SimulatedCluster } from "../../render/cluster";
+import { simulatedAccess } from "../../render/simulatedApi";
+import { validateAgainstSchema } from "../helpers/schemas";
+
+const ADOPTED = `
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: reviews
+  namespace: shop
+  resourceVersion: "4242"
+  generation: 3
+spec:
+  hosts: [reviews]
+  http:
+    - name: primary
+      timeout: 5s
+      route:
+        - destination: { host: reviews, subset: v1 }
+`;
+
+function claim(forkId: string, service = "api"): ForkRouteClaim {
+  return { forkId, headerName: "x-fork-identifier", service: { name: service, namespace: "shop" }, targetHost: serviceFqdn(`${service}-${forkId}`, "shop") };
+}
+
+/** Fork route names of a VirtualService, in order. */
+function forkRoutes(vs: KubeObject | undefined): string[] {
+  return ((vs?.spec as any)?.http ?? []).map((r: { name?: string }) => r.name).filter(isForkRoute);
+}
+
+/** Records every call to an api, and lets a test run something just before a given call. */
+function recording(api: VirtualServiceApi, before: Partial<Record<keyof VirtualServiceApi, (n: number) => Promise<void>>> = {}) {
+  const calls: string[] = [];
+  const wrap =
+    <K extends keyof VirtualServiceApi>(k: K) =>
+    async (...args: any[]): Promise<any> => {
+      calls.push(k);
+      await before[k]?.(calls.filter((c) => c === k).length);
+      return (api[k] as (...a: any[]) => Promise<any>)(...args);
+    };
+  const wrapped: VirtualServiceApi = { list: wrap("list"), listAll: wrap("listAll"), create: wrap("create"), replace: wrap("replace"), delete: wrap("delete") };
+  return { api: wrapped, calls };
+}
+
+const noWait: SyncOptions = { sleep: async () => undefined };
+const vsOf = (cluster: SimulatedCluster) => cluster.list("networking.istio.io/v1", "VirtualService");
+
+describe("applyClaim", () => {
+  it("creates a VirtualService carrying the fork's route when the Service has none", async () => {
+    const cluster = new SimulatedCluster();
+    const vs = await applyClaim(simulatedAccess(cluster).virtualServices, claim("alice"), noWait);
+    expect([vs.metadata.namespace, forkRoutes(vs), vs.metadata.annotations?.[LABELS.createdBy] !== undefined]).toEqual(["shop", ["forkstack-alice"], true]);
+  });
+
+  it("writes a VirtualService that validates against the Istio schema", async () => {
+    const cluster = new SimulatedCluster();
+    await applyClaim(simulatedAccess(cluster).virtualServices, claim("alice"), noWait);
+    expect(() => validateAgainstSchema(vsOf(cluster)[0])).not.toThrow();
+  });
+
+  it("adds a second fork's route to the VirtualService the first one created", async () => {
+    const cluster = new SimulatedCluster();
+    const api = simulatedAccess(cluster).virtualServices;
+    await applyClaim(api, claim("alice"), noWait);
+    await applyClaim(api, claim("bob"), noWait);
+    expect(vsOf(cluster).map((v) => forkRoutes(v).sort())).toEqual([["forkstack-alice", "forkstack-bob"]]);
+  });
+
+  it("re-reads and retries when another fork wrote between its read and its write, keeping both routes", async () => {
+    const cluster = new SimulatedCluster();
+    cluster.seedYaml(ADOPTED);
+    const inner = simulatedAccess(cluster).virtualServices;
+    const { api, calls } = recording(inner, {
+      // bob's whole update lands after alice read, before alice writes.
+      replace: async (n) => {
+        if (n === 1) await applyClaim(inner, claim("bob", "reviews"), noWait);
+      },
+    });
+    await applyClaim(api, claim("alice", "reviews"), noWait);
+    expect([calls, forkRoutes(vsOf(cluster)[0]).sort()]).toEqual([["listAll", "replace", "listAll", "replace"], ["forkstack-alice", "forkstack-bob"]]);
+  });
+
+  it("re-reads and creates when the VirtualService was deleted between its read and its write", async () => {
+    const cluster = new SimulatedCluster();
+    const inner = simulatedAccess(cluster).virtualServices;
+    await applyClaim(inner, claim("bob"), noWait);
+    const { api, calls } = recording(inner, {
+      replace: async (n) => {
+        if (n === 1) await releaseClaim(inner, claim("bob"), noWait);
+      },
+    });
+    await applyClaim(api, claim("alice"), noWait);
+    expect([calls, vsOf(cluster).map(forkRoutes)]).toEqual([["listAll", "replace", "listAll", "create"], [["forkstack-alice"]]]);
+  });
+
+  it("waits a random share of a ceiling that doubles per attempt up to the cap", async () => {
+    const waits: number[] = [];
+    const always409: VirtualServiceApi = { ...simulatedAccess(new SimulatedCluster()).virtualServices, create: async () => Promise.reject(new ConflictError("taken")) };
+    const opts: SyncOptions = { maxAttempts: 5, baseDelayMs: 100, maxDelayMs: 300, random: () => 0.5, sleep: async (ms) => void waits.push(ms) };
+    await expect(applyClaim(always409, claim("alice"), opts)).rejects.toThrow(ConflictRetriesExhaustedError);
+    expect(waits).toEqual([50, 100, 150, 150]);
+  });
+
+  it("gives up after the maximum attempts with one line naming the fork, the Service and what to do", async () => {
+    const always409: VirtualServiceApi = { ...simulatedAccess(new SimulatedCluster()).virtualServices, create: async () => Promise.reject(new ConflictError("taken")) };
+    await expect(applyClaim(always409, claim("alice"), { ...noWait, maxAttempts: 3 })).rejects.toThrow(
+      'adding routes of fork "alice" for Service shop/api: gave up after 3 attempts, every write conflicted with a concurrent change (last: taken); run the update again',
+    );
+  });
+
+  it("makes exactly the maximum number of attempts by default", async () => {
+    const { api, calls } = recording({ ...simulatedAccess(new SimulatedCluster()).virtualServices, create: async () => Promise.reject(new ConflictError("taken")) });
+    await expect(applyClaim(api, claim("alice"), noWait)).rejects.toThrow("gave up after 10 attempts");
+    expect(calls.filter((c) => c === "create")).toHaveLength(10);
+  });
+
+  it("does not retry an error that is not a conflict", async () => {
+    const { api, calls } = recording({ ...simulatedAccess(new SimulatedCluster()).virtualServices, create: async () => Promise.reject(new Error("forbidden")) });
+    await expect(applyClaim(api, claim("alice"), noWait)).rejects.toThrow("forbidden");
+    expect(calls).toEqual(["listAll", "create"]);
+  });
+
+  it("lets twenty forks writing at once all keep their route", async () => {
+    const cluster = new SimulatedCluster();
+    const api = simulatedAccess(cluster).virtualServices;
+    const ids = Array.from({ length: 20 }, (_, i) => `fork${i}`);
+    await Promise.all(ids.map((id) => applyClaim(api, claim(id), { ...noWait, maxAttempts: 50 })));
+    expect(vsOf(cluster).map((v) => forkRoutes(v).sort())).toEqual([ids.map((id) => `forkstack-${id}`).sort()]);
+  });
+});
+
+describe("releaseClaim", () => {
+  it("is a no-op for a fork that has no routes in the VirtualService", async () => {
+    const cluster = new SimulatedCluster();
+    cluster.seedYaml(ADOPTED);
+    const { api, calls } = recording(simulatedAccess(cluster).virtualServices);
+    const left = await releaseClaim(api, claim("alice", "reviews"), noWait);
+    expect([calls, left?.metadata.resourceVersion, vsOf(cluster)[0].metadata.resourceVersion]).toEqual([["listAll"], "4242", "4242"]);
+  });
+
+  it("resolves to undefined without writing when the Service has no VirtualService", async () => {
+    const { api, calls } = recording(simulatedAccess(new SimulatedCluster()).virtualServices);
+    expect([await releaseClaim(api, claim("alice"), noWait), calls]).toEqual([undefined, ["listAll"]]);
+  });
+
+  it("deletes the VirtualService forkstack created when its last fork leaves", async () => {
+    const cluster = new SimulatedCluster();
+    const api = simulatedAccess(cluster).virtualServices;
+    await applyClaim(api, claim("alice"), noWait);
+    expect([await releaseClaim(api, claim("alice"), noWait), vsOf(cluster)]).toEqual([undefined, []]);
+  });
+
+  it("keeps a created VirtualService while another fork still has routes in it", async () => {
+    const cluster = new SimulatedCluster();
+    const api = simulatedAccess(cluster).virtualServices;
+    await applyClaim(api, claim("alice"), noWait);
+    await applyClaim(api, claim("bob"), noWait);
+    const left = await releaseClaim(api, claim("alice"), noWait);
+    expect([forkRoutes(left), vsOf(cluster).map(forkRoutes)]).toEqual([["forkstack-bob"], [["forkstack-bob"]]]);
+  });
+
+  it("restores an adopted VirtualService to its original spec", async () => {
+    const cluster = new SimulatedCluster();
+    cluster.seedYaml(ADOPTED);
+    const api = simulatedAccess(cluster).virtualServices;
+    await applyClaim(api, claim("alice", "reviews"), noWait);
+    await releaseClaim(api, claim("alice", "reviews"), noWait);
+    expect(vsOf(cluster).map((v) => v.spec)).toEqual([YAML.parse(ADOPTED).spec]);
+  });
+
+  it("does not delete a VirtualService another fork wrote to after the read (the delete precondition fails and it re-reads)", async () => {
+    const cluster = new SimulatedCluster();
+    const inner = simulatedAccess(cluster).virtualServices;
+    await applyClaim(inner, claim("alice"), noWait);
+    const { api, calls } = recording(inner, {
+      delete: async (n) => {
+        if (n === 1) await applyClaim(inner, claim("bob"), noWait);
+      },
+    });
+    await releaseClaim(api, claim("alice"), noWait);
+    expect([calls, vsOf(cluster).map(forkRoutes)]).toEqual([["listAll", "delete", "listAll", "replace"], [["forkstack-bob"]]]);
+  });
+
+  it("names the fork and the Service when it gives up", async () => {
+    const cluster = new SimulatedCluster();
+    const inner = simulatedAccess(cluster).virtualServices;
+    await applyClaim(inner, claim("alice"), noWait);
+    const api: VirtualServiceApi = { ...inner, delete: async () => Promise.reject(new ConflictError("precondition failed")) };
+    await expect(releaseClaim(api, claim("alice"), { ...noWait, maxAttempts: 2 })).rejects.toThrow('removing routes of fork "alice" for Service shop/api: gave up after 2 attempts');
+  });
+});

@@ -1,0 +1,154 @@
+/**
+ * The client-node adapter against a fake API server over real HTTP. The adapter runs in a child
+ * `node` process (test/helpers/concurrentWriters.ts explains why Jest cannot load client-node), so
+ * one probe runs every call in order and each `it` checks one recorded outcome.
+ */
+import * as YAML from "yaml";
+import type { KubeObject } from "../../render/cluster";
+import { spawnJob, StepOutcome } from "../helpers/concurrentWriters";
+import { FakeKubeApi, startFakeKubeApi } from "../helpers/fakeKubeApi";
+
+const SEED = YAML.parseAllDocuments(`
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: reviews
+  namespace: shop
+  resourceVersion: "4242"
+  uid: 6f1c3a2e-0000-4000-8000-000000000001
+  generation: 3
+  creationTimestamp: "2026-01-10T09:00:00Z"
+spec:
+  hosts: [reviews]
+  http:
+    - name: primary
+      route:
+        - destination: { host: reviews }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: reviews, namespace: shop, resourceVersion: "100" }
+spec:
+  selector: { app: reviews }
+  ports: [{ port: 9080, targetPort: 9080 }]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: reviews, namespace: shop, resourceVersion: "101" }
+spec:
+  selector: { matchLabels: { app: reviews } }
+  template:
+    metadata: { labels: { app: reviews } }
+    spec: { containers: [{ name: reviews, image: reviews:1 }] }
+`).map((d) => d.toJS() as KubeObject);
+
+const created = {
+  apiVersion: "networking.istio.io/v1",
+  kind: "VirtualService",
+  metadata: { name: "forkstack-api", namespace: "shop", annotations: { "forkstack.dev/created-by": "forkstack" } },
+  spec: { hosts: ["api"], http: [{ name: "default", route: [{ destination: { host: "api" } }] }] },
+};
+const reviews = SEED[0];
+
+const STEPS = {
+  listAll: { call: "listAll" },
+  listEmpty: { call: "list", namespace: "other" },
+  create: { call: "create", vs: created },
+  createAgain: { call: "create", vs: created },
+  replaceStale: { call: "replace", vs: { ...reviews, metadata: { ...reviews.metadata, resourceVersion: "4000" } } },
+  replace: { call: "replace", vs: { ...reviews, spec: { hosts: ["reviews"], http: [] } } },
+  replaceMissing: { call: "replace", vs: { ...created, metadata: { ...created.metadata, name: "gone", resourceVersion: "1" } } },
+  deleteStale: { call: "delete", namespace: "shop", name: "forkstack-api", resourceVersion: "4000" },
+  // The fake stamps 5001 on its first write (the create above).
+  delete: { call: "delete", namespace: "shop", name: "forkstack-api", resourceVersion: "5001" },
+  deleteMissing: { call: "delete", namespace: "shop", name: "forkstack-api", resourceVersion: "5001" },
+  getService: { call: "getService", namespace: "shop", name: "reviews" },
+  getServiceMissing: { call: "getService", namespace: "shop", name: "nope" },
+  getDeployment: { call: "getDeployment", namespace: "shop", name: "reviews" },
+  getDeploymentMissing: { call: "getDeployment", namespace: "shop", name: "nope" },
+} as const;
+
+describe("clientNodeAccess over HTTP", () => {
+  let api: FakeKubeApi;
+  const outcome: Record<string, StepOutcome> = {};
+  let vsAfter: KubeObject[];
+
+  beforeAll(async () => {
+    api = await startFakeKubeApi({ seed: SEED });
+    const names = Object.keys(STEPS) as (keyof typeof STEPS)[];
+    const results: StepOutcome[] = await spawnJob({ op: "probe", kubeconfig: api.kubeconfig, steps: names.map((n) => STEPS[n] as any) });
+    names.forEach((n, i) => (outcome[n] = results[i]));
+    vsAfter = api.virtualServices();
+  }, 60_000);
+
+  afterAll(() => api.close());
+
+  it("lists VirtualServices in every namespace with their server-set fields", () => {
+    const items = (outcome.listAll as { ok: KubeObject[] }).ok;
+    expect(items.map((i) => [i.apiVersion, i.kind, i.metadata.namespace, i.metadata.name, i.metadata.resourceVersion])).toEqual([
+      ["networking.istio.io/v1", "VirtualService", "shop", "reviews", "4242"],
+    ]);
+  });
+
+  it("lists no VirtualServices in a namespace that has none", () => {
+    expect(outcome.listEmpty).toEqual({ ok: [] });
+  });
+
+  it("creates a VirtualService and returns it with a resourceVersion", () => {
+    const vs = (outcome.create as { ok: KubeObject }).ok;
+    expect([vs.metadata.name, vs.metadata.namespace, vs.metadata.resourceVersion]).toEqual(["forkstack-api", "shop", "5001"]);
+  });
+
+  it("turns 409 AlreadyExists on create into a ConflictError", () => {
+    expect(outcome.createAgain).toEqual({ error: "ConflictError", message: expect.stringContaining('virtualservices.networking.istio.io "forkstack-api" already exists') });
+  });
+
+  it("turns 409 Conflict on a replace with a stale resourceVersion into a ConflictError", () => {
+    expect(outcome.replaceStale).toEqual({ error: "ConflictError", message: expect.stringContaining("the object has been modified") });
+  });
+
+  it("replaces with the resourceVersion that was read and returns the new version", () => {
+    const vs = (outcome.replace as { ok: KubeObject }).ok;
+    expect([vs.metadata.resourceVersion, vs.spec]).toEqual(["5002", { hosts: ["reviews"], http: [] }]);
+  });
+
+  it("turns 404 on replace into a NotFoundError", () => {
+    expect(outcome.replaceMissing).toEqual({ error: "NotFoundError", message: expect.stringContaining('"gone" not found') });
+  });
+
+  it("sends the resourceVersion as a delete precondition and maps its 409 to a ConflictError", () => {
+    expect(outcome.deleteStale).toEqual({ error: "ConflictError", message: expect.stringContaining("Precondition failed: ResourceVersion in precondition: 4000") });
+  });
+
+  it("deletes when the precondition holds", () => {
+    expect([outcome.delete, vsAfter.map((v) => v.metadata.name)]).toEqual([{ ok: null }, ["reviews"]]);
+  });
+
+  it("treats deleting a VirtualService that is already gone as done", () => {
+    expect(outcome.deleteMissing).toEqual({ ok: null });
+  });
+
+  it("reads a Service as the API returned it", () => {
+    const svc = (outcome.getService as { ok: KubeObject }).ok;
+    expect([svc.kind, svc.metadata.name, (svc.spec as any).ports[0].port]).toEqual(["Service", "reviews", 9080]);
+  });
+
+  it("answers a missing Service with undefined", () => {
+    expect(outcome.getServiceMissing).toEqual({ ok: null });
+  });
+
+  it("reads a Deployment as the API returned it", () => {
+    const dep = (outcome.getDeployment as { ok: KubeObject }).ok;
+    expect([dep.kind, dep.metadata.name, (dep.spec as any).template.spec.containers[0].image]).toEqual(["Deployment", "reviews", "reviews:1"]);
+  });
+
+  it("answers a missing Deployment with undefined", () => {
+    expect(outcome.getDeploymentMissing).toEqual({ ok: null });
+  });
+
+  it("rejects a context the kubeconfig does not have with one line naming it", async () => {
+    await expect(spawnJob({ op: "probe", kubeconfig: api.kubeconfig, context: "staging", steps: [] })).rejects.toThrow(
+      'concurrentWriters failed: forkstack:cluster.context: "staging" is not a context of the kubeconfig; use one of ["fake"]',
+    );
+  }, 60_000);
+});

@@ -1,6 +1,9 @@
 // The fork program is another component's concern; replacing it keeps these base-stack tests
 // independent of it while still running the real index.ts dispatch and config validation.
 jest.mock("../components/forkProgram", () => ({ forkProgram: jest.fn() }));
+import * as fs from "fs";
+import * as path from "path";
+import * as YAML from "yaml";
 import { SimulatedCluster } from "../render/cluster";
 import { RecordedResource, runStack } from "../render/runtime";
 import { validateEmissary } from "./helpers/emissary";
@@ -188,5 +191,22 @@ describe("invalid base config", () => {
   it("reports the error on one line", async () => {
     const err = await run({ ...base, "forkstack:upstreams": [{ host: "shop.dev.example.com", service: 7 }] }).catch((e: Error) => e);
     expect((err as Error).message.split("\n")).toHaveLength(1);
+  });
+});
+
+describe("project files", () => {
+  it("the example Pulumi.dev.yaml is a complete base stack on EKS", async () => {
+    const config = YAML.parse(fs.readFileSync(path.join(__dirname, "..", "Pulumi.dev.yaml"), "utf8")).config;
+    const { resources, outputs } = await run(config);
+    expect(ofType(resources, "aws:eks/cluster:Cluster")).toHaveLength(1);
+    expect(outputs.upstreams).toEqual(expect.arrayContaining([{ host: "shop.dev.example.com", service: { name: "frontend", namespace: "shop", port: 80 } }]));
+  });
+
+  it("Pulumi.yaml declares only typed keys with defaults, so no stack must set them", () => {
+    const project = YAML.parse(fs.readFileSync(path.join(__dirname, "..", "Pulumi.yaml"), "utf8"));
+    for (const [key, decl] of Object.entries(project.config as Record<string, any>)) {
+      expect([key, ["string", "integer", "boolean", "array"].includes(decl.type)]).toEqual([key, true]);
+      expect([key, "default" in decl]).toEqual([key, true]);
+    }
   });
 });

@@ -32,6 +32,14 @@ export function objectKey(apiVersion: string, kind: string, namespace: string | 
   return `${group(apiVersion)}/${kind}/${CLUSTER_SCOPED.has(kind) ? "" : namespace ?? "default"}/${name}`;
 }
 
+/**
+ * A deep copy made of plain arrays and objects. Not structuredClone: under Jest its arrays come from
+ * another realm and fail `Array.isArray`, which turns them into `{"0": ...}` in mocked outputs.
+ */
+function clone<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
+}
+
 export class SimulatedCluster {
   private readonly objects = new Map<string, KubeObject>();
   private version = 1000;
@@ -61,7 +69,7 @@ export class SimulatedCluster {
 
   get(apiVersion: string, kind: string, namespace: string | undefined, name: string): KubeObject | undefined {
     const o = this.objects.get(objectKey(apiVersion, kind, namespace, name));
-    return o === undefined ? undefined : structuredClone(o);
+    return o === undefined ? undefined : clone(o);
   }
 
   /** Objects of a kind (any version of its API group), optionally in one namespace. */
@@ -69,16 +77,16 @@ export class SimulatedCluster {
     const prefix = `${group(apiVersion)}/${kind}/`;
     return [...this.objects.entries()]
       .filter(([k, o]) => k.startsWith(prefix) && (namespace === undefined || (o.metadata.namespace ?? "default") === namespace))
-      .map(([, o]) => structuredClone(o));
+      .map(([, o]) => clone(o));
   }
 
   /** Creates or replaces an object, stamping a new resourceVersion as the API server does. */
   put(obj: KubeObject, opts: { keepVersion?: boolean } = {}): KubeObject {
-    const copy = structuredClone(obj);
+    const copy = clone(obj);
     if (!CLUSTER_SCOPED.has(copy.kind)) copy.metadata.namespace = copy.metadata.namespace ?? "default";
     if (!opts.keepVersion || copy.metadata.resourceVersion === undefined) copy.metadata.resourceVersion = String(++this.version);
     this.objects.set(objectKey(copy.apiVersion, copy.kind, copy.metadata.namespace, copy.metadata.name), copy);
-    return structuredClone(copy);
+    return clone(copy);
   }
 
   delete(apiVersion: string, kind: string, namespace: string | undefined, name: string): boolean {
@@ -86,7 +94,7 @@ export class SimulatedCluster {
   }
 
   all(): KubeObject[] {
-    return [...this.objects.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, o]) => structuredClone(o));
+    return [...this.objects.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, o]) => clone(o));
   }
 
   toYaml(): string {

@@ -229,8 +229,11 @@ export function realProgram(): ProgramWiring {
   const program: typeof import("../index") = require("../index");
   const access: typeof import("../components/kube/access") = require("../components/kube/access");
   const { simulatedAccess }: typeof import("./simulatedApi") = require("./simulatedApi");
+  const { FORK_ROUTES_KIND, forkRoutesHandler }: typeof import("../components/fork/forkRoutes") = require("../components/fork/forkRoutes");
   return {
     program,
+    // Dynamic providers never run under mocks; the handler runs the same route merge they would.
+    dynamicHandlers: { [FORK_ROUTES_KIND]: forkRoutesHandler },
     // Where a live fork stack reaches the API server with its kubeconfig, the render hands it the
     // simulated cluster, so route updates run the same read-modify-write loop against it.
     prepare: (cluster) => access.setClusterAccessFactory(() => Promise.resolve(simulatedAccess(cluster))),

@@ -5,7 +5,8 @@
  */
 import { KubeObject } from "./cluster";
 import { LABELS, isRouteOfFork } from "../components/naming";
-import type { RenderSummary } from "./render";
+import type { RenderResult, RenderSummary } from "./render";
+import { maskedOutputs } from "./render";
 
 // --- render CLI summary --------------------------------------------------------------------------
 
@@ -83,7 +84,8 @@ function replicasOf(o: KubeObject): number {
   return typeof r === "number" ? r : 1;
 }
 
-const isForkObject = (o: KubeObject) => o.metadata.labels?.[LABELS.fork] !== undefined;
+/** Objects forks brought: their copies and Mappings (fork label), and VirtualServices forkstack created for them. */
+const isForkObject = (o: KubeObject) => o.metadata.labels?.[LABELS.fork] !== undefined || o.metadata.annotations?.[LABELS.createdBy] !== undefined;
 
 /**
  * What a fork costs, read from the cluster after the render: the objects carrying its fork label,
@@ -148,4 +150,65 @@ export function formatDemoReport(report: DemoReport): string {
     lines.push(...indent(fork.explained, "  "));
   }
   return `${lines.join("\n")}\n`;
+}
+
+// --- building the demo report from a render ------------------------------------------------------
+
+interface UpstreamOutput {
+  host: string;
+  service: { name: string; namespace: string };
+}
+
+interface CopyOutput {
+  service: string;
+  copy: string;
+  image?: string;
+}
+
+function isFork(config: Record<string, unknown>): boolean {
+  return config["forkstack:fork"] !== undefined;
+}
+
+/** What a fork copied: the stack's `copies` output when it has one, else its config's services. */
+function copiedOf(outputs: Record<string, unknown>, config: Record<string, unknown>): string[] {
+  if (Array.isArray(outputs.copies)) {
+    return (outputs.copies as CopyOutput[]).map((c) => `${c.service} → ${c.copy}${c.image ? ` (${c.image})` : ""}`);
+  }
+  const services = ((config["forkstack:fork"] as { services?: { name: string; namespace: string; image?: string }[] }).services ?? []);
+  return services.map((s) => `${s.name}.${s.namespace}${s.image ? ` (${s.image})` : ""}`);
+}
+
+/**
+ * The demo report of a render of one base stack and its forks: URLs and copies from the stacks'
+ * outputs, costs from the cluster after the render. `explain` returns one formatted explained
+ * request for a fork's host (render/explain.ts), or undefined.
+ */
+export function buildDemoReport(render: RenderResult, explain?: (forkId: string, host: string) => string | undefined): DemoReport {
+  const objects = render.cluster.all();
+  const entries = render.results.map((result, i) => ({ result, config: render.configs[i]?.config ?? {} }));
+  const base = entries.find((e) => !isFork(e.config));
+  const upstreams = (base?.result.outputs.upstreams ?? []) as UpstreamOutput[];
+  const namespaces = new Set(upstreams.map((u) => u.service.namespace));
+
+  const forks = entries.filter((e) => isFork(e.config)).map(({ result, config }): ForkReport => {
+    const fork = config["forkstack:fork"] as { id: string; services?: { namespace: string }[] };
+    for (const s of fork.services ?? []) namespaces.add(s.namespace);
+    const urls = urlsOf(maskedOutputs(result));
+    const host = urls.length > 0 ? new URL(urls[0]).host : undefined;
+    return {
+      stack: result.stack,
+      forkId: String(fork.id),
+      urls,
+      copied: copiedOf(result.outputs, config),
+      cost: forkCost(objects, String(fork.id)),
+      explained: host !== undefined && explain ? explain(String(fork.id), host) : undefined,
+    };
+  });
+
+  return {
+    baseStack: base?.result.stack ?? "(none)",
+    sharedUrls: upstreams.map((u) => `https://${u.host}/`),
+    forks,
+    wholeCopy: wholeCopyCost(objects, [...namespaces]),
+  };
 }

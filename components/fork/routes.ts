@@ -62,6 +62,14 @@ interface VsSpec {
   [k: string]: unknown;
 }
 
+/**
+ * A deep copy of plain JSON data. Not structuredClone: under Jest its arrays come from another realm
+ * and fail `Array.isArray`, which Pulumi's serializer relies on (see render/cluster.ts).
+ */
+function clone<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
+}
+
 const specOf = (vs: VirtualService): VsSpec => (vs.spec ?? {}) as VsSpec;
 
 /**
@@ -157,9 +165,9 @@ function forkVariant(app: HttpRoute, index: number, claim: ForkRouteClaim, vsNam
   // header to every entry so each original alternative still applies, but only to this fork.
   const match: MatchRequest[] =
     app.match !== undefined && app.match.length > 0 ? app.match.map((m) => ({ ...m, headers: { ...(m.headers ?? {}), ...header } })) : [{ headers: header }];
-  const variant: HttpRoute = { ...structuredClone(app), name: routeName(claim.forkId, index), match };
+  const variant: HttpRoute = { ...clone(app), name: routeName(claim.forkId, index), match };
   if (app.route !== undefined) {
-    variant.route = retarget(structuredClone(app.route), serviceFqdn(claim.service.name, claim.service.namespace), vsNamespace, claim.targetHost);
+    variant.route = retarget(clone(app.route), serviceFqdn(claim.service.name, claim.service.namespace), vsNamespace, claim.targetHost);
   }
   return variant;
 }
@@ -175,7 +183,7 @@ function forkVariant(app: HttpRoute, index: number, claim: ForkRouteClaim, vsNam
  * mutates inputs.
  */
 export function addForkRoutes(existing: VirtualService | undefined, claim: ForkRouteClaim): VirtualService {
-  const vs = existing === undefined ? createdVirtualService(claim.service) : structuredClone(existing);
+  const vs = existing === undefined ? createdVirtualService(claim.service) : clone(existing);
   const spec = specOf(vs);
   const http = spec.http ?? [];
   const appRoutes = http.filter((r) => !isForkRoute(r.name));
@@ -214,11 +222,11 @@ export function removeForkRoutes(
   const remaining = http.filter((r) => !isRouteOfFork(r.name, forkId));
   const created = existing.metadata.annotations?.[LABELS.createdBy] === MANAGED_BY;
   if (created && !remaining.some((r) => isForkRoute(r.name))) return { action: "delete" };
-  const vs = structuredClone(existing);
+  const vs = clone(existing);
   const spec = specOf(vs);
   // The tcp/tls-only case above added `http`; take it out again rather than leave `http: []`.
   if (remaining.length === 0) delete spec.http;
-  else spec.http = structuredClone(remaining);
+  else spec.http = clone(remaining);
   vs.spec = spec;
   return { action: "update", virtualService: vs };
 }

@@ -50,6 +50,9 @@ function argumentError(err: unknown): RenderError {
   return new RenderError(`${message}; ${fix}`);
 }
 
+/** The stack being rendered, for the message when the program never finishes (see below). */
+let currentStack: string | undefined;
+
 /** Runs the CLI; resolves to the exit code. Never throws. */
 export async function main(argv: readonly string[], io: Io, projectRoot = path.resolve(__dirname, "..")): Promise<number> {
   try {
@@ -73,7 +76,10 @@ export async function main(argv: readonly string[], io: Io, projectRoot = path.r
       configDir: values["config-dir"] ?? projectRoot,
       clusterFiles: values.cluster ?? [],
       now: values.now,
-      onProgress: (stack, i, total) => io.stderr(`rendering stack ${stack} (${i + 1}/${total})…\n`),
+      onProgress: (stack, i, total) => {
+        currentStack = stack;
+        io.stderr(`rendering stack ${stack} (${i + 1}/${total})…\n`);
+      },
       onWarning: (line) => io.stderr(`warning: ${line}\n`),
     });
     writeRender(values.out, render);
@@ -87,7 +93,18 @@ export async function main(argv: readonly string[], io: Io, projectRoot = path.r
   }
 }
 
+/** One line for a program that waits on a value nothing will ever resolve (node then runs out of work). */
+export function stalledLine(stack: string | undefined): string {
+  return `render: ${stack ? `stack ${stack}: ` : ""}the program stopped before it finished (an output it awaits never resolves); this is a bug in the program, rerun with PULUMI_DEBUG_PROMISE_LEAKS=1 to see where\n`;
+}
+
 if (require.main === module) {
+  // Under mocks, a program awaiting an output that never resolves leaves node with nothing to do:
+  // it would exit without a word. Say so in one line and fail instead.
+  process.once("beforeExit", () => {
+    process.stderr.write(stalledLine(currentStack));
+    process.exit(1);
+  });
   main(process.argv.slice(2), { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) }).then((code) => {
     // Exit explicitly: the SDK's mock runtime can leave handles open that would keep node alive.
     process.exit(code);

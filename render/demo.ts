@@ -12,6 +12,7 @@ import * as path from "path";
 import { DEFAULTS } from "../components/config";
 import { oneLine } from "../components/errors";
 import { explainRequest, formatExplanation } from "./explain";
+import { stalledLine } from "./cli";
 import { renderStacks, RenderError, writeRender } from "./render";
 import { buildDemoReport, formatDemoReport } from "./report";
 
@@ -35,6 +36,9 @@ export function demoInputs(): string[] {
   return [...DEMO_STACKS.map((s) => `Pulumi.${s}.yaml`), "cluster/shop.yaml"];
 }
 
+/** The stack being rendered, for the message when the program never finishes. */
+let currentStack: string | undefined;
+
 /** Runs the demo; resolves to the exit code. Never throws. */
 export async function runDemo(opts: DemoOptions): Promise<number> {
   const examplesDir = opts.examplesDir ?? path.resolve(__dirname, "../examples");
@@ -47,7 +51,10 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       stacks: DEMO_STACKS,
       configDir: examplesDir,
       clusterFiles: [path.join(examplesDir, "cluster/shop.yaml")],
-      onProgress: (stack, i, total) => opts.stderr(`rendering stack ${stack} (${i + 1}/${total})…\n`),
+      onProgress: (stack, i, total) => {
+        currentStack = stack;
+        opts.stderr(`rendering stack ${stack} (${i + 1}/${total})…\n`);
+      },
       onWarning: (line) => opts.stderr(`warning: ${line}\n`),
     });
     const outDir = opts.outDir ?? path.join(fs.mkdtempSync(path.join(os.tmpdir(), "forkstack-demo-")), "render");
@@ -72,6 +79,11 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
 }
 
 if (require.main === module) {
+  // A program awaiting an output that never resolves leaves node with nothing to do; fail in one line.
+  process.once("beforeExit", () => {
+    process.stderr.write(stalledLine(currentStack).replace(/^render: /, "demo: "));
+    process.exit(1);
+  });
   runDemo({ stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) }).then((code) => {
     // Exit explicitly: the SDK's mock runtime can leave handles open that would keep node alive.
     process.exit(code);

@@ -74,6 +74,11 @@ export function mapSecrets(value: unknown, mask: boolean): unknown {
   return value;
 }
 
+/** A thenable check: under Jest, promises of async functions are not `instanceof` the global Promise. */
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === "function";
+}
+
 function fakeId(...parts: string[]): string {
   return createHash("sha256").update(parts.join("/")).digest("hex").slice(0, 8);
 }
@@ -166,7 +171,7 @@ async function runStackNow(options: RunStackOptions): Promise<StackResult> {
       try {
         const result = answer(args, plain, read);
         // Dynamic handlers may be async (they run the live read-modify-write over the simulated cluster).
-        return result instanceof Promise
+        return isPromise(result)
           ? result.catch((err: unknown) => {
               errors.push(err);
               throw err;
@@ -200,7 +205,7 @@ async function runStackNow(options: RunStackOptions): Promise<StackResult> {
       const id = `${args.name}-${fakeId(stack, args.name)}`;
       if (!handler) return { id, state: plain };
       const state = handler(plain, cluster);
-      return state instanceof Promise ? state.then((s) => ({ id, state: { ...plain, ...s } })) : { id, state: { ...plain, ...state } };
+      return isPromise(state) ? state.then((s) => ({ id, state: { ...plain, ...s } })) : { id, state: { ...plain, ...state } };
     }
     const kube = kubeTypeOf(args.type);
     if (kube) {

@@ -82,7 +82,7 @@ async function readModifyWrite<T>(api: VirtualServiceApi, what: string, write: W
   throw new ConflictRetriesExhaustedError(maxAttempts, what, last);
 }
 
-function describe(claim: Pick<ForkRouteClaim, "forkId" | "service">): string {
+function subject(claim: Pick<ForkRouteClaim, "forkId" | "service">): string {
   return `routes of fork "${claim.forkId}" for Service ${claim.service.namespace}/${claim.service.name}`;
 }
 
@@ -93,7 +93,7 @@ function describe(claim: Pick<ForkRouteClaim, "forkId" | "service">): string {
 export function applyClaim(api: VirtualServiceApi, claim: ForkRouteClaim, opts: SyncOptions = {}): Promise<VirtualService> {
   return readModifyWrite(
     api,
-    `adding ${describe(claim)}`,
+    `adding ${subject(claim)}`,
     async (list) => {
       const existing = findVirtualService(list, claim.service);
       const merged = addForkRoutes(existing, claim);
@@ -117,7 +117,7 @@ export function releaseClaim(
 ): Promise<VirtualService | undefined> {
   return readModifyWrite(
     api,
-    `removing ${describe(claim)}`,
+    `removing ${subject(claim)}`,
     async (list) => {
       const existing = findVirtualService(list, claim.service);
       if (existing === undefined) return undefined;

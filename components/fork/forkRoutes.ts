@@ -1,0 +1,125 @@
+/**
+ * ForkRoutes: a fork's named routes in the one shared VirtualService of a Service, written at
+ * deploy time with read-modify-write and optimistic concurrency (fork/routeSync.ts).
+ *
+ * Why a dynamic resource and not a `kubernetes` VirtualService: every fork of a Service writes the
+ * same object, and Pulumi's apply would let the last writer erase the others' routes. A dynamic
+ * provider runs our own create/update/delete against the API
+ * (https://www.pulumi.com/docs/iac/concepts/resources/dynamic-providers/).
+ *
+ * Dynamic providers are serialized closures, run later in a separate process: the provider's
+ * functions capture only the plain functions they call (routeSync, the merge, the access factory),
+ * `@kubernetes/client-node` is loaded where they run (kube/clientNode.ts), and the kubeconfig
+ * travels in the resource's inputs and state (marked secret), not in a captured variable.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { SimulatedCluster } from "../../render/cluster";
+import type { DynamicHandler } from "../../render/runtime";
+import { simulatedAccess } from "../../render/simulatedApi";
+import { getClusterAccess } from "../kube/access";
+import { VirtualService } from "../kube/vsApi";
+import { applyClaim, releaseClaim } from "./routeSync";
+import type { ForkRouteClaim } from "./routes";
+
+export const FORK_ROUTES_KIND = "ForkRoutes";
+
+export interface ForkRoutesArgs {
+  /** The cluster's kubeconfig (pass it as a secret); empty: the ambient kubeconfig. */
+  readonly kubeconfig: pulumi.Input<string>;
+  /** kubeconfig context; default: its current context. */
+  readonly context?: pulumi.Input<string>;
+  readonly forkId: pulumi.Input<string>;
+  /** The request header that carries the fork id, e.g. `x-fork-identifier`. */
+  readonly headerName: pulumi.Input<string>;
+  /** The shared Service whose VirtualService gets the fork's routes. */
+  readonly serviceName: pulumi.Input<string>;
+  readonly serviceNamespace: pulumi.Input<string>;
+  /** FQDN of the fork's copy of the Service, where the fork's requests go. */
+  readonly targetHost: pulumi.Input<string>;
+}
+
+/** The resource's plain inputs and state, as the provider sees them. */
+export interface ForkRoutesState {
+  forkstackKind: typeof FORK_ROUTES_KIND;
+  kubeconfig: string;
+  context?: string;
+  forkId: string;
+  headerName: string;
+  serviceName: string;
+  serviceNamespace: string;
+  targetHost: string;
+  virtualServiceName?: string;
+  virtualServiceNamespace?: string;
+}
+
+const INPUT_KEYS = ["kubeconfig", "context", "forkId", "headerName", "serviceName", "serviceNamespace", "targetHost"] as const;
+
+export function claimOf(s: Pick<ForkRoutesState, "forkId" | "headerName" | "serviceName" | "serviceNamespace" | "targetHost">): ForkRouteClaim {
+  return { forkId: s.forkId, headerName: s.headerName, service: { name: s.serviceName, namespace: s.serviceNamespace }, targetHost: s.targetHost };
+}
+
+function where(vs: VirtualService): { virtualServiceName: string; virtualServiceNamespace: string } {
+  return { virtualServiceName: vs.metadata.name, virtualServiceNamespace: vs.metadata.namespace ?? "default" };
+}
+
+/** Whether the routes now belong in another Service's VirtualService (or another fork's name). */
+function movedClaim(olds: ForkRoutesState, news: ForkRoutesState): boolean {
+  return olds.serviceName !== news.serviceName || olds.serviceNamespace !== news.serviceNamespace || olds.forkId !== news.forkId;
+}
+
+async function apply(state: ForkRoutesState): Promise<ForkRoutesState> {
+  const access = await getClusterAccess(state.kubeconfig, state.context);
+  const vs = await applyClaim(access.virtualServices, claimOf(state));
+  return { ...state, ...where(vs) };
+}
+
+async function release(state: ForkRoutesState): Promise<void> {
+  const access = await getClusterAccess(state.kubeconfig, state.context);
+  await releaseClaim(access.virtualServices, claimOf(state));
+}
+
+export const forkRoutesProvider: pulumi.dynamic.ResourceProvider = {
+  async diff(_id: string, olds: ForkRoutesState, news: ForkRoutesState): Promise<pulumi.dynamic.DiffResult> {
+    // Update in place on any change: the routes are rewritten by name, never replaced wholesale.
+    return { changes: INPUT_KEYS.some((k) => olds[k] !== news[k]), replaces: [], deleteBeforeReplace: false };
+  },
+  async create(inputs: ForkRoutesState): Promise<pulumi.dynamic.CreateResult> {
+    const outs = await apply(inputs);
+    return { id: `${inputs.serviceNamespace}/${inputs.serviceName}/${inputs.forkId}`, outs };
+  },
+  async update(_id: string, olds: ForkRoutesState, news: ForkRoutesState): Promise<pulumi.dynamic.UpdateResult> {
+    // Apply the new routes first, then take the old ones out: requests keep a route throughout.
+    const outs = await apply(news);
+    if (movedClaim(olds, news)) await release(olds);
+    return { outs };
+  },
+  async delete(_id: string, props: ForkRoutesState): Promise<void> {
+    await release(props);
+  },
+};
+
+export class ForkRoutes extends pulumi.dynamic.Resource {
+  // `declare`: the SDK fills outputs in during super(); with ES2022 class fields a plain field
+  // declaration would reset them to undefined right after.
+  declare public readonly virtualServiceName: pulumi.Output<string>;
+  declare public readonly virtualServiceNamespace: pulumi.Output<string>;
+
+  constructor(name: string, args: ForkRoutesArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      forkRoutesProvider,
+      name,
+      { forkstackKind: FORK_ROUTES_KIND, ...args, context: args.context ?? "", virtualServiceName: undefined, virtualServiceNamespace: undefined },
+      // The kubeconfig stays in the state (delete needs it); keep it encrypted there.
+      { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "kubeconfig"] },
+    );
+  }
+}
+
+/**
+ * The offline render's answer for ForkRoutes: the same applyClaim the provider runs, over the
+ * simulated cluster, without waiting between retries.
+ */
+export const forkRoutesHandler: DynamicHandler = async (inputs: Record<string, any>, cluster: SimulatedCluster) => {
+  const vs = await applyClaim(simulatedAccess(cluster).virtualServices, claimOf(inputs as ForkRoutesState), { sleep: async () => undefined });
+  return where(vs);
+};

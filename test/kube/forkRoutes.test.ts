@@ -1,0 +1,165 @@
+/**
+ * The ForkRoutes dynamic resource: its provider (create/update/delete through getClusterAccess),
+ * the render's handler, and — the part mocks never exercise — the provider as Pulumi ships it: a
+ * serialized closure loaded from text in another process
+ * (https://www.pulumi.com/docs/iac/concepts/resources/dynamic-providers/).
+ */
+import { execFile } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { FORK_ROUTES_KIND, ForkRoutes, forkRoutesHandler, forkRoutesProvider, ForkRoutesState } from "../../components/fork/forkRoutes";
+import { resetClusterAccessFactory, setClusterAccessFactory } from "../../components/kube/access";
+import { isForkRoute } from "../../components/naming";
+import { KubeObject, SimulatedCluster } from "../../render/cluster";
+import { MASKED, runStack } from "../../render/runtime";
+import { simulatedAccess } from "../../render/simulatedApi";
+import { FakeKubeApi, startFakeKubeApi } from "../helpers/fakeKubeApi";
+
+const STATE: ForkRoutesState = {
+  forkstackKind: FORK_ROUTES_KIND,
+  kubeconfig: "apiVersion: v1",
+  context: "",
+  forkId: "alice",
+  headerName: "x-fork-identifier",
+  serviceName: "api",
+  serviceNamespace: "shop",
+  targetHost: "api-alice.shop.svc.cluster.local",
+};
+
+const vsList = (cluster: SimulatedCluster) => cluster.list("networking.istio.io/v1", "VirtualService");
+const forkRouteNames = (vs: KubeObject) => ((vs.spec as any).http as { name?: string }[]).map((r) => r.name).filter(isForkRoute);
+
+describe("forkRoutesProvider", () => {
+  let cluster: SimulatedCluster;
+  const kubeconfigs: string[] = [];
+
+  beforeEach(() => {
+    cluster = new SimulatedCluster();
+    setClusterAccessFactory(async (kubeconfig) => {
+      kubeconfigs.push(kubeconfig);
+      return simulatedAccess(cluster);
+    });
+  });
+  afterEach(() => resetClusterAccessFactory());
+
+  it("reports no change when no input changed", async () => {
+    expect(await forkRoutesProvider.diff!("id", { ...STATE, virtualServiceName: "forkstack-api" }, STATE)).toEqual({ changes: false, replaces: [], deleteBeforeReplace: false });
+  });
+
+  it("updates in place, never replaces, when an input changed", async () => {
+    expect(await forkRoutesProvider.diff!("id", STATE, { ...STATE, targetHost: "other.shop.svc.cluster.local" })).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
+  });
+
+  it("creates the fork's route and records where it wrote", async () => {
+    const { id, outs } = await forkRoutesProvider.create(STATE);
+    const [vs] = vsList(cluster);
+    expect([id, outs.virtualServiceName, outs.virtualServiceNamespace, forkRouteNames(vs)]).toEqual(["shop/api/alice", vs.metadata.name, "shop", ["forkstack-alice"]]);
+  });
+
+  it("reaches the cluster with the kubeconfig of its inputs", async () => {
+    kubeconfigs.length = 0;
+    await forkRoutesProvider.create(STATE);
+    expect(kubeconfigs).toEqual(["apiVersion: v1"]);
+  });
+
+  it("moves the route when the Service changed, taking it out of the old Service's VirtualService", async () => {
+    const { outs } = await forkRoutesProvider.create(STATE);
+    await forkRoutesProvider.update!("id", outs, { ...STATE, serviceName: "cart", targetHost: "cart-alice.shop.svc.cluster.local" });
+    expect(vsList(cluster).map((v) => (v.spec as any).hosts)).toEqual([["cart.shop.svc.cluster.local"]]);
+  });
+
+  it("removes the route on delete", async () => {
+    const { outs } = await forkRoutesProvider.create(STATE);
+    await forkRoutesProvider.delete!("id", outs);
+    expect(vsList(cluster)).toEqual([]);
+  });
+});
+
+describe("forkRoutesHandler in the offline render", () => {
+  const program = () => {
+    const routes = new ForkRoutes("api-routes", {
+      kubeconfig: pulumi.secret("apiVersion: v1"),
+      forkId: "alice",
+      headerName: "x-fork-identifier",
+      serviceName: "api",
+      serviceNamespace: "shop",
+      targetHost: "api-alice.shop.svc.cluster.local",
+    });
+    return { name: routes.virtualServiceName, namespace: routes.virtualServiceNamespace };
+  };
+
+  it("writes the route into the simulated cluster and outputs the VirtualService's name", async () => {
+    const cluster = new SimulatedCluster();
+    const result = await runStack({ stack: "alice", config: {}, cluster, program, dynamicHandlers: { [FORK_ROUTES_KIND]: forkRoutesHandler } });
+    const [vs] = vsList(cluster);
+    expect([result.outputs, forkRouteNames(vs)]).toEqual([{ name: vs.metadata.name, namespace: "shop" }, ["forkstack-alice"]]);
+  });
+
+  it("records the kubeconfig input masked", async () => {
+    const result = await runStack({ stack: "alice", config: {}, cluster: new SimulatedCluster(), program, dynamicHandlers: { [FORK_ROUTES_KIND]: forkRoutesHandler } });
+    const recorded = result.resources.find((r) => r.name === "api-routes")!;
+    expect([recorded.inputs.forkstackKind, recorded.inputs.kubeconfig]).toEqual([FORK_ROUTES_KIND, MASKED]);
+  });
+});
+
+/**
+ * Serializes the provider exactly as `pulumi.dynamic.Resource` does and runs one method in a plain
+ * `node` process, loading the text with require-from-string as Pulumi's dynamic-provider host does
+ * (@pulumi/pulumi cmd/dynamic-provider). Nothing of this test process is shared but the text.
+ */
+function runSerialized(file: string, method: "create" | "update" | "delete", args: unknown[]): Promise<any> {
+  const script = `
+    const requireFromString = require(require.resolve("require-from-string", { paths: [require.resolve("@pulumi/pulumi")] }));
+    const provider = requireFromString(require("fs").readFileSync(process.argv[1], "utf8")).handler();
+    provider[process.argv[2]](...JSON.parse(process.argv[3])).then(
+      (r) => process.stdout.write(JSON.stringify(r === undefined ? null : r)),
+      (e) => { process.stderr.write(String(e && e.message)); process.exitCode = 1; });`;
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ["-e", script, file, method, JSON.stringify(args)], { cwd: path.resolve(__dirname, "../.."), timeout: 30_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(stderr || err.message)) : resolve(JSON.parse(stdout)),
+    );
+  });
+}
+
+describe("serializing the provider", () => {
+  afterEach(() => resetClusterAccessFactory());
+
+  it("captures none of a simulated cluster set as the access factory", async () => {
+    const cluster = new SimulatedCluster();
+    cluster.seedYaml("apiVersion: v1\nkind: Namespace\nmetadata: { name: marker-namespace-in-the-cluster }\n");
+    setClusterAccessFactory(async () => simulatedAccess(cluster));
+    const { text } = await pulumi.runtime.serializeFunction(() => forkRoutesProvider, { allowSecrets: true });
+    expect([text.includes("marker-namespace-in-the-cluster"), /require\("yaml/.test(text)]).toEqual([false, false]);
+  });
+});
+
+describe("the serialized provider in another process, over HTTP", () => {
+  let api: FakeKubeApi;
+  let file: string;
+
+  beforeAll(async () => {
+    api = await startFakeKubeApi();
+    // What pulumi.dynamic.Resource does with its provider (dynamic/index.ts, serializeProvider).
+    const serialized = await pulumi.runtime.serializeFunction(() => forkRoutesProvider, { allowSecrets: true });
+    file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "forkroutes-")), "provider.js");
+    fs.writeFileSync(file, serialized.text);
+  });
+  afterAll(() => api.close());
+
+  it("creates, moves and deletes the fork's routes with client-node loaded where it runs", async () => {
+    const state = { ...STATE, kubeconfig: api.kubeconfig };
+    const created = await runSerialized(file, "create", [state]);
+    const afterCreate = api.virtualServices().map((v) => [(v.spec as any).hosts, forkRouteNames(v)]);
+    const moved = { ...state, serviceName: "cart", targetHost: "cart-alice.shop.svc.cluster.local" };
+    await runSerialized(file, "update", [created.id, created.outs, moved]);
+    const afterUpdate = api.virtualServices().map((v) => [(v.spec as any).hosts, forkRouteNames(v)]);
+    await runSerialized(file, "delete", [created.id, { ...moved, virtualServiceName: "x" }]);
+    expect([afterCreate, afterUpdate, api.virtualServices()]).toEqual([
+      [[["api.shop.svc.cluster.local"], ["forkstack-alice"]]],
+      [[["cart.shop.svc.cluster.local"], ["forkstack-alice"]]],
+      [],
+    ]);
+  }, 60_000);
+});

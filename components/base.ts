@@ -10,6 +10,7 @@ import { dnsRecordNames, WildcardCertificates, WildcardDns } from "./dns";
 import { AmbassadorGateway } from "./gateway";
 import { forkHostPatterns } from "./gatewayObjects";
 import { Istio } from "./istio";
+import { SampleShop } from "./sampleShop";
 
 export async function baseProgram(config: BaseConfig, secrets: { kubeconfig?: pulumi.Output<string> }): Promise<Record<string, unknown>> {
   // Checks that need no cloud call run before any resource exists.
@@ -41,6 +42,10 @@ export async function baseProgram(config: BaseConfig, secrets: { kubeconfig?: pu
     // cert-manager Certificates live in the gateway namespace, so they come after it.
     gateway = new AmbassadorGateway("gateway", gatewayArgs, k8sOpts);
     new WildcardCertificates("certificates", { ...certArgs, namespace: gateway.namespace }, k8sOpts);
+  }
+  if (config.sampleApp) {
+    // After Istio, so its sidecar injector is there when the shop's pods start.
+    new SampleShop("sample-shop", {}, { ...k8sOpts, dependsOn: istio.ready });
   }
   new WildcardDns("dns", { domain: config.domain, upstreams: config.upstreams, hostScheme: config.hostScheme, address: gateway.address });
 

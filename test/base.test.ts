@@ -1,6 +1,3 @@
-// The fork program is another component's concern; replacing it keeps these base-stack tests
-// independent of it while still running the real index.ts dispatch and config validation.
-jest.mock("../components/forkProgram", () => ({ forkProgram: jest.fn() }));
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
@@ -85,6 +82,17 @@ describe("charts", () => {
     const { resources } = await run({ ...base, "forkstack:istio": { version: "1.30.1" }, "forkstack:emissary": { version: "4.0.0" } });
     const versions = Object.fromEntries(ofType(resources, "kubernetes:helm.sh/v3:Release").map((r) => [r.plainInputs.name, r.plainInputs.version]));
     expect(versions).toMatchObject({ istiod: "1.30.1", "emissary-ingress": "4.0.0" });
+  });
+});
+
+describe("sample shop", () => {
+  it("is deployed only when forkstack:sampleApp is true", async () => {
+    const without = await run();
+    expect(ofType(without.resources, "forkstack:sample:SampleShop")).toHaveLength(0);
+    const { resources, cluster } = await run({ ...base, "forkstack:sampleApp": true });
+    expect(ofType(resources, "forkstack:sample:SampleShop")).toHaveLength(1);
+    expect(cluster.get("v1", "Namespace", undefined, "shop")?.metadata.labels?.["istio-injection"]).toBe("enabled");
+    expect(cluster.get("apps/v1", "Deployment", "shop", "frontend")).toBeDefined();
   });
 });
 

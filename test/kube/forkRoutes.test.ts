@@ -146,7 +146,10 @@ describe("the serialized provider in another process, over HTTP", () => {
     file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "forkroutes-")), "provider.js");
     fs.writeFileSync(file, serialized.text);
   });
-  afterAll(() => api.close());
+  afterAll(() => {
+    fs.rmSync(path.dirname(file), { recursive: true, force: true });
+    return api.close();
+  });
 
   it("creates, moves and deletes the fork's routes with client-node loaded where it runs", async () => {
     const state = { ...STATE, kubeconfig: api.kubeconfig };

@@ -33,8 +33,13 @@ function runCli(args: string[]): Run {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+const made: string[] = [];
+afterAll(() => made.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
 function tmpOut(): string {
-  return path.join(fs.mkdtempSync(path.join(os.tmpdir(), "forkstack-cli-")), "out");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "forkstack-cli-"));
+  made.push(dir);
+  return path.join(dir, "out");
 }
 
 /** The error lines of stderr (progress and warnings excluded). */

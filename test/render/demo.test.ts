@@ -16,6 +16,7 @@ describe("demo: missing examples", () => {
     fs.copyFileSync(path.join(ROOT, "examples/Pulumi.dev.yaml"), path.join(dir, "Pulumi.dev.yaml"));
     const err: string[] = [];
     const code = await runDemo({ examplesDir: dir, stdout: () => undefined, stderr: (t) => err.push(t) });
+    fs.rmSync(dir, { recursive: true, force: true });
     expect(code).toBe(1);
     expect(err).toEqual([`demo: ${path.join(dir, "Pulumi.alice.yaml")} is missing; the demo renders the example stacks in ${dir} (restore it from git)\n`]);
   });

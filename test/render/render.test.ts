@@ -47,8 +47,13 @@ function testProgram(seen: { now?: string[] } = {}): ProgramWiring {
   };
 }
 
+const made: string[] = [];
+afterAll(() => made.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
 function tmpDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), "forkstack-render-"));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "forkstack-render-"));
+  made.push(dir);
+  return dir;
 }
 
 /** Writes a config file for one stack into a fresh directory. */

@@ -9,10 +9,9 @@
 import * as fs from "fs";
 import * as path from "path";
 import { parseArgs } from "util";
-import * as YAML from "yaml";
 import { DEFAULTS } from "../components/config";
 import { ConfigError, oneLine } from "../components/errors";
-import { KubeObject } from "./cluster";
+import { KubeObject, SimulatedCluster } from "./cluster";
 import { explainRequest, formatExplanation } from "./explain";
 
 export const USAGE = `usage: npm run explain -- --render DIR --host HOST [--path P] [--header K=V]... --calls svc,svc,... [--header-name H] [--json]
@@ -82,21 +81,14 @@ function readObjects(dir: string): KubeObject[] {
   }
   const file = path.join(dir, "cluster.yaml");
   if (!fs.existsSync(file)) throw inputError("--render", dir, "has no cluster.yaml", "render first: npm run render -- --stack dev --out DIR");
-  const objects: KubeObject[] = [];
-  for (const doc of YAML.parseAllDocuments(fs.readFileSync(file, "utf8"))) {
-    if (doc.errors.length > 0) throw inputError(file, doc.errors[0].message.split("\n")[0], "is not valid YAML", "re-render it");
-    const obj = doc.toJS();
-    if (obj === null || obj === undefined) continue;
-    const items: unknown[] = obj.kind === "List" && Array.isArray(obj.items) ? obj.items : [obj];
-    for (const item of items) {
-      const o = item as KubeObject;
-      if (!o || typeof o.kind !== "string" || typeof o.apiVersion !== "string" || typeof o.metadata?.name !== "string") {
-        throw inputError(file, o?.kind ?? null, "holds a document without apiVersion, kind and metadata.name", "re-render it");
-      }
-      objects.push(o);
-    }
+  // The same reading (multi-document YAML, Lists, required fields) as the render's --cluster seeds.
+  const cluster = new SimulatedCluster();
+  try {
+    cluster.seedYaml(fs.readFileSync(file, "utf8"), file);
+  } catch (err) {
+    throw inputError(file, oneLine(err).slice(file.length + 2), "cannot be read as Kubernetes objects", "re-render it");
   }
-  return objects;
+  return cluster.all();
 }
 
 /** The fork header a render's base stack exported, if DIR/outputs.json says. */

@@ -55,6 +55,15 @@ describe("npm run explain", () => {
     expect(r.stderr).toBe(`explain: --render: ${JSON.stringify(empty)} has no cluster.yaml; render first: npm run render -- --stack dev --out DIR\n`);
   });
 
+  it("rejects a cluster.yaml with a document that is not a Kubernetes object, in one line with exit 2", () => {
+    const bad = path.join(dir, "bad");
+    fs.mkdirSync(bad, { recursive: true });
+    fs.writeFileSync(path.join(bad, "cluster.yaml"), "kind: Service\n");
+    const r = explain("--render", bad, "--host", "shop.dev.example.com", "--calls", "api");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe(`explain: ${path.join(bad, "cluster.yaml")}: "every document needs apiVersion, kind and metadata.name" cannot be read as Kubernetes objects; re-render it\n`);
+  });
+
   it("rejects a --header without = with one line and exit 2", () => {
     const r = explain("--render", dir, "--host", "shop.dev.example.com", "--header", "x-fork-identifier", "--calls", "api");
     expect(r.status).toBe(2);

@@ -1,9 +1,8 @@
 /**
  * A user mistake in config or input: one line naming the field, the value and the fix.
  *
- * It extends `pulumi.RunError`-compatible behaviour in index.ts (which rethrows it as a RunError so the
- * Pulumi CLI prints the line without a stack trace) and is caught by the render CLI, which prints it
- * prefixed with the stack name.
+ * index.ts rethrows it as a `pulumi.RunError`, which the Pulumi CLI prints as that line without a
+ * stack trace; the render and explain CLIs print it as their one line of error.
  */
 export class ConfigError extends Error {
   constructor(
@@ -16,12 +15,14 @@ export class ConfigError extends Error {
     /** How to fix it, e.g. `use lowercase letters, digits and "-", e.g. "alice"`. */
     public readonly fix: string,
   ) {
-    super(`${field}: ${describe(value)} ${problem}; ${fix}`);
+    super(`${field}: ${showValue(value)} ${problem}; ${fix}`);
     this.name = "ConfigError";
   }
 }
 
-function describe(value: unknown): string {
+// Not named `describe`: under Jest, Pulumi's closure serializer takes that name for Jest's global
+// and would leave the function out of a serialized dynamic provider.
+function showValue(value: unknown): string {
   if (value === undefined) return "(missing)";
   const text = JSON.stringify(value) ?? String(value);
   return text.length > 120 ? `${text.slice(0, 117)}...` : text;

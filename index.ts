@@ -18,7 +18,12 @@ const BASE_KEYS = ["cluster", "domain", "headerName", "hostScheme", "upstreams",
 /** The deployment time; `FORKSTACK_NOW` (ISO 8601) pins it for reproducible renders and tests. */
 function now(): Date {
   const pinned = process.env.FORKSTACK_NOW;
-  return pinned ? new Date(pinned) : new Date();
+  if (pinned === undefined || pinned === "") return new Date();
+  const date = new Date(pinned);
+  if (Number.isNaN(date.getTime())) {
+    throw new ConfigError("FORKSTACK_NOW", pinned, "is not a date", "use ISO 8601, e.g. 2026-11-23T10:00:00Z, or unset it");
+  }
+  return date;
 }
 
 function readRaw(config: pulumi.Config, keys: readonly string[]): Record<string, unknown> {

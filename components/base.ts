@@ -59,6 +59,8 @@ export async function baseProgram(config: BaseConfig, secrets: { kubeconfig?: pu
     domain: config.domain,
     gatewayHostname: gateway.address,
     clusterName: cluster.clusterName,
+    // Forks reach the cluster with the same kubeconfig context (kubeconfig mode; "" = its current one).
+    kubeContext: config.cluster.mode === "kubeconfig" ? config.cluster.context ?? "" : "",
     forkHostPatterns: forkHostPatterns(config.upstreams, config.hostScheme),
   };
 }

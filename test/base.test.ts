@@ -55,6 +55,12 @@ describe("cluster modes", () => {
     expect(resources.filter((r) => r.type.startsWith("aws:eks") || r.type.startsWith("aws:ec2"))).toEqual([]);
   });
 
+  it("hands forks the kubeconfig context it uses, in kubeconfig mode", async () => {
+    const { outputs } = await run({ ...base, "forkstack:cluster": { mode: "kubeconfig", context: "dev-admin" } });
+    expect(outputs.kubeContext).toBe("dev-admin");
+    expect((await run()).outputs.kubeContext).toBe("");
+  });
+
   it("creates the VPC, cluster, node group and OIDC provider in eks mode", async () => {
     const { resources } = await run({ ...base, "forkstack:cluster": { mode: "eks" } });
     const types = new Set(resources.map((r) => r.type));

@@ -25,6 +25,8 @@ export interface ForkStackArgs {
   readonly base: BaseOutputs;
   /** kubeconfig the route updates use to reach the cluster; "" for the ambient kubeconfig. */
   readonly kubeconfig: pulumi.Input<string>;
+  /** The kubeconfig context the route updates use. @default the kubeconfig's current context */
+  readonly context?: string;
   /** When the fork counts as expired (ISO 8601); recorded on everything it creates. @default never */
   readonly expiresAt?: string;
 }
@@ -125,6 +127,7 @@ export class ForkStack extends pulumi.ComponentResource {
       `${key}-routes`,
       {
         kubeconfig: pulumi.secret(args.kubeconfig),
+        context: args.context,
         forkId: fork.id,
         headerName: base.headerName,
         serviceName: service.name,

@@ -29,13 +29,13 @@ function selects(selector: Record<string, string>, labels: Record<string, string
   return Object.entries(selector).every(([k, v]) => labels[k] === v);
 }
 
-async function runFork(cluster: SimulatedCluster, fork: unknown): Promise<StackResult> {
+async function runFork(cluster: SimulatedCluster, fork: unknown, base: Record<string, unknown> = BASE_OUTPUTS): Promise<StackResult> {
   const id = (fork as { id: string }).id;
   return runStack({
     stack: id,
     config: { "forkstack:baseStack": "organization/forkstack/dev", "forkstack:fork": fork },
     cluster,
-    stackOutputs: { dev: BASE_OUTPUTS },
+    stackOutputs: { dev: base },
     program,
     dynamicHandlers: { ForkRoutes: forkRoutesHandler },
   });
@@ -138,6 +138,56 @@ describe("ForkStack", () => {
       if (o.apiVersion.startsWith("getambassador.io/")) validateEmissary(o);
       else validateAgainstSchema(o);
     }
+  });
+
+  it("refuses a copy name another fork's copy already holds", async () => {
+    const dep = cluster.get("apps/v1", "Deployment", "shop", "api")!;
+    const svc = cluster.get("v1", "Service", "shop", "api")!;
+    cluster.put({ ...svc, metadata: { ...svc.metadata, name: "api-v2" } });
+    cluster.put({ ...dep, metadata: { ...dep.metadata, name: "api-v2" } });
+    await runFork(cluster, { id: "alice", services: [{ name: "api-v2", namespace: "shop" }] });
+    const err = await runFork(cluster, { id: "v2-alice", services: [{ name: "api", namespace: "shop" }] }).then(() => undefined, (e: Error) => e);
+    expect(err?.message).toBe(
+      'stack v2-alice: forkstack:fork.services[0].name: "api.shop" would be copied to Service shop/api-v2-alice, which fork "alice" owns; choose another fork id',
+    );
+  });
+
+  it("refuses a fork id that makes a flat-scheme host label longer than 63 characters", async () => {
+    const id = "a".repeat(30);
+    const upstreams = [{ host: `${"s".repeat(33)}.dev.example.com`, service: { name: "frontend", namespace: "shop", port: 80 } }];
+    const err = await runFork(cluster, { id }, { ...BASE_OUTPUTS, hostScheme: "flat", upstreams }).then(() => undefined, (e: Error) => e);
+    expect(err?.message).toMatch(/^stack a{30}: forkstack:fork\.id: "a{30}" makes the host label "a{30}--s{33}" longer than 63 characters; use a fork id of at most 28 characters$/);
+    expect(cluster.list("getambassador.io/v3alpha1", "Mapping")).toEqual([]);
+  });
+
+  it("reaches the cluster with the base stack's kubeconfig context", async () => {
+    const seen: (string | undefined)[] = [];
+    setClusterAccessFactory(async (_kubeconfig, context) => {
+      seen.push(context);
+      return simulatedAccess(cluster);
+    });
+    const result = await runFork(cluster, { id: "alice", services: [{ name: "api", namespace: "shop" }] }, { ...BASE_OUTPUTS, kubeContext: "dev-admin" });
+    expect(seen).toContain("dev-admin");
+    const provider = result.resources.find((r) => r.type === "pulumi:providers:kubernetes");
+    expect(provider?.plainInputs.context).toBe("dev-admin");
+    const routes = result.resources.find((r) => r.type === "pulumi-nodejs:dynamic:Resource");
+    expect(routes?.plainInputs.context).toBe("dev-admin");
+  });
+
+  it("says in one line when the base stack's cluster cannot be reached", async () => {
+    setClusterAccessFactory(async () => {
+      throw new Error("connect ECONNREFUSED 10.0.0.1:443\n    at TCPConnectWrap.afterConnect");
+    });
+    const err = await runFork(cluster, { id: "alice", services: [{ name: "api", namespace: "shop" }] }).then(() => undefined, (e: Error) => e);
+    expect(err?.message).toBe(
+      'stack alice: forkstack:baseStack: "organization/forkstack/dev" gives a cluster forkstack cannot read (connect ECONNREFUSED 10.0.0.1:443); check that the cluster is up and your credentials work (kubectl get services -A)',
+    );
+  });
+
+  it("rejects an unparseable FORKSTACK_NOW in one line", async () => {
+    process.env.FORKSTACK_NOW = "next tuesday";
+    const err = await runFork(cluster, { id: "alice" }).then(() => undefined, (e: Error) => e);
+    expect(err?.message).toBe('stack alice: FORKSTACK_NOW: "next tuesday" is not a date; use ISO 8601, e.g. 2026-11-23T10:00:00Z, or unset it');
   });
 
   it("stops on an unknown service with one line naming the field, before creating anything", async () => {

@@ -4,7 +4,5 @@ module.exports = {
   roots: ["<rootDir>/test"],
   testMatch: ["**/*.test.ts"],
   transform: { "^.+\\.ts$": ["ts-jest", { diagnostics: false }] },
-  // Pulumi's mock runtime keeps module-level state: give every test file its own module registry.
-  resetModules: false,
   testTimeout: 30000,
 };

@@ -40,9 +40,14 @@ interface PodTemplate {
   metadata?: { labels?: Labels; annotations?: Record<string, string>; [k: string]: unknown };
   spec?: { containers?: Container[]; [k: string]: unknown };
 }
+interface LabelSelectorRequirement {
+  key: string;
+  operator: string;
+  values?: string[];
+}
 interface DeploymentSpec {
   replicas?: number;
-  selector?: { matchLabels?: Labels; matchExpressions?: unknown[] };
+  selector?: { matchLabels?: Labels; matchExpressions?: LabelSelectorRequirement[] };
   template?: PodTemplate;
   [k: string]: unknown;
 }
@@ -101,8 +106,24 @@ function omit<T extends object>(obj: T, keys: readonly string[]): T {
 }
 
 /**
- * Label values the copy's pods carry: for every key in the shared Service's selector AND the shared
- * Deployment's spec.selector.matchLabels, value → forkLabelValue(value, forkId); plus LABELS.fork.
+ * Keys the shared Deployment's selector pins to values, each with a value it accepts: its matchLabels
+ * and the keys of its `In` expressions. NotIn, Exists and DoesNotExist only narrow what matchLabels
+ * and In already select; changing a label value cannot take a pod out of them
+ * (https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#resources-that-support-set-based-requirements).
+ */
+function deploymentSelectedLabels(sharedDeployment: KubeObject): Labels {
+  const selector = deploymentSpec(sharedDeployment).selector ?? {};
+  const out: Labels = {};
+  for (const e of selector.matchExpressions ?? []) {
+    if (e.operator === "In" && (e.values ?? []).length > 0) out[e.key] = e.values![0];
+  }
+  return { ...out, ...(selector.matchLabels ?? {}) };
+}
+
+/**
+ * Label values the copy's pods carry: for every key in the shared Service's selector AND every key
+ * the shared Deployment's spec.selector pins (matchLabels and `In` expressions), value →
+ * forkLabelValue(value, forkId); plus LABELS.fork.
  * Service selectors are equality-only
  * (https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#equality-based-requirement),
  * so changing the value of a selected label is what keeps the shared Service (and the shared
@@ -110,10 +131,11 @@ function omit<T extends object>(obj: T, keys: readonly string[]): T {
  */
 export function forkPodLabels(sharedService: KubeObject, sharedDeployment: KubeObject, forkId: string): Record<string, string> {
   const template = templateLabels(sharedDeployment);
-  const selected: Labels = { ...(deploymentSpec(sharedDeployment).selector?.matchLabels ?? {}), ...(serviceSpec(sharedService).selector ?? {}) };
+  const selected: Labels = { ...deploymentSelectedLabels(sharedDeployment), ...(serviceSpec(sharedService).selector ?? {}) };
   const out: Labels = {};
   for (const [key, selectorValue] of Object.entries(selected)) {
-    // The template's value is what the pods carry; checkServiceFrontsDeployment ensures it equals the selector's.
+    // The template's value is what the pods carry: checkServiceFrontsDeployment ensures it equals the
+    // Service selector's, and the API server that the Deployment's selector selects its template.
     out[key] = forkLabelValue(template[key] ?? selectorValue, forkId);
   }
   out[LABELS.fork] = forkId;
@@ -168,8 +190,15 @@ export function copyDeployment(sharedDeployment: KubeObject, sharedService: Kube
   const podLabels = forkPodLabels(sharedService, sharedDeployment, opts.forkId);
   const template = spec.template ?? {};
   const sharedTemplateLabels = template.metadata?.labels ?? {};
+  // The copy's selector is matchLabels only: the rewritten value of every key the shared selector
+  // pins, plus the fork label. Keeping the shared matchExpressions would be wrong: `app In (api)`
+  // no longer matches pods labelled `app: api-alice`, and the API server rejects a Deployment whose
+  // selector does not select its template ("selector does not match template labels"). Dropping
+  // them is safe: the copy's selector only has to select its own pods, which carry exactly these
+  // values, and the fork label keeps it off the shared pods and other forks' pods; the shared Service and the
+  // shared Deployment stop selecting the copy's pods because the values they test were rewritten.
   const matchLabels: Labels = {};
-  for (const key of Object.keys(spec.selector?.matchLabels ?? {})) matchLabels[key] = podLabels[key];
+  for (const key of Object.keys(deploymentSelectedLabels(sharedDeployment))) matchLabels[key] = podLabels[key];
   matchLabels[LABELS.fork] = opts.forkId;
 
   const containers = (template.spec?.containers ?? []).map((c, i) => {
@@ -190,7 +219,7 @@ export function copyDeployment(sharedDeployment: KubeObject, sharedService: Kube
     spec: {
       ...spec,
       replicas: opts.replicas,
-      selector: { ...spec.selector, matchLabels },
+      selector: { matchLabels },
       template: {
         ...template,
         metadata: { ...templateMetadata, labels: { ...sharedTemplateLabels, ...podLabels } },

@@ -17,6 +17,32 @@ function selects(selector: Record<string, string>, labels: Record<string, string
   return Object.entries(selector).every(([k, v]) => labels[k] === v);
 }
 
+interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: { key: string; operator: "In" | "NotIn" | "Exists" | "DoesNotExist"; values?: string[] }[];
+}
+
+/**
+ * A Deployment's spec.selector as the API server evaluates it: matchLabels and every
+ * matchExpression ANDed (https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#resources-that-support-set-based-requirements).
+ */
+function selectorSelects(selector: LabelSelector, labels: Record<string, string>): boolean {
+  const has = (k: string) => Object.prototype.hasOwnProperty.call(labels, k);
+  const expression = ({ key, operator, values = [] }: NonNullable<LabelSelector["matchExpressions"]>[number]): boolean => {
+    switch (operator) {
+      case "In":
+        return has(key) && values.includes(labels[key]);
+      case "NotIn":
+        return !has(key) || !values.includes(labels[key]);
+      case "Exists":
+        return has(key);
+      case "DoesNotExist":
+        return !has(key);
+    }
+  };
+  return selects(selector.matchLabels ?? {}, labels) && (selector.matchExpressions ?? []).every(expression);
+}
+
 const DNS1035 = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 const opts = (over: Partial<CopyOptions> = {}): CopyOptions => ({ forkId: "alice", env: {}, replicas: 1, ...over });
 
@@ -127,6 +153,47 @@ describe("copyDeployment", () => {
   it("does not mutate the shared Deployment", () => {
     const fresh = load("shop-api.yaml").deployment;
     expect(deployment).toEqual(fresh);
+  });
+
+  it("validates against the Deployment schema", () => {
+    expect(() => validateAgainstSchema(copy)).not.toThrow();
+  });
+});
+
+describe("copyDeployment of a Deployment whose selector uses matchExpressions", () => {
+  const { service, deployment } = load("shop-worker-matchexpressions.yaml");
+  const copy = copyDeployment(deployment, service, opts());
+
+  it("rewrites the keys the shared Deployment selects with In expressions, besides matchLabels and the Service's selector", () => {
+    expect(forkPodLabels(service, deployment, "alice")).toEqual({
+      app: "worker-alice",
+      "app.kubernetes.io/part-of": "shop-alice",
+      tier: "jobs-alice",
+      [LABELS.fork]: "alice",
+    });
+  });
+
+  it("selects with exactly matchLabels of the rewritten labels and the fork label", () => {
+    expect(spec(copy).selector).toEqual({
+      matchLabels: { app: "worker-alice", "app.kubernetes.io/part-of": "shop-alice", tier: "jobs-alice", [LABELS.fork]: "alice" },
+    });
+  });
+
+  it("has a selector that selects its own template labels (the API server rejects a Deployment whose selector does not)", () => {
+    expect(podLabelsOf(copy)).toEqual({ app: "worker-alice", "app.kubernetes.io/part-of": "shop-alice", tier: "jobs-alice", track: "stable", [LABELS.fork]: "alice" });
+    expect(selectorSelects(spec(copy).selector, podLabelsOf(copy))).toBe(true);
+  });
+
+  it("has pods the shared Service does not select", () => {
+    expect(selects(spec(service).selector, podLabelsOf(copy))).toBe(false);
+  });
+
+  it("has pods the shared Deployment's selector does not select", () => {
+    expect(selectorSelects(spec(deployment).selector, podLabelsOf(copy))).toBe(false);
+  });
+
+  it("does not select the shared pods", () => {
+    expect(selectorSelects(spec(copy).selector, podLabelsOf(deployment))).toBe(false);
   });
 
   it("validates against the Deployment schema", () => {

@@ -14,7 +14,7 @@
  *
  * It does no I/O besides `api`; sleep and randomness are injectable for tests.
  */
-import { ConflictError, NotFoundError, VirtualService, VirtualServiceApi } from "../kube/vsApi";
+import { ConflictError, NotFoundError, VirtualService, VirtualServiceApi, VS_GROUP, VS_VERSION } from "../kube/vsApi";
 import { addForkRoutes, findVirtualService, ForkRouteClaim, removeForkRoutes } from "./routes";
 
 export interface SyncOptions {
@@ -53,6 +53,21 @@ export class ConflictRetriesExhaustedError extends Error {
   }
 }
 
+/**
+ * A 404 that no retry can fix: listing VirtualServices answered 404 (the API server does not serve
+ * networking.istio.io/v1, i.e. Istio's CRDs are not installed), or creating one did (its namespace
+ * does not exist, or the CRD went away). Unlike a 404 on replace/delete, nothing was raced.
+ */
+export class NotServedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "NotServedError";
+  }
+}
+
+/** The cause's message on one line (a 404 for an unknown API group has a plain-text body ending in a newline). */
+const oneLine = (err: Error) => err.message.replace(/\s+/g, " ").trim();
+
 type Write<T> = (list: VirtualService[]) => Promise<T>;
 
 /** Reads every VirtualService, lets `write` decide and write; on a lost race reads again. */
@@ -64,12 +79,26 @@ async function readModifyWrite<T>(api: VirtualServiceApi, what: string, write: W
   const random = opts.random ?? Math.random;
   let last: unknown;
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+    let list: VirtualService[];
     try {
       // All namespaces: a VirtualService for the host may live outside the Service's namespace,
       // and findVirtualService refuses to pick one of two.
-      return await write(await api.listAll());
+      list = await api.listAll();
     } catch (err) {
-      // NotFound: the object we read was deleted before our write (its last fork left); re-read.
+      if (err instanceof NotFoundError) {
+        throw new NotServedError(
+          `${what}: the cluster does not serve ${VS_GROUP}/${VS_VERSION} VirtualServices (${oneLine(err)}); ` +
+            "install Istio (its CRDs) in the cluster, or check that forkstack:cluster points at the cluster that runs it",
+        );
+      }
+      throw err;
+    }
+    try {
+      return await write(list);
+    } catch (err) {
+      // Retried: 409 (someone wrote since our read), and a 404 from replace/delete (the object we
+      // read was deleted before our write, e.g. its last fork left). `write` turns a 404 on create
+      // into a NotServedError, which is not retried.
       if (!(err instanceof ConflictError) && !(err instanceof NotFoundError)) throw err;
       last = err;
     }
@@ -91,13 +120,25 @@ function subject(claim: Pick<ForkRouteClaim, "forkId" | "service">): string {
  * Service has none. Resolves to the VirtualService as written.
  */
 export function applyClaim(api: VirtualServiceApi, claim: ForkRouteClaim, opts: SyncOptions = {}): Promise<VirtualService> {
+  const what = `adding ${subject(claim)}`;
   return readModifyWrite(
     api,
-    `adding ${subject(claim)}`,
+    what,
     async (list) => {
       const existing = findVirtualService(list, claim.service);
       const merged = addForkRoutes(existing, claim);
-      if (existing === undefined) return api.create(merged);
+      if (existing === undefined) {
+        try {
+          return await api.create(merged);
+        } catch (err) {
+          if (!(err instanceof NotFoundError)) throw err;
+          const ns = merged.metadata.namespace ?? "default";
+          throw new NotServedError(
+            `${what}: creating VirtualService ${ns}/${merged.metadata.name} answered 404 Not Found (${oneLine(err)}); ` +
+              `check that namespace ${ns} exists and that the cluster serves ${VS_GROUP}/${VS_VERSION} VirtualServices (is Istio installed?)`,
+          );
+        }
+      }
       // addForkRoutes keeps metadata, but pin the version we read: it is what makes the write safe.
       return api.replace({ ...merged, metadata: { ...merged.metadata, resourceVersion: existing.metadata.resourceVersion } });
     },

@@ -6,7 +6,7 @@
 import * as YAML from "yaml";
 import { applyClaim, ConflictRetriesExhaustedError, releaseClaim, SyncOptions } from "../../components/fork/routeSync";
 import type { ForkRouteClaim } from "../../components/fork/routes";
-import { ConflictError, VirtualServiceApi } from "../../components/kube/vsApi";
+import { ConflictError, NotFoundError, VirtualServiceApi } from "../../components/kube/vsApi";
 import { isForkRoute, LABELS, serviceFqdn } from "../../components/naming";
 import { KubeObject, SimulatedCluster } from "../../render/cluster";
 import { simulatedAccess } from "../../render/simulatedApi";
@@ -53,6 +53,9 @@ function recording(api: VirtualServiceApi, before: Partial<Record<keyof VirtualS
 }
 
 const noWait: SyncOptions = { sleep: async () => undefined };
+
+/** What client-node's adapter throws when the API server has no networking.istio.io/v1 (Istio's CRDs missing): a 404 with a plain-text body. */
+const crdMissing = () => Promise.reject(new NotFoundError("listing VirtualServices in all namespaces: 404 page not found\n"));
 const vsOf = (cluster: SimulatedCluster) => cluster.list("networking.istio.io/v1", "VirtualService");
 
 describe("applyClaim", () => {
@@ -130,6 +133,29 @@ describe("applyClaim", () => {
     expect(calls).toEqual(["listAll", "create"]);
   });
 
+  it("fails at once with one line asking whether Istio is installed when listing VirtualServices answers 404", async () => {
+    const { api, calls } = recording({ ...simulatedAccess(new SimulatedCluster()).virtualServices, listAll: crdMissing });
+    await expect(applyClaim(api, claim("alice"), noWait)).rejects.toThrow(
+      new Error(
+        'adding routes of fork "alice" for Service shop/api: the cluster does not serve networking.istio.io/v1 VirtualServices (listing VirtualServices in all namespaces: 404 page not found); install Istio (its CRDs) in the cluster, or check that forkstack:cluster points at the cluster that runs it',
+      ),
+    );
+    expect(calls).toEqual(["listAll"]);
+  });
+
+  it("fails at once when creating the VirtualService answers 404, naming the namespace", async () => {
+    const { api, calls } = recording({
+      ...simulatedAccess(new SimulatedCluster()).virtualServices,
+      create: async () => Promise.reject(new NotFoundError('namespaces "shop" not found')),
+    });
+    await expect(applyClaim(api, claim("alice"), noWait)).rejects.toThrow(
+      new Error(
+        'adding routes of fork "alice" for Service shop/api: creating VirtualService shop/forkstack-api answered 404 Not Found (namespaces "shop" not found); check that namespace shop exists and that the cluster serves networking.istio.io/v1 VirtualServices (is Istio installed?)',
+      ),
+    );
+    expect(calls).toEqual(["listAll", "create"]);
+  });
+
   it("lets twenty forks writing at once all keep their route", async () => {
     const cluster = new SimulatedCluster();
     const api = simulatedAccess(cluster).virtualServices;
@@ -189,6 +215,12 @@ describe("releaseClaim", () => {
     });
     await releaseClaim(api, claim("alice"), noWait);
     expect([calls, vsOf(cluster).map(forkRoutes)]).toEqual([["listAll", "delete", "listAll", "replace"], [["forkstack-bob"]]]);
+  });
+
+  it("fails at once when listing VirtualServices answers 404", async () => {
+    const { api, calls } = recording({ ...simulatedAccess(new SimulatedCluster()).virtualServices, listAll: crdMissing });
+    await expect(releaseClaim(api, claim("alice"), noWait)).rejects.toThrow(/^removing routes of fork "alice" for Service shop\/api: the cluster does not serve networking\.istio\.io\/v1 VirtualServices/);
+    expect(calls).toEqual(["listAll"]);
   });
 
   it("names the fork and the Service when it gives up", async () => {

@@ -22,7 +22,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { CONFIG_NAMESPACE, HostScheme, TlsMode, Upstream } from "./config";
 import { ConfigError } from "./errors";
-import { hostSlug, LABELS, MANAGED_BY, tlsSecretName, wildcardHost } from "./naming";
+import { dnsNameSlug, hostSlug, LABELS, MANAGED_BY, tlsSecretName, wildcardHost } from "./naming";
 
 /** ACM's default quota of domain names per certificate. */
 export const ACM_NAMES_PER_CERTIFICATE = 10;
@@ -49,10 +49,13 @@ export function dnsRecordNames(upstreams: readonly Upstream[], domain: string, s
 
 /**
  * The names of each ACM certificate: every fork wildcard and shared host once, an upstream's
- * wildcard and host side by side, at most `max` per certificate.
+ * wildcard and host side by side, at most `max` per certificate. Upstreams are taken sorted by host,
+ * so reordering the config changes nothing and a new upstream only touches the chunk it sorts into
+ * and the boundaries after it.
  */
 export function certificateNameChunks(upstreams: readonly Upstream[], scheme: HostScheme, max = ACM_NAMES_PER_CERTIFICATE): string[][] {
-  const names = [...new Set(upstreams.flatMap((u) => [wildcardHost(u.host, scheme), u.host]))];
+  const hosts = [...new Set(upstreams.map((u) => u.host))].sort();
+  const names = [...new Set(hosts.flatMap((host) => [wildcardHost(host, scheme), host]))];
   const chunks: string[][] = [];
   for (let i = 0; i < names.length; i += max) chunks.push(names.slice(i, i + max));
   return chunks;
@@ -129,9 +132,15 @@ export class WildcardCertificates extends pulumi.ComponentResource {
       const chunks = certificateNameChunks(args.upstreams, args.hostScheme);
       this.names = chunks.flat();
       const records = new Map<string, aws.route53.Record>();
-      const validations = chunks.map((names, i) => {
+      const validations = chunks.map((names) => {
+        // Named after the first name it covers, not its position: a certificate keeps its identity
+        // while the chunks before it change. A new first name means a new domainName, which ACM
+        // cannot change in place (CloudFormation: "Update requires: Replacement",
+        // https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-certificatemanager-certificate.html),
+        // so a rename never replaces a certificate that would otherwise have stayed.
+        const certName = `${name}-${dnsNameSlug(names[0])}`;
         const cert = new aws.acm.Certificate(
-          `${name}-${i}`,
+          certName,
           { domainName: names[0], subjectAlternativeNames: names.slice(1), validationMethod: "DNS", tags: { "managed-by": MANAGED_BY } },
           parent,
         );
@@ -160,7 +169,7 @@ export class WildcardCertificates extends pulumi.ComponentResource {
           }
           return record.fqdn;
         });
-        return new aws.acm.CertificateValidation(`${name}-${i}`, { certificateArn: cert.arn, validationRecordFqdns: fqdns }, parent);
+        return new aws.acm.CertificateValidation(certName, { certificateArn: cert.arn, validationRecordFqdns: fqdns }, parent);
       });
       // The validated ARN: the load balancer only accepts issued certificates.
       this.certificateArns = pulumi.all(validations.map((v) => v.certificateArn));
@@ -227,7 +236,7 @@ export class WildcardDns extends pulumi.ComponentResource {
     this.records = this.names.map(
       (recordName) =>
         new aws.route53.Record(
-        `${name}-${recordName.startsWith("*.") ? `wildcard-${hostSlug(recordName.slice(2))}` : hostSlug(recordName)}`,
+        `${name}-${dnsNameSlug(recordName)}`,
         { zoneId: zone.zoneId, name: recordName, type: address.apply(recordType), ttl: 300, records: [address] },
         { parent: this, protect: true },
       ),

@@ -111,6 +111,14 @@ export function hostSlug(host: string): string {
   return host.replace(/\./g, "-");
 }
 
+/**
+ * A DNS name (a host or a `*.` wildcard) as a logical-name fragment: `*.shop.dev.example.com` →
+ * `wildcard-shop-dev-example-com`, so a wildcard and its host never collide.
+ */
+export function dnsNameSlug(name: string): string {
+  return name.startsWith("*.") ? `wildcard-${hostSlug(name.slice(2))}` : hostSlug(name);
+}
+
 /** The public host of a fork for an upstream host. */
 export function forkHost(forkId: string, upstreamHost: string, scheme: HostScheme): string {
   if (scheme === "subdomain") return `${forkId}.${upstreamHost}`;

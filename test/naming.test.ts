@@ -2,6 +2,7 @@ import {
   boundedName,
   copiedFromValue,
   copyName,
+  dnsNameSlug,
   forkHost,
   forkLabelValue,
   forkOfRoute,
@@ -80,5 +81,9 @@ describe("naming", () => {
     expect(value.length).toBeLessThanOrEqual(63);
     expect(value).toMatch(/^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$/);
     expect(value).not.toBe(copiedFromValue("n".repeat(40), "s".repeat(39) + "t"));
+  });
+
+  it("slugs a DNS name for a logical name, marking a wildcard so it differs from its host", () => {
+    expect([dnsNameSlug("shop.dev.example.com"), dnsNameSlug("*.shop.dev.example.com")]).toEqual(["shop-dev-example-com", "wildcard-shop-dev-example-com"]);
   });
 });

@@ -133,7 +133,8 @@ export interface BaseOutputs {
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
-const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
+/** A lowercase HTTP header name (RFC 9110 token). */
+export const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
 const ENV_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
 // https://github.com/distribution/reference/blob/main/regexp.go (simplified: lowercase repository,
 // optional registry with port, optional tag, optional sha256 digest).

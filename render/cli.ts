@@ -8,6 +8,7 @@
 import * as path from "path";
 import { parseArgs } from "util";
 import { ConfigError, oneLine } from "../components/errors";
+import { argsErrorMessage } from "./args";
 import { formatRenderSummary } from "./report";
 import { checkOutDir, renderStacks, RenderError, summarize, writeRender } from "./render";
 
@@ -36,19 +37,11 @@ const OPTIONS = {
 } as const;
 
 /** parseArgs' messages, as the one-line field/value/problem/fix form. */
-function argumentError(err: unknown): RenderError {
-  const code = (err as { code?: string }).code;
-  const message = oneLine(err);
-  const flag = /'(-[^']*)'/.exec(message)?.[1] ?? /"(-[^"]*)"/.exec(message)?.[1];
-  const fix = "see npm run render -- --help";
-  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return new RenderError(new ConfigError(flag ?? "option", flag, "is not an option", `use --config-dir, --cluster, --stack, --out, --json or --now; ${fix}`).message);
-  if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
-    const arg = /'([^']*)'/.exec(message)?.[1];
-    return new RenderError(new ConfigError("argument", arg, "is not expected", `name stacks with --stack NAME; ${fix}`).message);
-  }
-  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") return new RenderError(new ConfigError(flag ?? "option", undefined, "needs a value", fix).message);
-  return new RenderError(`${message}; ${fix}`);
-}
+const ARGS_HELP = {
+  flags: "--config-dir, --cluster, --stack, --out, --json or --now",
+  positionalFix: "name stacks with --stack NAME",
+  help: "see npm run render -- --help",
+};
 
 /** The stack being rendered, for the message when the program never finishes (see below). */
 let currentStack: string | undefined;
@@ -60,7 +53,7 @@ export async function main(argv: readonly string[], io: Io, projectRoot = path.r
     try {
       ({ values } = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: false }));
     } catch (err) {
-      throw argumentError(err);
+      throw new RenderError(argsErrorMessage(err, ARGS_HELP));
     }
     if (values.help) {
       io.stdout(`${USAGE}\n`);

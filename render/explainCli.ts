@@ -9,8 +9,9 @@
 import * as fs from "fs";
 import * as path from "path";
 import { parseArgs } from "util";
-import { DEFAULTS } from "../components/config";
+import { DEFAULTS, HEADER_NAME } from "../components/config";
 import { ConfigError, oneLine } from "../components/errors";
+import { argsErrorMessage } from "./args";
 import { KubeObject, SimulatedCluster } from "./cluster";
 import { explainRequest, formatExplanation } from "./explain";
 
@@ -52,22 +53,18 @@ function inputError(field: string, value: unknown, problem: string, fix: string)
   return new InputError(new ConfigError(field, value, problem, fix).message);
 }
 
-function argumentError(err: unknown): InputError {
-  const code = (err as { code?: string }).code;
-  const message = oneLine(err);
-  const flag = /'(-[^']*)'/.exec(message)?.[1];
-  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return inputError(flag ?? "option", flag, "is not an option", `use --render, --host, --path, --header, --calls, --header-name or --json; ${FIX}`);
-  if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") return inputError("argument", /'([^']*)'/.exec(message)?.[1], "is not expected", `pass everything as --flag value; ${FIX}`);
-  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") return inputError(flag ?? "option", undefined, "needs a value", FIX);
-  return new InputError(`${message}; ${FIX}`);
-}
+const ARGS_HELP = {
+  flags: "--render, --host, --path, --header, --calls, --header-name or --json",
+  positionalFix: "pass everything as --flag value",
+  help: FIX,
+};
 
 function parseHeaders(list: readonly string[]): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const item of list) {
     const eq = item.indexOf("=");
     const name = eq < 0 ? "" : item.slice(0, eq).trim().toLowerCase();
-    if (eq < 0 || !/^[a-z0-9!#$%&'*+.^_`|~-]+$/.test(name)) {
+    if (eq < 0 || !HEADER_NAME.test(name)) {
       throw inputError("--header", item, "is not NAME=VALUE", "write e.g. --header x-fork-identifier=alice");
     }
     headers[name] = item.slice(eq + 1);
@@ -111,7 +108,7 @@ export function main(argv: readonly string[], io: Io): number {
     try {
       ({ values } = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: false }));
     } catch (err) {
-      throw argumentError(err);
+      throw new InputError(argsErrorMessage(err, ARGS_HELP));
     }
     if (values.help) {
       io.stdout(`${USAGE}\n`);

@@ -52,6 +52,22 @@ export class ForkStack extends pulumi.ComponentResource {
     super("forkstack:fork:ForkStack", name, {}, opts);
     const { fork, base } = args;
 
+    // Build every Mapping first: the builder rejects a fork header among `headers`, and a mistake
+    // must stop the fork before any resource is registered.
+    const ctx = { ambassadorId: base.ambassadorId, namespace: base.gatewayNamespace, headerName: base.headerName };
+    const mappings = base.upstreams.map((upstream) => ({
+      upstream,
+      object: forkMapping({
+        upstream,
+        forkId: fork.id,
+        headers: fork.headers,
+        target: entryTarget(upstream.service, fork),
+        scheme: base.hostScheme,
+        ctx,
+        expiresAt: args.expiresAt,
+      }),
+    }));
+
     const copied: pulumi.Resource[] = [];
     const copies: CopiedService[] = [];
     fork.services.forEach((service, index) => {
@@ -63,18 +79,8 @@ export class ForkStack extends pulumi.ComponentResource {
       });
     });
 
-    const ctx = { ambassadorId: base.ambassadorId, namespace: base.gatewayNamespace, headerName: base.headerName };
-    for (const upstream of base.upstreams) {
-      const mapping = forkMapping({
-        upstream,
-        forkId: fork.id,
-        headers: fork.headers,
-        target: entryTarget(upstream.service, fork),
-        scheme: base.hostScheme,
-        ctx,
-        expiresAt: args.expiresAt,
-      });
-      new k8s.apiextensions.CustomResource(`${fork.id}-mapping-${upstream.host}`, mapping as any, {
+    for (const { upstream, object } of mappings) {
+      new k8s.apiextensions.CustomResource(`${fork.id}-mapping-${upstream.host}`, object as any, {
         parent: this,
         // The Mapping goes live only once the copies it may target exist.
         dependsOn: copied,

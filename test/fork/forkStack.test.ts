@@ -184,6 +184,15 @@ describe("ForkStack", () => {
     );
   });
 
+  it("refuses extra headers that would overwrite the fork header, before registering any resource", async () => {
+    const result = runFork(cluster, { id: "alice", services: [{ name: "api", namespace: "shop" }], headers: { "x-fork-identifier": "bob" } });
+    const err = await result.then(() => undefined, (e: Error) => e);
+    expect(err?.message).toBe(
+      'stack alice: forkstack:fork.headers.x-fork-identifier: "bob" would overwrite the fork header the gateway sets; remove it; the gateway sets x-fork-identifier: alice itself',
+    );
+    expect(cluster.all().filter((o) => o.metadata.labels?.["forkstack.dev/fork"] === "alice")).toEqual([]);
+  });
+
   it("rejects an unparseable FORKSTACK_NOW in one line", async () => {
     process.env.FORKSTACK_NOW = "next tuesday";
     const err = await runFork(cluster, { id: "alice" }).then(() => undefined, (e: Error) => e);

@@ -15,8 +15,6 @@ import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 import { KubeObject, SimulatedCluster } from "./cluster";
 
-const SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d";
-const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
 export const MASKED = "[secret]";
 
 /** A resource a stack registered, as recorded for resources.json and for tests. */
@@ -60,8 +58,9 @@ export interface StackResult {
   secretOutputs: string[];
 }
 
+/** A value the SDK's mocks pass as a secret: `{ [specialSigKey]: specialSecretSig, value }`. */
 export function isSecretValue(v: unknown): v is { value: unknown } {
-  return typeof v === "object" && v !== null && (v as any)[SECRET_SIG_KEY] === SECRET_SIG;
+  return typeof v === "object" && v !== null && (v as any)[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig;
 }
 
 /** Replaces secret-wrapped values: `mask` for the recorded inputs, their value for the cluster. */

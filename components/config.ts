@@ -13,10 +13,20 @@ export const CONFIG_NAMESPACE = "forkstack";
 export const DEFAULTS = {
   headerName: "x-fork-identifier",
   hostScheme: "subdomain" as HostScheme,
-  /** https://istio.io/latest/news/releases/1.30.x/ — 1.30.4 (Aug 2026) is the latest 1.30 patch and carries the 1.30.x CVE fixes. */
-  istioVersion: "1.30.4",
-  /** https://istio.io/latest/docs/setup/install/helm/ */
-  istioChartRepo: "https://istio-release.storage.googleapis.com/charts",
+  /**
+   * https://istio.io/latest/news/releases/1.31.x/announcing-1.31.1/ — 1.31.1 (2026-09-21) is the
+   * current 1.31 patch; 1.31 "is officially supported on Kubernetes versions 1.32 to 1.36"
+   * (https://istio.io/latest/news/releases/1.31.x/announcing-1.31/).
+   */
+  istioVersion: "1.31.1",
+  /**
+   * Istio leaves Google Cloud in December 2026 (istio/istio#61467, istio.io blog "retirement of
+   * GCP"): the Helm repository on storage.googleapis.com and the images on gcr.io/istio-release go
+   * away. Charts stay at this HTTP repository and at oci://ghcr.io/istio/release/charts/<chart>.
+   */
+  istioChartRepo: "https://blob.istio.io/istio-release/charts",
+  /** Images from 1.31 on are published only on Docker Hub; given to the charts as `global.hub`. */
+  istioHub: "docker.io/istio",
   /** Emissary 4.x charts ship only as OCI artifacts on GHCR (chart version == app version). */
   emissaryVersion: "4.1.0",
   emissaryCrdsChart: "oci://ghcr.io/emissary-ingress/emissary-crds-chart",
@@ -25,7 +35,11 @@ export const DEFAULTS = {
   gatewayNamespace: "emissary",
   tlsMode: "acm" as TlsMode,
   eks: {
-    version: "1.34",
+    /**
+     * Inside Istio 1.31's supported range, 1.32 to 1.36 (see istioVersion), and in EKS standard
+     * support through 2027 (https://docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html).
+     */
+    version: "1.35",
     instanceType: "t3.large",
     desiredSize: 3,
     minSize: 2,
@@ -83,8 +97,18 @@ export interface BaseConfig {
   readonly upstreams: readonly Upstream[];
   /** `subdomain`: `alice.shop.dev.example.com`; `flat`: `alice--shop.dev.example.com`. */
   readonly hostScheme: HostScheme;
-  readonly istio: { readonly version: string; readonly chartRepo: string };
+  readonly istio: {
+    readonly version: string;
+    /** `https://…` Helm repository or `oci://…` registry path holding the `base` and `istiod` charts. */
+    readonly chartRepo: string;
+    /** The image registry the charts pull from (`global.hub`). */
+    readonly hub: string;
+    /** false: Istio is already installed (by the platform team); forkstack installs no chart. */
+    readonly install: boolean;
+  };
   readonly emissary: {
+    /** false: Emissary and its CRDs already run in `namespace`; forkstack creates neither. */
+    readonly install: boolean;
     readonly version: string;
     readonly ambassadorId: string;
     readonly namespace: string;
@@ -187,6 +211,55 @@ function stringMap(field: string, value: unknown, keyPattern: RegExp, keyFix: st
   return out;
 }
 
+function parseBoolean(field: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined || value === null) return fallback;
+  if (value === true || value === "true") return true;
+  if (value === false || value === "false") return false;
+  throw new ConfigError(field, value, "is not a boolean", "use true or false");
+}
+
+/**
+ * A Helm chart source: an `https://` (or `http://`, for a mirror inside a private network)
+ * repository URL, or an `oci://registry/path` under which each chart is `<path>/<chart>`
+ * (https://helm.sh/docs/topics/registries/). Credentials belong in `helm registry login` or the
+ * repository config, never in stack config, so a URL with a user or password is refused.
+ */
+export function parseChartRepo(field: string, value: unknown): string {
+  const fix = `use an https:// Helm repository or an oci:// registry path, e.g. "https://blob.istio.io/istio-release/charts" or "oci://ghcr.io/istio/release/charts"`;
+  if (typeof value !== "string" || value === "") throw new ConfigError(field, value, "is not a chart repository", fix);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(field, value, "is not a URL", fix);
+  }
+  if (!["https:", "http:", "oci:"].includes(url.protocol)) throw new ConfigError(field, value, `has the scheme "${url.protocol}"`, fix);
+  if (url.username !== "" || url.password !== "") {
+    throw new ConfigError(field, "[redacted URL with credentials]", "carries credentials", "remove them from the URL and log in with `helm registry login` or `helm repo add --username`");
+  }
+  if (url.hostname === "" || url.search !== "" || url.hash !== "" || value.endsWith("/")) {
+    throw new ConfigError(field, value, "is not a plain repository address", `${fix} (no query, fragment or trailing "/")`);
+  }
+  if (url.protocol === "oci:" && (url.pathname === "" || url.pathname === "/")) {
+    throw new ConfigError(field, value, "has no repository path", `name the path that holds the charts, e.g. "oci://ghcr.io/istio/release/charts"`);
+  }
+  return value;
+}
+
+// https://github.com/distribution/reference/blob/main/regexp.go: a registry domain with an
+// optional port, then lowercase path components; no scheme, tag or digest (the charts append
+// `/<image>:<tag>` themselves).
+const IMAGE_REGISTRY = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]{1,5})?(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$/;
+
+/** An image registry and path the charts prefix to image names (`global.hub`), e.g. `docker.io/istio`. */
+export function parseImageRegistry(field: string, value: unknown): string {
+  const fix = `use a registry and path without scheme or tag, e.g. "docker.io/istio" or "registry.example.com:5000/mirror/istio"`;
+  if (typeof value !== "string" || value === "" || value.length > 255 || !IMAGE_REGISTRY.test(value)) {
+    throw new ConfigError(field, value, "is not an image registry", fix);
+  }
+  return value;
+}
+
 /** Parses `name.namespace:port` (the upstream `service` field). */
 export function parseServiceRef(field: string, value: unknown): ServiceRef {
   const fix = `write it as name.namespace:port, e.g. "frontend.shop:80"`;
@@ -256,12 +329,16 @@ export function parseBaseConfig(raw: Record<string, unknown>): BaseConfig {
 
   const upstreams = parseUpstreams(raw.upstreams, domain, hostScheme);
 
-  const istioRaw = raw.istio === undefined ? {} : asObject(key("istio"), raw.istio, "write it as { version: 1.30.0 }");
+  const istioRaw = raw.istio === undefined ? {} : asObject(key("istio"), raw.istio, "write it as { version: 1.31.1 }");
   const emissaryRaw = raw.emissary === undefined ? {} : asObject(key("emissary"), raw.emissary, "write it as { version: 4.1.0 }");
   const tlsRaw = raw.tls === undefined ? {} : asObject(key("tls"), raw.tls, "write it as { mode: acm }");
   const version = /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/;
   const istioVersion = optionalString(key("istio.version"), istioRaw.version, `e.g. "${DEFAULTS.istioVersion}"`) ?? DEFAULTS.istioVersion;
   if (!version.test(istioVersion)) throw new ConfigError(key("istio.version"), istioVersion, "is not an exact chart version", `pin an exact version, e.g. "${DEFAULTS.istioVersion}"`);
+  const istioChartRepo = parseChartRepo(key("istio.chartRepo"), istioRaw.chartRepo ?? DEFAULTS.istioChartRepo);
+  const istioHub = parseImageRegistry(key("istio.hub"), istioRaw.hub ?? DEFAULTS.istioHub);
+  const istioInstall = parseBoolean(key("istio.install"), istioRaw.install, true);
+  const emissaryInstall = parseBoolean(key("emissary.install"), emissaryRaw.install, true);
   const emissaryVersion = optionalString(key("emissary.version"), emissaryRaw.version, `e.g. "${DEFAULTS.emissaryVersion}"`) ?? DEFAULTS.emissaryVersion;
   if (!version.test(emissaryVersion)) throw new ConfigError(key("emissary.version"), emissaryVersion, "is not an exact chart version", `pin an exact version, e.g. "${DEFAULTS.emissaryVersion}"`);
   if (!/^4\./.test(emissaryVersion)) throw new ConfigError(key("emissary.version"), emissaryVersion, "is not an Emissary 4.x version", `forkstack needs Emissary 4.x, e.g. "${DEFAULTS.emissaryVersion}"`);
@@ -277,10 +354,7 @@ export function parseBaseConfig(raw: Record<string, unknown>): BaseConfig {
   if (tlsMode === "cert-manager" && !email) {
     throw new ConfigError(key("tls.email"), email, "is required with tls.mode cert-manager", "set the ACME account e-mail, e.g. platform@example.com");
   }
-  const sampleApp = raw.sampleApp ?? false;
-  if (typeof sampleApp !== "boolean" && sampleApp !== "true" && sampleApp !== "false") {
-    throw new ConfigError(key("sampleApp"), sampleApp, "is not a boolean", "use true or false");
-  }
+  const sampleApp = parseBoolean(key("sampleApp"), raw.sampleApp, false);
 
   return {
     cluster,
@@ -288,8 +362,9 @@ export function parseBaseConfig(raw: Record<string, unknown>): BaseConfig {
     headerName,
     upstreams,
     hostScheme,
-    istio: { version: istioVersion, chartRepo: DEFAULTS.istioChartRepo },
+    istio: { version: istioVersion, chartRepo: istioChartRepo, hub: istioHub, install: istioInstall },
     emissary: {
+      install: emissaryInstall,
       version: emissaryVersion,
       ambassadorId,
       namespace: gatewayNamespace,
@@ -297,7 +372,7 @@ export function parseBaseConfig(raw: Record<string, unknown>): BaseConfig {
       chart: DEFAULTS.emissaryChart,
     },
     tls: { mode: tlsMode, email },
-    sampleApp: sampleApp === true || sampleApp === "true",
+    sampleApp,
   };
 }
 

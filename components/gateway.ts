@@ -33,6 +33,12 @@ export interface AmbassadorGatewayArgs {
   readonly version: string;
   readonly crdsChart: string;
   readonly chart: string;
+  /**
+   * false: Emissary and its CRDs already run in `namespace` (installed by the platform team);
+   * forkstack then creates neither the namespace nor the charts, only its own objects in it.
+   * @default true
+   */
+  readonly install?: boolean;
   /** The fork header the shared-host Mappings strip. */
   readonly headerName: string;
   readonly upstreams: readonly Upstream[];
@@ -52,8 +58,6 @@ function apply(name: string, obj: KubeObject, opts: pulumi.CustomResourceOptions
 
 export class AmbassadorGateway extends pulumi.ComponentResource {
   public readonly namespace: pulumi.Output<string>;
-  /** The namespace resource: objects that live in the gateway namespace depend on it. */
-  public readonly namespaceResource: k8s.core.v1.Namespace;
   public readonly ambassadorId: string;
   /** The load balancer's DNS name, or its IP where the platform gives one (kind, MetalLB). */
   public readonly address: pulumi.Output<string>;
@@ -62,38 +66,48 @@ export class AmbassadorGateway extends pulumi.ComponentResource {
     super("forkstack:gateway:AmbassadorGateway", name, {}, opts);
     const ctx: GatewayObjectContext = { namespace: args.namespace, ambassadorId: args.ambassadorId, tlsMode: args.tlsMode, hostScheme: args.hostScheme };
 
-    const ns = gatewayNamespace(args.namespace);
-    this.namespaceResource = new k8s.core.v1.Namespace(`${name}-namespace`, { metadata: ns.metadata }, { parent: this });
-    this.namespace = this.namespaceResource.metadata.name;
+    const install = args.install ?? true;
     this.ambassadorId = args.ambassadorId;
-
-    const crds = new k8s.helm.v3.Release(
-      `${name}-crds`,
-      {
-        name: EMISSARY_CRDS_RELEASE,
-        chart: args.crdsChart,
-        version: args.version,
-        namespace: this.namespace,
-        values: emissaryCrdsValues(ctx),
-        skipAwait: false,
-      },
-      { parent: this },
-    );
-    const emissary = new k8s.helm.v3.Release(
-      `${name}-emissary`,
-      {
-        name: EMISSARY_RELEASE,
-        chart: args.chart,
-        version: args.version,
-        namespace: this.namespace,
-        values: emissaryValues(ctx),
-        skipAwait: false,
-      },
-      { parent: this, dependsOn: [crds, ...(args.dependsOn ?? [])] },
-    );
+    // Objects that must wait for the CRDs and the namespace; the Service waits for the gateway itself.
+    let crdDeps: pulumi.Resource[] = [];
+    let serviceDeps: pulumi.Input<pulumi.Resource>[] = [];
+    if (install) {
+      const ns = gatewayNamespace(args.namespace);
+      const namespace = new k8s.core.v1.Namespace(`${name}-namespace`, { metadata: ns.metadata }, { parent: this });
+      this.namespace = namespace.metadata.name;
+      const crds = new k8s.helm.v3.Release(
+        `${name}-crds`,
+        {
+          name: EMISSARY_CRDS_RELEASE,
+          chart: args.crdsChart,
+          version: args.version,
+          namespace: this.namespace,
+          values: emissaryCrdsValues(ctx),
+          skipAwait: false,
+        },
+        { parent: this },
+      );
+      const emissary = new k8s.helm.v3.Release(
+        `${name}-emissary`,
+        {
+          name: EMISSARY_RELEASE,
+          chart: args.chart,
+          version: args.version,
+          namespace: this.namespace,
+          values: emissaryValues(ctx),
+          skipAwait: false,
+        },
+        { parent: this, dependsOn: [crds, ...(args.dependsOn ?? [])] },
+      );
+      crdDeps = [crds, namespace];
+      serviceDeps = [emissary];
+    } else {
+      this.namespace = pulumi.output(args.namespace);
+      serviceDeps = [...(args.dependsOn ?? [])];
+    }
 
     // Emissary objects need the CRDs; they are config, so they do not wait for the pods.
-    const crdOpts = { parent: this, dependsOn: [crds, this.namespaceResource] };
+    const crdOpts = { parent: this, dependsOn: crdDeps };
     for (const listener of gatewayListeners(ctx)) apply(`${name}-listener-${listener.metadata.name}`, listener, crdOpts);
     for (const host of gatewayHosts(args.upstreams, ctx)) apply(`${name}-host-${host.metadata.name}`, host, crdOpts);
     const mappingCtx = { ambassadorId: args.ambassadorId, namespace: args.namespace, headerName: args.headerName };
@@ -114,7 +128,7 @@ export class AmbassadorGateway extends pulumi.ComponentResource {
     const service = new k8s.core.v1.Service(
       `${name}-service`,
       { metadata: { ...svc.metadata, annotations }, spec: svc.spec as k8s.types.input.core.v1.ServiceSpec },
-      { parent: this, dependsOn: [emissary] },
+      { parent: this, dependsOn: serviceDeps },
     );
     this.address = service.status.apply((status) => {
       const ingress = status?.loadBalancer?.ingress?.[0];

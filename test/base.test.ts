@@ -76,8 +76,8 @@ describe("charts", () => {
     const releases = ofType(resources, "kubernetes:helm.sh/v3:Release").map((r) => [r.plainInputs.name, r.plainInputs.chart, r.plainInputs.version]);
     expect(releases).toEqual(
       expect.arrayContaining([
-        ["istio-base", "base", "1.30.4"],
-        ["istiod", "istiod", "1.30.4"],
+        ["istio-base", "base", "1.31.1"],
+        ["istiod", "istiod", "1.31.1"],
         ["emissary-crds", "oci://ghcr.io/emissary-ingress/emissary-crds-chart", "4.1.0"],
         ["emissary-ingress", "oci://ghcr.io/emissary-ingress/emissary-ingress", "4.1.0"],
       ]),
@@ -85,9 +85,50 @@ describe("charts", () => {
   });
 
   it("takes versions from config", async () => {
-    const { resources } = await run({ ...base, "forkstack:istio": { version: "1.30.1" }, "forkstack:emissary": { version: "4.0.0" } });
+    const { resources } = await run({ ...base, "forkstack:istio": { version: "1.31.0" }, "forkstack:emissary": { version: "4.0.0" } });
     const versions = Object.fromEntries(ofType(resources, "kubernetes:helm.sh/v3:Release").map((r) => [r.plainInputs.name, r.plainInputs.version]));
-    expect(versions).toMatchObject({ istiod: "1.30.1", "emissary-ingress": "4.0.0" });
+    expect(versions).toMatchObject({ istiod: "1.31.0", "emissary-ingress": "4.0.0" });
+  });
+
+  it("takes Istio's charts from blob.istio.io and its images from docker.io/istio by default", async () => {
+    const { resources } = await run();
+    const istiod = ofType(resources, "kubernetes:helm.sh/v3:Release").find((r) => r.plainInputs.name === "istiod")!;
+    expect([(istiod.plainInputs.repositoryOpts as any).repo, (istiod.plainInputs.values as any).global.hub]).toEqual([
+      "https://blob.istio.io/istio-release/charts",
+      "docker.io/istio",
+    ]);
+  });
+
+  it("takes an oci:// chart repository and another hub from forkstack:istio", async () => {
+    const istio = { chartRepo: "oci://registry.example.com/mirror/istio/charts", hub: "registry.example.com/mirror/istio" };
+    const { resources } = await run({ ...base, "forkstack:istio": istio });
+    const istiod = ofType(resources, "kubernetes:helm.sh/v3:Release").find((r) => r.plainInputs.name === "istiod")!;
+    expect([istiod.plainInputs.chart, istiod.plainInputs.repositoryOpts, (istiod.plainInputs.values as any).global.hub]).toEqual([
+      "oci://registry.example.com/mirror/istio/charts/istiod",
+      undefined,
+      "registry.example.com/mirror/istio",
+    ]);
+  });
+
+  it("refuses an invalid Istio chart repository or hub in one line naming the key", async () => {
+    for (const [istio, field] of [
+      [{ chartRepo: "ftp://mirror.example.com/charts" }, "forkstack:istio.chartRepo"],
+      [{ hub: "https://docker.io/istio" }, "forkstack:istio.hub"],
+    ] as const) {
+      const err = await run({ ...base, "forkstack:istio": istio }).catch((e: Error) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect((err as Error).message).toMatch(new RegExp(`^stack dev: ${field.replace(".", "\\.")}: `));
+      expect((err as Error).message.split("\n")).toHaveLength(1);
+    }
+  });
+
+  it("installs no chart, namespace or wait when the platform already runs Istio and Emissary", async () => {
+    const { resources } = await run({ ...base, "forkstack:istio": { install: false }, "forkstack:emissary": { install: "false" } });
+    expect(ofType(resources, "kubernetes:helm.sh/v3:Release")).toHaveLength(0);
+    expect(ofType(resources, "kubernetes:core/v1:Namespace").map((r) => r.name)).not.toContain("gateway-namespace");
+    // Its own objects still go into the existing gateway namespace.
+    const mappings = ofType(resources, "kubernetes:getambassador.io/v3alpha1:Mapping");
+    expect(mappings.map((m) => (m.plainInputs.metadata as any).namespace)).toEqual(["emissary", "emissary"]);
   });
 });
 

@@ -4,9 +4,33 @@
  */
 import * as fs from "fs";
 import * as path from "path";
+import * as YAML from "yaml";
+
+// The function the Pulumi Node.js host itself uses to read the tsconfig (marked @internal, so untyped).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { loadTypeScriptCompilerOptions } = require("@pulumi/pulumi/tsutils") as {
+  loadTypeScriptCompilerOptions(tsconfigPath: string): { noCheck?: boolean };
+};
 
 const root = path.join(__dirname, "..");
 const read = (file: string) => fs.readFileSync(path.join(root, file), "utf8");
+
+describe("pulumi up", () => {
+  const runtime = YAML.parse(read("Pulumi.yaml")).runtime;
+
+  it("compiles with a tsconfig the Pulumi Node.js host reads as transpile-only", () => {
+    expect(runtime.options.typescript).toBe(true);
+    // The host takes this file's own compilerOptions.noCheck as ts-node's transpileOnly (cmd/run/run.js).
+    expect(loadTypeScriptCompilerOptions(path.join(root, runtime.options.tsconfig)).noCheck).toBe(true);
+  });
+
+  it("compiles the same sources as the type-checked build", () => {
+    const pulumiTsconfig = JSON.parse(read(runtime.options.tsconfig));
+    expect(pulumiTsconfig.extends).toBe("./tsconfig.json");
+    expect(Object.keys(pulumiTsconfig.compilerOptions)).toEqual(["noCheck"]);
+    expect(loadTypeScriptCompilerOptions(path.join(root, "tsconfig.json")).noCheck).toBeUndefined();
+  });
+});
 
 describe("Node version", () => {
   const pinned = /^NODE_VERSION=(\d+)\.(\d+)\.(\d+)$/m.exec(read(".ci/node.sh"));

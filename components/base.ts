@@ -67,5 +67,7 @@ export async function baseProgram(config: BaseConfig, secrets: { kubeconfig?: pu
     // Forks reach the cluster with the same kubeconfig context (kubeconfig mode; "" = its current one).
     kubeContext: config.cluster.mode === "kubeconfig" ? config.cluster.context ?? "" : "",
     forkHostPatterns: forkHostPatterns(config.upstreams, config.hostScheme),
+    // For forkctl's price of a fork; null when the base gives none.
+    pricing: config.pricing ?? null,
   };
 }

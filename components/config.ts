@@ -118,6 +118,16 @@ export interface BaseConfig {
   readonly tls: { readonly mode: TlsMode; readonly email?: string };
   /** Deploy the sample shop (examples/) into the shared cluster. */
   readonly sampleApp: boolean;
+  /** What the cluster's capacity costs, for the price of a fork in `forkctl`'s report; undefined: no price shown. */
+  readonly pricing?: Pricing;
+}
+
+/** Prices of requested capacity, in `currency` per hour. */
+export interface Pricing {
+  readonly vcpuHour: number;
+  readonly gibHour: number;
+  /** ISO 4217 code, e.g. USD. @default USD */
+  readonly currency: string;
 }
 
 export interface ForkService {
@@ -141,6 +151,11 @@ export interface ForkConfig {
   readonly headers: Readonly<Record<string, string>>;
   /** How long after a `pulumi up` the fork counts as expired, e.g. `72h`; undefined: never. */
   readonly ttl?: string;
+  /**
+   * When the fork expires (ISO 8601 UTC), fixed: what `forkctl` stamps when it creates a fork, so
+   * later updates keep it. Given together with `ttl`, it wins; `ttl` then only documents intent.
+   */
+  readonly expiresAt?: string;
 }
 
 /** What a fork stack needs to know of its base: the base stack's outputs (see index.ts). */
@@ -355,6 +370,7 @@ export function parseBaseConfig(raw: Record<string, unknown>): BaseConfig {
     throw new ConfigError(key("tls.email"), email, "is required with tls.mode cert-manager", "set the ACME account e-mail, e.g. platform@example.com");
   }
   const sampleApp = parseBoolean(key("sampleApp"), raw.sampleApp, false);
+  const pricing = raw.pricing === undefined || raw.pricing === null ? undefined : parsePricing(raw.pricing);
 
   return {
     cluster,
@@ -373,7 +389,25 @@ export function parseBaseConfig(raw: Record<string, unknown>): BaseConfig {
     },
     tls: { mode: tlsMode, email },
     sampleApp,
+    ...(pricing === undefined ? {} : { pricing }),
   };
+}
+
+function parsePricing(value: unknown): Pricing {
+  const field = key("pricing");
+  const obj = asObject(field, value, "write it as { vcpuHour: 0.04, gibHour: 0.005, currency: USD }");
+  const price = (name: "vcpuHour" | "gibHour", example: number): number => {
+    const v = typeof obj[name] === "string" && /^\d+(\.\d+)?$/.test(obj[name] as string) ? Number(obj[name]) : obj[name];
+    if (typeof v !== "number" || !Number.isFinite(v) || v < 0) {
+      throw new ConfigError(`${field}.${name}`, obj[name], "is not a price per hour", `use a non-negative number, e.g. ${example}`);
+    }
+    return v;
+  };
+  const currency = obj.currency ?? "USD";
+  if (typeof currency !== "string" || !/^[A-Z]{3}$/.test(currency)) {
+    throw new ConfigError(`${field}.currency`, currency, "is not an ISO 4217 currency code", `use e.g. "USD" or "EUR"`);
+  }
+  return { vcpuHour: price("vcpuHour", 0.04), gibHour: price("gibHour", 0.005), currency };
 }
 
 function parseUpstreams(value: unknown, domain: string, hostScheme: HostScheme): Upstream[] {
@@ -467,8 +501,15 @@ export function parseForkConfig(value: unknown): ForkConfig {
   if (ttl !== undefined && (typeof ttl !== "string" || !TTL.test(ttl) || parseTtlMs(ttl) === 0)) {
     throw new ConfigError(`${field}.ttl`, ttl, "is not a duration", `use minutes, hours or days, e.g. "72h" or "7d"`);
   }
-  return { id, services, headers, ttl: ttl as string | undefined };
+  const expiresAt = obj.expiresAt;
+  if (expiresAt !== undefined && (typeof expiresAt !== "string" || !ISO_UTC.test(expiresAt) || Number.isNaN(Date.parse(expiresAt)))) {
+    throw new ConfigError(`${field}.expiresAt`, expiresAt, "is not an ISO 8601 UTC time", `use e.g. "2026-12-24T18:00:00Z", or set ttl instead`);
+  }
+  return { id, services, headers, ttl: ttl as string | undefined, ...(expiresAt === undefined ? {} : { expiresAt: expiresAt as string }) };
 }
+
+/** An ISO 8601 time in UTC to the second (what expiryOf writes). */
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
 
 function isDnsSubdomain(value: string): boolean {
   return value.length <= 253 && value.split(".").every((l) => DNS_LABEL.test(l));
@@ -482,8 +523,12 @@ export function parseTtlMs(ttl: string): number {
   return Number(m[1]) * unit;
 }
 
-/** When a fork deployed at `now` expires (ISO 8601, seconds precision), or undefined without a ttl. */
+/**
+ * When a fork deployed at `now` expires (ISO 8601, seconds precision): its fixed `expiresAt`, else
+ * `now + ttl`, else undefined (never).
+ */
 export function expiryOf(fork: ForkConfig, now: Date): string | undefined {
+  if (fork.expiresAt !== undefined) return fork.expiresAt;
   if (fork.ttl === undefined) return undefined;
   return new Date(now.getTime() + parseTtlMs(fork.ttl)).toISOString().replace(/\.\d{3}Z$/, "Z");
 }

@@ -1,0 +1,100 @@
+/**
+ * The real Pulumi engine for the e2e tier: the CLI built from github.com/pulumi/pulumi/pkg/v3, the
+ * Kubernetes provider built from pulumi-kubernetes/provider/v4, the dynamic-provider plugin of the
+ * sdk/v3 module, a `file://` backend and a passphrase, no network.
+ *
+ * Programs run inline through the Automation API
+ * (https://www.pulumi.com/docs/iac/packages-and-automation/automation-api/): the SDK serves the
+ * language runtime from this process and the CLI connects to it (`--client`), because the Node.js
+ * language host (module sdk/nodejs/cmd/pulumi-language-nodejs/v3) is not served by the Go module
+ * proxy here. The program functions are the real ones (index.ts for forks).
+ */
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as crypto from "node:crypto";
+import * as pulumi from "@pulumi/pulumi";
+import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import { ROOT } from "./fixtures";
+import { E2eState } from "./state";
+
+/** Deployments and Services get `pulumi.com/skipAwait`: nothing here runs pods (no controller-manager, scheduler or kubelet). */
+export const SKIP_AWAIT = "pulumi.com/skipAwait";
+const AWAITED = new Set(["kubernetes:apps/v1:Deployment", "kubernetes:core/v1:Service"]);
+
+/**
+ * The provider waits for a Deployment to roll out and for a Service to have endpoints (a load
+ * balancer an address); with no pods ever, each would time out after 10 minutes. The annotation is
+ * the provider's documented opt-out (https://www.pulumi.com/registry/packages/kubernetes/installation-configuration/#skipawait).
+ */
+function skipAwait(args: pulumi.ResourceTransformArgs): pulumi.ResourceTransformResult | undefined {
+  if (!AWAITED.has(args.type)) return undefined;
+  const props = { ...args.props } as Record<string, any>;
+  const metadata = { ...(props.metadata ?? {}) };
+  metadata.annotations = { ...(metadata.annotations ?? {}), [SKIP_AWAIT]: "true" };
+  props.metadata = metadata;
+  return { props, opts: args.opts };
+}
+
+export interface Engine {
+  workDir: string;
+  env: Record<string, string>;
+  stack(name: string, program: () => Promise<Record<string, unknown>>): Promise<Stack>;
+  version: string;
+}
+
+/**
+ * A project folder with Pulumi.yaml (the real one) and the given stack config files, a fresh
+ * PULUMI_HOME and file backend, and the CLI from the build cache.
+ */
+export async function engine(state: E2eState, configs: Record<string, string>): Promise<Engine> {
+  if (!state.pulumiBinDir || !state.kubernetesProviderBinDir) throw new Error("the Pulumi CLI or the Kubernetes provider was not built (see e2e/build.sh output)");
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "forkstack-e2e-pulumi-"));
+  fs.copyFileSync(path.join(ROOT, "Pulumi.yaml"), path.join(workDir, "Pulumi.yaml"));
+  for (const [stack, text] of Object.entries(configs)) fs.writeFileSync(path.join(workDir, `Pulumi.${stack}.yaml`), text);
+  fs.mkdirSync(path.join(workDir, "state"));
+  fs.mkdirSync(path.join(workDir, "home"));
+  const env: Record<string, string> = {
+    // Plugins come from PATH only (the engine prefers an ambient plugin on PATH), never downloaded.
+    PATH: [path.join(state.pulumiBinDir, "bin"), state.kubernetesProviderBinDir, path.dirname(process.execPath), process.env.PATH ?? ""].join(path.delimiter),
+    PULUMI_HOME: path.join(workDir, "home"),
+    PULUMI_BACKEND_URL: `file://${path.join(workDir, "state")}`,
+    PULUMI_CONFIG_PASSPHRASE: crypto.randomBytes(18).toString("base64url"),
+    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    PULUMI_SKIP_UPDATE_CHECK: "true",
+    PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true",
+    PULUMI_DIY_BACKEND_NO_LEGACY_WARNING: "true",
+    FORKSTACK_NOW: "2026-01-01T00:00:00Z",
+  };
+  // The dynamic provider (ForkRoutes) runs in a `node` the engine starts from PATH; the program's
+  // FORKSTACK_NOW pins the expiry as the render's does.
+  Object.assign(process.env, { PATH: env.PATH, FORKSTACK_NOW: env.FORKSTACK_NOW });
+  const pulumiCommand = await PulumiCommand.get({ root: state.pulumiBinDir, skipVersionCheck: true });
+  const version = execFileSync(pulumiCommand.command, ["version"], { encoding: "utf8", timeout: 60_000, env: { ...process.env, ...env } }).trim();
+  return {
+    workDir,
+    env,
+    version,
+    async stack(name, program) {
+      return LocalWorkspace.createOrSelectStack(
+        {
+          stackName: name,
+          projectName: "forkstack",
+          program: async () => {
+            pulumi.runtime.registerResourceTransform(skipAwait);
+            return program();
+          },
+        },
+        { workDir, envVars: env, pulumiCommand, secretsProvider: "passphrase" },
+      );
+    },
+  };
+}
+
+/** The change counts of an update or preview, without the `same` entry. */
+export function changes(summary: Record<string, number> | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(summary ?? {})) if (k !== "same" && v > 0) out[k] = v;
+  return out;
+}

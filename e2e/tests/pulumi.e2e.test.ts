@@ -1,0 +1,144 @@
+/**
+ * Stage 2: the real engine. `pulumi up` of a base stack and of two forks at once on the e2e API
+ * server (file:// backend, passphrase secrets, the Kubernetes provider and the ForkRoutes dynamic
+ * provider as plugins), then: the cluster equals the offline render of the same stacks, a preview
+ * of an unchanged fork changes nothing, and destroying the forks leaves every shared object as it
+ * was, byte for byte.
+ */
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { parse, stringify } from "yaml";
+import type { Stack } from "@pulumi/pulumi/automation";
+import { isForkRoute, routeName } from "../../components/naming";
+import { e2eBaseProgram } from "../harness/baseStack";
+import { compareObjects, idOf } from "../harness/compare";
+import { ensureNamespace, ROOT, seedShop, SHOP_FIXTURE, yamlDocs } from "../harness/fixtures";
+import { apply, get, list } from "../harness/objects";
+import { changes, Engine, engine, SKIP_AWAIT } from "../harness/pulumi";
+import { render, Rendered } from "../harness/render";
+import { adminRest, e2eState } from "../harness/state";
+
+const state = e2eState();
+const rest = adminRest(state);
+const VS = "networking.istio.io/v1";
+
+/** The example configs, with the chart installs off: the platform (here: the harness) runs Istio's and Emissary's CRDs. */
+function configs(): Record<string, string> {
+  const read = (s: string) => parse(fs.readFileSync(path.join(ROOT, "examples", `Pulumi.${s}.yaml`), "utf8"));
+  const dev = read("dev");
+  dev.config["forkstack:istio"] = { install: false };
+  dev.config["forkstack:emissary"] = { install: false };
+  return { dev: stringify(dev), alice: stringify(read("alice")), bob: stringify(read("bob")) };
+}
+
+const KINDS: Array<[string, string]> = [
+  ["apps/v1", "Deployment"],
+  ["v1", "Service"],
+  [VS, "VirtualService"],
+  ["getambassador.io/v3alpha1", "Mapping"],
+  ["getambassador.io/v3alpha1", "Host"],
+  ["getambassador.io/v3alpha1", "Listener"],
+  ["autoscaling/v2", "HorizontalPodAutoscaler"],
+];
+
+async function liveObjects(namespaces: string[]): Promise<any[]> {
+  const out: any[] = [];
+  for (const ns of namespaces) for (const [v, k] of KINDS) out.push(...(await list(rest, v, k, ns)).map((o) => ({ apiVersion: v, kind: k, ...o })));
+  return out;
+}
+
+/** What `kubectl get -o json` shows for every shared object and both namespaces, keyed by id. */
+async function snapshot(): Promise<Map<string, string>> {
+  const objs = [...(await liveObjects(["shop", "emissary"])), ...(await list(rest, "v1", "Namespace")).filter((n) => ["shop", "emissary"].includes(n.metadata.name)).map((o) => ({ kind: "Namespace", ...o }))];
+  return new Map(objs.map((o) => [idOf(o), JSON.stringify(o)]));
+}
+
+describe("pulumi up / preview / destroy with the real engine", () => {
+  let eng: Engine;
+  let dev: Stack;
+  let alice: Stack;
+  let bob: Stack;
+  let rendered: Rendered;
+  let seededIds: Set<string>;
+  let sharedBeforeForks: Map<string, string>;
+
+  before(async () => {
+    // The shared environment as the platform runs it: the shop, and the namespace Emissary runs in.
+    await seedShop(rest, "shop");
+    await ensureNamespace(rest, "emissary");
+    seededIds = new Set(yamlDocs(SHOP_FIXTURE).map(idOf));
+    const cfg = configs();
+    eng = await engine(state, cfg);
+    const configDir = fs.mkdtempSync(path.join(eng.workDir, "render-config-"));
+    for (const [s, text] of Object.entries(cfg)) fs.writeFileSync(path.join(configDir, `Pulumi.${s}.yaml`), text);
+    rendered = render(["dev", "alice", "bob"], { configDir });
+    const program = require("../../index") as () => Promise<Record<string, unknown>>;
+    dev = await eng.stack("dev", e2eBaseProgram);
+    alice = await eng.stack("alice", program);
+    bob = await eng.stack("bob", program);
+  });
+
+  after(async () => {
+    if (eng) fs.rmSync(eng.workDir, { recursive: true, force: true });
+  });
+
+  it("pulumi up of the base stack creates the gateway's objects in the existing emissary namespace", async () => {
+    const res = await dev.up({ onOutput: () => undefined });
+    assert.equal(res.summary.result, "succeeded");
+    const mappings = await list(rest, "getambassador.io/v3alpha1", "Mapping", "emissary");
+    assert.ok(mappings.length >= 1, "no shared-host Mapping");
+    assert.equal(res.outputs.gatewayNamespace.value, "emissary");
+    sharedBeforeForks = await snapshot();
+  });
+
+  it("two forks' pulumi up at the same time each create their copies and both routes land in the one api VirtualService", async () => {
+    const [a, b] = await Promise.all([alice.up({ onOutput: () => undefined }), bob.up({ onOutput: () => undefined })]);
+    assert.equal(a.summary.result, "succeeded");
+    assert.equal(b.summary.result, "succeeded");
+    const api = await get(rest, VS, "VirtualService", "shop", "forkstack-api");
+    const names = (api.spec.http as any[]).map((r) => r.name);
+    assert.deepEqual(names.filter(isForkRoute).sort(), [routeName("alice"), routeName("bob")].sort());
+    assert.ok(await get(rest, "apps/v1", "Deployment", "shop", "api-alice"));
+    assert.ok(await get(rest, "apps/v1", "Deployment", "shop", "catalog-bob"));
+  });
+
+  it("the cluster holds exactly what the offline render of the same stacks predicts", async () => {
+    const predicted = rendered.objects.filter((o) => !seededIds.has(idOf(o)) && o.kind !== "Namespace");
+    const live = (await liveObjects(["shop", "emissary"]))
+      .filter((o) => !seededIds.has(idOf(o)))
+      .map((o) => {
+        // The one thing the e2e adds on purpose (see harness/pulumi.ts): no pods ever run here.
+        const c = JSON.parse(JSON.stringify(o));
+        if (c.metadata.annotations) delete c.metadata.annotations[SKIP_AWAIT];
+        return c;
+      });
+    assert.deepEqual(compareObjects(predicted, live), []);
+  });
+
+  it("a preview of an unchanged fork shows no changes", async () => {
+    const res = await alice.preview({ onOutput: () => undefined });
+    assert.deepEqual(changes(res.changeSummary as Record<string, number>), {});
+  });
+
+  it(
+    "pulumi up restores a fork route removed out of band",
+    { todo: "ForkRoutes (components/fork/forkRoutes.ts) has no read(): refresh keeps the recorded state and diff compares inputs only, so up does not notice a route deleted behind its back" },
+    async () => {
+      const api = await get(rest, VS, "VirtualService", "shop", "forkstack-api");
+      const http = (api.spec.http as any[]).filter((r) => r.name !== routeName("alice"));
+      await apply(rest, { apiVersion: VS, kind: "VirtualService", metadata: { name: api.metadata.name, namespace: "shop" }, spec: { ...api.spec, http } }, { fieldManager: "someone-else" });
+      await alice.up({ onOutput: () => undefined, refresh: true });
+      const again = await get(rest, VS, "VirtualService", "shop", "forkstack-api");
+      assert.ok((again.spec.http as any[]).some((r) => r.name === routeName("alice")), "alice's route was not restored");
+    },
+  );
+
+  it("destroying both forks leaves every shared object byte for byte as it was before them", async () => {
+    await Promise.all([alice.destroy({ onOutput: () => undefined }), bob.destroy({ onOutput: () => undefined })]);
+    const now = await snapshot();
+    const changed = [...new Set([...sharedBeforeForks.keys(), ...now.keys()])].filter((id) => sharedBeforeForks.get(id) !== now.get(id)).sort();
+    assert.deepEqual(changed, []);
+  });
+});

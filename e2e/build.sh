@@ -84,7 +84,11 @@ build_tool() {
       cp "$here/go/$dir"/go.mod "$here/go/$dir"/go.sum "$here/go/$dir"/main.go "$src/"
       mod="$(cd "$src" && go mod download -json github.com/pulumi/pulumi-kubernetes/provider/v4 | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')"
       install -m 0644 "$mod/cmd/pulumi-resource-kubernetes/schema.json" "$mod/cmd/pulumi-resource-kubernetes/terraform-mapping.json" "$src/"
-      (cd "$src" && nice -n 10 go build -trimpath -ldflags "$v" -o "$out/pulumi-resource-kubernetes" .)
+      local start=$SECONDS
+      echo "e2e build: pulumi-resource-kubernetes ($pv) ..." >&2
+      (cd "$src" && nice -n 10 go build -trimpath -ldflags "$v" -o "$out/pulumi-resource-kubernetes.tmp" .)
+      mv "$out/pulumi-resource-kubernetes.tmp" "$out/pulumi-resource-kubernetes"
+      echo "e2e build: pulumi-resource-kubernetes done in $((SECONDS - start))s" >&2
       rm -rf "$src"
       touch "$out/ok"
     fi ;;
@@ -107,6 +111,11 @@ build_tool() {
     fi ;;
   *) echo "e2e build: unknown tool $tool" >&2; return 2 ;;
   esac
+  # Folders of this tool's earlier pins are never used again.
+  local old
+  for old in "$root/$tool"-*; do
+    if [ -d "$old" ] && [ "$old" != "$out" ] && [[ "$(basename "$old")" =~ ^$tool-[0-9a-f]{16}$ ]]; then rm -rf "$old"; fi
+  done
   echo "$tool=$out"
 }
 

@@ -11,6 +11,8 @@
 export const idOf = (o: any) => `${o.kind} ${o.metadata?.namespace ?? ""}/${o.metadata?.name}`;
 
 export function subsetDifferences(expected: unknown, actual: unknown, at = ""): string[] {
+  // The API server omits empty maps and lists (`omitempty`): {} or [] in the render is no field live.
+  if (actual === undefined && isEmpty(expected)) return [];
   if (expected === null || typeof expected !== "object") {
     return expected === actual ? [] : [`${at || "."}: render ${JSON.stringify(expected)}, live ${JSON.stringify(actual)}`];
   }
@@ -22,6 +24,20 @@ export function subsetDifferences(expected: unknown, actual: unknown, at = ""): 
   return Object.entries(expected as Record<string, unknown>).flatMap(([k, v]) => subsetDifferences(v, (actual as Record<string, unknown>)[k], `${at}.${k}`));
 }
 
+const isEmpty = (v: unknown) => v !== null && typeof v === "object" && Object.keys(v as object).length === 0;
+
+/** The render simulates what the server sets (resourceVersion, uid, timestamps, status); those are the server's, not a prediction. */
+export function withoutServerSet(o: any): any {
+  const c = JSON.parse(JSON.stringify(o));
+  delete c.status;
+  for (const k of ["uid", "resourceVersion", "creationTimestamp", "generation", "managedFields"]) delete c.metadata?.[k];
+  if (c.kind === "Service") {
+    delete c.spec?.clusterIP;
+    delete c.spec?.clusterIPs;
+  }
+  return c;
+}
+
 /** Every difference between the two object sets, one line each, sorted. */
 export function compareObjects(rendered: any[], live: any[]): string[] {
   const byId = new Map(live.map((o) => [idOf(o), o]));
@@ -29,7 +45,7 @@ export function compareObjects(rendered: any[], live: any[]): string[] {
   for (const r of rendered) {
     const l = byId.get(idOf(r));
     if (l === undefined) out.push(`${idOf(r)}: in the render, not in the cluster`);
-    else out.push(...subsetDifferences(r, l).map((d) => `${idOf(r)} ${d}`));
+    else out.push(...subsetDifferences(withoutServerSet(r), l).map((d) => `${idOf(r)} ${d}`));
     byId.delete(idOf(r));
   }
   for (const id of byId.keys()) out.push(`${id}: in the cluster, not in the render`);

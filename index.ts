@@ -13,7 +13,7 @@ import { ConfigError } from "./components/errors";
 import { forkProgram } from "./components/forkProgram";
 
 /** Keys of a base stack's config, read as objects where they are objects. */
-const BASE_KEYS = ["cluster", "domain", "headerName", "hostScheme", "upstreams", "istio", "emissary", "tls", "sampleApp", "pricing"] as const;
+const BASE_KEYS = ["cluster", "domain", "headerName", "hostScheme", "upstreams", "istio", "emissary", "tls", "sampleApp", "pricing", "forkAccess"] as const;
 
 /** The deployment time; `FORKSTACK_NOW` (ISO 8601) pins it for reproducible renders and tests. */
 function now(): Date {

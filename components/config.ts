@@ -5,6 +5,7 @@
  * naming the key, the value and the fix. Nothing is created before these checks pass.
  */
 import { ConfigError } from "./errors";
+import type { ForkAccessConfig, ServiceAccountRule } from "./forkPolicy";
 
 /** Config keys live in the `forkstack` namespace; the values below are keyed without the prefix. */
 export const CONFIG_NAMESPACE = "forkstack";
@@ -49,6 +50,8 @@ export const DEFAULTS = {
   },
   replicas: 1,
   mappingTimeoutMs: 30000,
+  /** The Kubernetes group of fork runners (RBAC and admission policies). */
+  forkGroup: "forkstack-forkers",
 } as const;
 
 export type HostScheme = "subdomain" | "flat";
@@ -120,6 +123,8 @@ export interface BaseConfig {
   readonly sampleApp: boolean;
   /** What the cluster's capacity costs, for the price of a fork in `forkctl`'s report; undefined: no price shown. */
   readonly pricing?: Pricing;
+  /** Who may run forks, and where (components/forkPolicy.ts). */
+  readonly forkAccess: ForkAccessConfig;
 }
 
 /** Prices of requested capacity, in `currency` per hour. */
@@ -371,6 +376,7 @@ export function parseBaseConfig(raw: Record<string, unknown>): BaseConfig {
   }
   const sampleApp = parseBoolean(key("sampleApp"), raw.sampleApp, false);
   const pricing = raw.pricing === undefined || raw.pricing === null ? undefined : parsePricing(raw.pricing);
+  const forkAccess = parseForkAccess(raw.forkAccess, mode);
 
   return {
     cluster,
@@ -390,7 +396,46 @@ export function parseBaseConfig(raw: Record<string, unknown>): BaseConfig {
     tls: { mode: tlsMode, email },
     sampleApp,
     ...(pricing === undefined ? {} : { pricing }),
+    forkAccess,
   };
+}
+
+/** https://kubernetes.io/docs/reference/access-authn-authz/rbac/ (a group is any non-empty string; keep it printable). */
+const GROUP = /^[A-Za-z0-9][A-Za-z0-9:._@-]{0,127}$/;
+const IAM_PRINCIPAL = /^arn:aws[a-z-]*:(iam|sts)::\d{12}:(role|user|assumed-role)\/[\w+=,.@\/-]+$/;
+
+function parseForkAccess(value: unknown, mode: "eks" | "kubeconfig"): ForkAccessConfig {
+  const field = key("forkAccess");
+  const obj = value === undefined || value === null ? {} : asObject(field, value, "write it as { group: forkstack-forkers, namespaces: { shop: shared } }");
+  const group = obj.group ?? DEFAULTS.forkGroup;
+  if (typeof group !== "string" || !GROUP.test(group) || group.startsWith("system:")) {
+    throw new ConfigError(`${field}.group`, group, "is not a group name forkstack can bind", `use letters, digits and ":._@-", not "system:...", e.g. "${DEFAULTS.forkGroup}"`);
+  }
+  const principalsRaw = obj.principals ?? [];
+  if (!Array.isArray(principalsRaw)) throw new ConfigError(`${field}.principals`, principalsRaw, "is not a list", "list IAM role ARNs, e.g. [arn:aws:iam::123456789012:role/developers]");
+  const principals = principalsRaw.map((p, i) => {
+    if (typeof p !== "string" || !IAM_PRINCIPAL.test(p)) throw new ConfigError(`${field}.principals[${i}]`, p, "is not an IAM role or user ARN", "use e.g. arn:aws:iam::123456789012:role/developers");
+    return p;
+  });
+  if (principals.length > 0 && mode !== "eks") {
+    throw new ConfigError(`${field}.principals`, principals, "needs cluster.mode eks (EKS access entries map them to the group)", "remove them and add the group to your users in the cluster's own identity provider");
+  }
+  const nsRaw = obj.namespaces === undefined || obj.namespaces === null ? {} : asObject(`${field}.namespaces`, obj.namespaces, "map each forkable namespace to shared or a list of ServiceAccounts, e.g. { shop: shared }");
+  const namespaces: Record<string, ServiceAccountRule> = {};
+  for (const [ns, rule] of Object.entries(nsRaw)) {
+    const f = `${field}.namespaces.${ns}`;
+    if (!DNS_LABEL.test(ns) || ns.length > 63 || ns.startsWith("kube-") || ns === "istio-system") {
+      throw new ConfigError(f, ns, "is not a namespace forks may use", "name an application namespace, e.g. shop");
+    }
+    if (rule === "shared") {
+      namespaces[ns] = "shared";
+    } else if (Array.isArray(rule) && rule.length > 0 && rule.every((s) => typeof s === "string" && isDnsSubdomain(s))) {
+      namespaces[ns] = [...rule] as string[];
+    } else {
+      throw new ConfigError(f, rule, "is not a ServiceAccount rule", 'use "shared" (copies run as the shared ServiceAccount) or a list of ServiceAccounts, e.g. [fork-runner]');
+    }
+  }
+  return { group, principals, namespaces };
 }
 
 function parsePricing(value: unknown): Pricing {

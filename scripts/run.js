@@ -6,7 +6,7 @@
  *
  * forkstack needs Node ^22.19 or 24 (package.json `engines`: `@kubernetes/client-node` 2.x depends
  * on undici 8, which needs 22.19; `@pulumi/pulumi` needs 22). Where the `node` that npm started is
- * one of those, the entry point runs in this process. Where it is older (Node 20 reached end of life
+ * one of those, the entry point runs under it. Where it is older (Node 20 reached end of life
  * on 2026-04-30 but is still the system Node of many machines), the Node 24 that `.ci/node.sh` pins is
  * installed from the npm registry by `.ci/node.sh` (cached per user) and the entry point runs under
  * it, so `npm test` and `npm run demo` work on a fresh clone either way.
@@ -27,24 +27,27 @@ function supported(version) {
   return major === 24 || (major === 22 && minor >= MIN[1]) || major > 24;
 }
 
-if (supported(process.versions.node)) {
-  // Same process: the entry point sees these arguments as its own, as when npm runs its bin.
-  process.argv = [process.argv[0], require.resolve(entry, { paths: [process.cwd()] }), ...args];
-  require(process.argv[1]);
-} else {
-  const root = path.join(__dirname, "..");
-  const installed = spawnSync("bash", [path.join(root, ".ci", "node.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+let node = process.execPath;
+if (!supported(process.versions.node)) {
+  const installed = spawnSync("bash", [path.join(__dirname, "..", ".ci", "node.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
   if (installed.status !== 0) {
     console.error(`forkstack needs Node ^22.19 or 24 (this is ${process.version}) and could not install Node 24 from the npm registry; install it (see .nvmrc) and retry`);
     process.exit(1);
   }
-  const node = path.join(installed.stdout.trim(), "bin", "node");
+  node = path.join(installed.stdout.trim(), "bin", "node");
   console.error(`forkstack: ${process.version} is older than Node 22.19; running under ${node}`);
-  const run = spawnSync(node, [__filename, entry, ...args], {
-    stdio: "inherit",
-    // Child processes the tests start (`node`, ts-node) must find the same Node first.
-    env: { ...process.env, PATH: `${path.dirname(node)}${path.delimiter}${process.env.PATH ?? ""}` },
-  });
-  if (run.signal) process.kill(process.pid, run.signal);
-  process.exit(run.status ?? 1);
 }
+
+// A child process rather than require(): a bin such as ts-node's runs only as the main module.
+const resolved = require.resolve(entry, { paths: [process.cwd(), path.join(__dirname, "..")] });
+const run = spawnSync(node, [resolved, ...args], {
+  stdio: "inherit",
+  // Child processes of the entry point (`node`, ts-node) must find the same Node first.
+  env: { ...process.env, PATH: `${path.dirname(node)}${path.delimiter}${process.env.PATH ?? ""}` },
+});
+if (run.error) {
+  console.error(`forkstack: could not start ${node}: ${run.error.message}`);
+  process.exit(1);
+}
+if (run.signal) process.kill(process.pid, run.signal);
+process.exit(run.status ?? 1);

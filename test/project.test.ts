@@ -50,3 +50,22 @@ describe("Node version", () => {
     expect(major === 24 || (major === 22 && minor >= 19)).toBe(true);
   });
 });
+
+describe("scripts/run.js", () => {
+  const { spawnSync } = require("child_process") as typeof import("child_process");
+  const run = (...args: string[]) => spawnSync(process.execPath, [path.join(root, "scripts", "run.js"), "./test/fixtures/bin/mainOnly.js", ...args], { cwd: root, encoding: "utf8" });
+
+  it("runs the entry point as the main module with its arguments", () => {
+    const r = run("0", "--flag", "value with spaces");
+    expect(JSON.parse(r.stdout)).toMatchObject({ args: ["0", "--flag", "value with spaces"] });
+  });
+
+  it("passes the entry point's exit code on", () => {
+    expect(run("3").status).toBe(3);
+  });
+
+  it("runs it on a Node that engines accepts", () => {
+    const [major, minor] = JSON.parse(run("0").stdout).node.split(".").map(Number);
+    expect(major === 24 || (major === 22 && minor >= 19)).toBe(true);
+  });
+});

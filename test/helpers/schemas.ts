@@ -10,6 +10,8 @@
 import * as apps from "kubernetes-models/apps/v1";
 import * as core from "kubernetes-models/v1";
 import * as autoscaling from "kubernetes-models/autoscaling/v2";
+import * as admission from "kubernetes-models/admissionregistration.k8s.io/v1";
+import * as rbac from "kubernetes-models/rbac.authorization.k8s.io/v1";
 import * as istio from "@kubernetes-models/istio/networking.istio.io/v1beta1";
 
 type Model = new (data: any) => { validate(): void };
@@ -22,6 +24,12 @@ const MODELS: Record<string, Model> = {
   "v1/ServiceAccount": core.ServiceAccount,
   "apps/v1/Deployment": apps.Deployment,
   "autoscaling/v2/HorizontalPodAutoscaler": autoscaling.HorizontalPodAutoscaler,
+  "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy": admission.ValidatingAdmissionPolicy,
+  "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding": admission.ValidatingAdmissionPolicyBinding,
+  "rbac.authorization.k8s.io/v1/ClusterRole": rbac.ClusterRole,
+  "rbac.authorization.k8s.io/v1/ClusterRoleBinding": rbac.ClusterRoleBinding,
+  "rbac.authorization.k8s.io/v1/Role": rbac.Role,
+  "rbac.authorization.k8s.io/v1/RoleBinding": rbac.RoleBinding,
   "networking.istio.io/VirtualService": istio.VirtualService,
   "networking.istio.io/DestinationRule": istio.DestinationRule,
   "networking.istio.io/Gateway": istio.Gateway,

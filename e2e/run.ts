@@ -98,7 +98,8 @@ async function main(): Promise<number> {
     const failed = count("fail") + count("cancelled");
     const total = count("tests");
     const pulumiVersion = pulumiBin ? versionOf(pulumiBin, ["version"]) : "not built";
-    const providerVersion = dirs["kubernetes-provider"] ? path.basename(dirs["kubernetes-provider"]) : "not built";
+    const providerPin = /^\/\/ npm-version: (\S+)$/m.exec(fs.readFileSync(path.join(__dirname, "go", "kubernetes-provider", "go.mod"), "utf8"));
+    const providerVersion = dirs["kubernetes-provider"] && providerPin ? `v${providerPin[1]}` : "not built";
     console.log(`e2e: kube-apiserver ${cluster.version}, etcd ${versionOf(path.join(dirs.etcd, "etcd"), ["--version"]).replace(/^etcd Version: /, "")}, pulumi ${pulumiVersion}, kubernetes provider ${providerVersion}`);
     console.log(`e2e: ${passed} passed, ${failed} failed`);
     if (total === 0) {

@@ -8,16 +8,18 @@
  * (README "e2e tier"). Everything else is the real code: the config parsed by parseBaseConfig, the
  * SharedCluster in kubeconfig mode (its Kubernetes provider), the AmbassadorGateway with
  * `emissary.install: false` (Listeners, Hosts, the shared-host Mapping, the gateway Service), and
- * the outputs fork stacks read, in the shape of base.ts's. Keep it in step with components/base.ts;
+ * ForkAccess (the fork group's RBAC and ValidatingAdmissionPolicies, enforced by this API server),
+ * and the outputs fork stacks read, in the shape of base.ts's. Keep it in step with components/base.ts;
  * once the base can skip DNS by config, run index.ts here instead.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { SharedCluster } from "../../components/cluster";
 import { CONFIG_NAMESPACE, parseBaseConfig } from "../../components/config";
+import { ForkAccess } from "../../components/forkAccess";
 import { AmbassadorGateway } from "../../components/gateway";
 import { forkHostPatterns } from "../../components/gatewayObjects";
 
-const BASE_KEYS = ["cluster", "domain", "headerName", "hostScheme", "upstreams", "istio", "emissary", "tls", "sampleApp", "pricing"];
+const BASE_KEYS = ["cluster", "domain", "headerName", "hostScheme", "upstreams", "istio", "emissary", "tls", "sampleApp", "pricing", "forkAccess"];
 
 export async function e2eBaseProgram(): Promise<Record<string, unknown>> {
   const config = new pulumi.Config(CONFIG_NAMESPACE);
@@ -51,6 +53,22 @@ export async function e2eBaseProgram(): Promise<Record<string, unknown>> {
     },
     { providers: { kubernetes: cluster.provider } },
   );
+  new ForkAccess(
+    "fork-access",
+    {
+      policy: {
+        access: base.forkAccess,
+        headerName: base.headerName,
+        gatewayNamespace: base.emissary.namespace,
+        ambassadorId: base.emissary.ambassadorId,
+        upstreams: base.upstreams,
+        hostScheme: base.hostScheme,
+        domain: base.domain,
+      },
+      dependsOn: [gateway],
+    },
+    { providers: { kubernetes: cluster.provider } },
+  );
   return {
     kubeconfig: cluster.kubeconfig,
     headerName: base.headerName,
@@ -63,5 +81,8 @@ export async function e2eBaseProgram(): Promise<Record<string, unknown>> {
     clusterName: cluster.clusterName,
     kubeContext: base.cluster.mode === "kubeconfig" ? (base.cluster.context ?? "") : "",
     forkHostPatterns: forkHostPatterns(base.upstreams, base.hostScheme),
+    pricing: base.pricing ?? null,
+    forkGroup: base.forkAccess.group,
+    forkNamespaces: base.forkAccess.namespaces,
   };
 }

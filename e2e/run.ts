@@ -88,7 +88,7 @@ async function main(): Promise<number> {
     const code = await new Promise<number>((resolve) => {
       tests = spawn(
         process.execPath,
-        ["--require", "ts-node/register/transpile-only", "--test", "--test-concurrency=1", "--test-reporter=spec", "--test-reporter-destination=stdout", "--test-reporter=tap", `--test-reporter-destination=${tap}`, ...files],
+        ["--require", "ts-node/register/transpile-only", "--test", "--test-concurrency=1", "--test-timeout=600000", "--test-reporter=spec", "--test-reporter-destination=stdout", "--test-reporter=tap", `--test-reporter-destination=${tap}`, ...files],
         { cwd: root, stdio: "inherit", env: { ...process.env, [E2E_STATE_ENV]: stateFile, KUBECONFIG: cluster!.kubeconfigPath } },
       );
       tests.on("exit", (c) => resolve(c ?? 1));

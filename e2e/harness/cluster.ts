@@ -78,7 +78,7 @@ function tail(file: string, lines = 30): string {
   }
 }
 
-function kubeconfigText(server: string, caFile: string, certFile: string, keyFile: string): string {
+export function kubeconfigText(server: string, caFile: string, certFile: string, keyFile: string, user = "e2e-admin"): string {
   // File references, not inline data: the kubeconfig can be shown or logged without leaking a key.
   return [
     "apiVersion: v1",
@@ -89,13 +89,13 @@ function kubeconfigText(server: string, caFile: string, certFile: string, keyFil
     `      server: ${server}`,
     `      certificate-authority: ${caFile}`,
     "users:",
-    "  - name: e2e-admin",
+    `  - name: ${user}`,
     "    user:",
     `      client-certificate: ${certFile}`,
     `      client-key: ${keyFile}`,
     "contexts:",
     "  - name: e2e",
-    "    context: { cluster: e2e, user: e2e-admin }",
+    `    context: { cluster: e2e, user: ${user} }`,
     "current-context: e2e",
     "",
   ].join("\n");

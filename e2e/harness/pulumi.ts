@@ -54,7 +54,8 @@ function e2eAnnotations(args: pulumi.ResourceTransformArgs): pulumi.ResourceTran
 export interface Engine {
   workDir: string;
   env: Record<string, string>;
-  stack(name: string, program: () => Promise<Record<string, unknown>>): Promise<Stack>;
+  /** `env` is added to the CLI's (and so the plugins') environment for this stack. */
+  stack(name: string, program: () => Promise<Record<string, unknown>>, env?: Record<string, string>): Promise<Stack>;
   version: string;
 }
 
@@ -96,7 +97,7 @@ export async function engine(state: E2eState, configs: Record<string, string>): 
     workDir,
     env,
     version,
-    async stack(name, program) {
+    async stack(name, program, extraEnv = {}) {
       return LocalWorkspace.createOrSelectStack(
         {
           stackName: name,
@@ -106,7 +107,7 @@ export async function engine(state: E2eState, configs: Record<string, string>): 
             return program();
           },
         },
-        { workDir, envVars: env, pulumiCommand, secretsProvider: "passphrase" },
+        { workDir, envVars: { ...env, ...extraEnv }, pulumiCommand, secretsProvider: "passphrase" },
       );
     },
   };

@@ -1,7 +1,9 @@
 /**
  * Stage 2: the real engine. `pulumi up` of a base stack and of two forks at once on the e2e API
  * server (file:// backend, passphrase secrets, the Kubernetes provider and the ForkRoutes dynamic
- * provider as plugins), then: the cluster equals the offline render of the same stacks, a preview
+ * provider as plugins), the forks run as a member of the base's fork group (RBAC and the base's
+ * ValidatingAdmissionPolicies decide what they may do), then: the cluster equals the offline render
+ * of the same stacks, a preview
  * of an unchanged fork changes nothing, and destroying the forks leaves every shared object as it
  * was, byte for byte.
  */
@@ -13,6 +15,9 @@ import { parse, stringify } from "yaml";
 import type { Stack } from "@pulumi/pulumi/automation";
 import { isForkRoute, LABELS, MANAGED_BY, routeName } from "../../components/naming";
 import { e2eBaseProgram } from "../harness/baseStack";
+import { clientCert, Pki } from "../harness/certs";
+import { kubeconfigText } from "../harness/cluster";
+import { request, RestConfig } from "../harness/rest";
 import { compareObjects, idOf } from "../harness/compare";
 import { ensureNamespace, ROOT, seedShop, SHOP_FIXTURE, yamlDocs } from "../harness/fixtures";
 import { FAKE_LB_HOSTNAME, fakeLoadBalancer } from "../harness/loadBalancer";
@@ -119,6 +124,10 @@ describe("pulumi up / preview / destroy with the real engine", { timeout: 900_00
   let rendered: Rendered;
   let seededIds: Set<string>;
   let sharedBeforeForks: Map<string, string>;
+  let forkKubeconfig: string;
+  let forkRest: RestConfig;
+  /** The fork program's own reads (preflight) run in this process and use $KUBECONFIG too. */
+  const asForkUser = () => (process.env.KUBECONFIG = forkKubeconfig);
 
   before(async () => {
     // The shared environment as the platform runs it: the shop, and the namespace Emissary runs in.
@@ -131,9 +140,16 @@ describe("pulumi up / preview / destroy with the real engine", { timeout: 900_00
     for (const [s, text] of Object.entries(cfg)) fs.writeFileSync(path.join(configDir, `Pulumi.${s}.yaml`), text);
     rendered = render(["dev", "alice", "bob"], { configDir });
     const program = require("../../index") as () => Promise<Record<string, unknown>>;
-    dev = await eng.stack("dev", e2eBaseProgram);
-    alice = await eng.stack("alice", program);
-    bob = await eng.stack("bob", program);
+    // The forks run as a developer in the base's fork group (examples/Pulumi.dev.yaml
+    // forkstack:forkAccess.group), with a kubeconfig of their own: the base publishes no credential.
+    const group = (parse(cfg.dev).config["forkstack:forkAccess"] as { group: string }).group;
+    const cert = clientCert({ dir: path.dirname(state.pki.ca), caCert: state.pki.ca, caKey: state.pki.caKey } as Pki, "dev-alice", [group]);
+    forkKubeconfig = path.join(eng.workDir, "fork-kubeconfig");
+    fs.writeFileSync(forkKubeconfig, kubeconfigText(state.server, state.pki.ca, cert.cert, cert.key, "dev-alice"), { mode: 0o600 });
+    forkRest = { server: state.server, ca: rest.ca, cert: fs.readFileSync(cert.cert, "utf8"), key: fs.readFileSync(cert.key, "utf8") };
+    dev = await eng.stack("dev", e2eBaseProgram, { KUBECONFIG: state.kubeconfigPath });
+    alice = await eng.stack("alice", program, { KUBECONFIG: forkKubeconfig });
+    bob = await eng.stack("bob", program, { KUBECONFIG: forkKubeconfig });
   });
 
   after(async () => {
@@ -152,6 +168,7 @@ describe("pulumi up / preview / destroy with the real engine", { timeout: 900_00
   });
 
   it("two forks' pulumi up at the same time each create their copies and both routes land in the one api VirtualService", { timeout: 300_000 }, async () => {
+    asForkUser();
     const [a, b] = await Promise.all([alice.up({ onOutput: () => undefined }), bob.up({ onOutput: () => undefined })]);
     assert.equal(a.summary.result, "succeeded");
     assert.equal(b.summary.result, "succeeded");
@@ -188,7 +205,21 @@ describe("pulumi up / preview / destroy with the real engine", { timeout: 900_00
     assert.deepEqual([...notes, ...compareObjects(predicted, live)].sort(), [...EXPLAINED_DIFFERENCES].sort());
   });
 
+  it("the fork group may not change a shared Service: the base's admission policy refuses it, naming why", async () => {
+    const res = await request(forkRest, "PATCH", "/api/v1/namespaces/shop/services/api?fieldManager=dev-alice", { metadata: { labels: { hijacked: "yes" } } }, { contentType: "application/merge-patch+json" });
+    assert.equal(res.status, 403, JSON.stringify(res.body));
+    assert.match(res.body.message, /is shared .*a fork may not change or delete it/);
+  });
+
+  it("the fork group may not delete the shared-host Mapping", async () => {
+    const shared = (await list(rest, "getambassador.io/v3alpha1", "Mapping", "emissary")).find((m) => !m.metadata.labels?.[LABELS.fork]);
+    const res = await request(forkRest, "DELETE", `/apis/getambassador.io/v3alpha1/namespaces/emissary/mappings/${shared.metadata.name}`);
+    assert.equal(res.status, 403, JSON.stringify(res.body));
+    assert.ok(await get(rest, "getambassador.io/v3alpha1", "Mapping", "emissary", shared.metadata.name));
+  });
+
   it("a preview of an unchanged fork shows no changes", async () => {
+    asForkUser();
     const res = await alice.preview({ onOutput: () => undefined });
     assert.deepEqual(changes(res.changeSummary as Record<string, number>), {});
   });
@@ -200,6 +231,7 @@ describe("pulumi up / preview / destroy with the real engine", { timeout: 900_00
       const api = await get(rest, VS, "VirtualService", "shop", "forkstack-api");
       const http = (api.spec.http as any[]).filter((r) => r.name !== routeName("alice"));
       await apply(rest, { apiVersion: VS, kind: "VirtualService", metadata: { name: api.metadata.name, namespace: "shop" }, spec: { ...api.spec, http } }, { fieldManager: "someone-else" });
+      asForkUser();
       await alice.up({ onOutput: () => undefined, refresh: true });
       const again = await get(rest, VS, "VirtualService", "shop", "forkstack-api");
       assert.ok((again.spec.http as any[]).some((r) => r.name === routeName("alice")), "alice's route was not restored");
@@ -207,6 +239,7 @@ describe("pulumi up / preview / destroy with the real engine", { timeout: 900_00
   );
 
   it("destroying both forks leaves every shared object byte for byte as it was before them", { timeout: 300_000 }, async () => {
+    asForkUser();
     await Promise.all([alice.destroy({ onOutput: () => undefined }), bob.destroy({ onOutput: () => undefined })]);
     const now = await snapshot();
     const changed = [...new Set([...sharedBeforeForks.keys(), ...now.keys()])].filter((id) => sharedBeforeForks.get(id) !== now.get(id)).sort();

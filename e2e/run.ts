@@ -41,15 +41,18 @@ async function main(): Promise<number> {
   let cluster: Cluster | undefined;
   let tests: ReturnType<typeof spawn> | undefined;
   const only = process.argv.slice(2); // e.g. `npm run e2e -- routes` runs the files whose names contain "routes"
-  let stopping = false;
-  const cleanup = async () => {
-    if (stopping) return;
-    stopping = true;
-    if (tests && tests.exitCode === null) tests.kill("SIGTERM");
-    if (cluster) await cluster.stop();
-    fs.rmSync(work, { recursive: true, force: true });
-  };
+  let signalled: NodeJS.Signals | undefined;
+  let cleaning: Promise<void> | undefined;
+  // One cleanup, however many paths ask for it (a signal and the main flow's `finally`); each
+  // awaits the same promise, so neither exits the process half-way through it.
+  const cleanup = () =>
+    (cleaning ??= (async () => {
+      if (tests && tests.exitCode === null) tests.kill("SIGTERM");
+      if (cluster) await cluster.stop();
+      fs.rmSync(work, { recursive: true, force: true });
+    })());
   const onSignal = (sig: NodeJS.Signals) => {
+    signalled = sig;
     console.error(`e2e: ${sig}: stopping etcd and kube-apiserver`);
     cleanup().finally(() => process.exit(sig === "SIGINT" ? 130 : 143));
   };
@@ -72,6 +75,8 @@ async function main(): Promise<number> {
       istioctl: dirs.istioctl ? path.join(dirs.istioctl, "istioctl") : undefined,
       pki: { ca: path.join(cluster.dir, "pki", "ca.crt"), caKey: path.join(cluster.dir, "pki", "ca.key") },
     };
+    const tmp = path.join(work, "tmp");
+    fs.mkdirSync(tmp);
     const stateFile = path.join(work, "state.json");
     fs.writeFileSync(stateFile, JSON.stringify(state, null, 2));
 
@@ -89,10 +94,15 @@ async function main(): Promise<number> {
       tests = spawn(
         process.execPath,
         ["--require", "ts-node/register/transpile-only", "--test", "--test-concurrency=1", "--test-timeout=600000", "--test-reporter=spec", "--test-reporter-destination=stdout", "--test-reporter=tap", `--test-reporter-destination=${tap}`, ...files],
-        { cwd: root, stdio: "inherit", env: { ...process.env, [E2E_STATE_ENV]: stateFile, KUBECONFIG: cluster!.kubeconfigPath } },
+        // TMPDIR inside the run's folder: whatever the tests leave there goes with the cleanup.
+        { cwd: root, stdio: "inherit", env: { ...process.env, [E2E_STATE_ENV]: stateFile, KUBECONFIG: cluster!.kubeconfigPath, TMPDIR: tmp } },
       );
       tests.on("exit", (c) => resolve(c ?? 1));
     });
+    if (signalled) {
+      await cleanup();
+      return signalled === "SIGINT" ? 130 : 143;
+    }
     const count = (name: string) => Number((new RegExp(`^# ${name} (\\d+)$`, "m").exec(fs.existsSync(tap) ? fs.readFileSync(tap, "utf8") : "") ?? [])[1] ?? 0);
     const passed = count("pass");
     const failed = count("fail") + count("cancelled");

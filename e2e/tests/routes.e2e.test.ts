@@ -36,7 +36,7 @@ describe("50 forks writing one new VirtualService at the same moment", () => {
     // Each fork has its own client, as separate `pulumi up` processes would.
     const writers = await Promise.all(forks.map(async () => countingConflicts((await clientNodeAccess(kubeconfig())).virtualServices)));
     // A wider retry budget than the default (10 attempts): 50 writers on one object, on a 2-core
-    // machine shared with other work, exhausted 10 attempts for some fork in one run of three
+    // machine shared with other work, exhausted 10 attempts for some fork in one of two runs
     // (ConflictRetriesExhaustedError). 50 simultaneous `pulumi up`s of one Service is far beyond
     // real use; what this checks is that no write is lost however long the contention lasts.
     await Promise.all(forks.map((f, i) => applyClaim(writers[i].api, claim(ns, "api", f), CONTENDED)));

@@ -11,7 +11,7 @@
  * shared Mapping (`shop.dev.example.com`) and a fork's (`alice.shop.dev.example.com` or
  * `alice--shop.dev.example.com`) use exact, different hostnames, so no request matches both.
  */
-import type { KubeObject } from "../render/cluster";
+import type { KubeObject } from "./kube/objects";
 import { DEFAULTS, formatServiceRef, HostScheme, ServiceRef, Upstream } from "./config";
 import { ConfigError } from "./errors";
 import { forkHost, LABELS, MANAGED_BY, mappingName } from "./naming";

@@ -9,6 +9,9 @@
  * Every method is async, so concurrent callers interleave at each call as they would over HTTP.
  */
 import { KubeObject, SimulatedCluster } from "./cluster";
+import { applyClaim } from "../components/fork/routeSync";
+import { claimOf, ForkRoutesState, where } from "../components/fork/forkRoutes";
+import type { DynamicHandler } from "./runtime";
 import { ClusterAccess, ConflictError, NotFoundError, VirtualService, VS_GROUP, VS_PLURAL, VS_VERSION } from "../components/kube/vsApi";
 
 const VS_API_VERSION = `${VS_GROUP}/${VS_VERSION}`;
@@ -60,3 +63,12 @@ export function simulatedAccess(cluster: SimulatedCluster): ClusterAccess {
     },
   };
 }
+
+/**
+ * The offline render's answer for ForkRoutes: the same applyClaim the provider runs, over the
+ * simulated cluster, without waiting between retries.
+ */
+export const forkRoutesHandler: DynamicHandler = async (inputs: Record<string, any>, cluster: SimulatedCluster) => {
+  const vs = await applyClaim(simulatedAccess(cluster).virtualServices, claimOf(inputs as ForkRoutesState), { sleep: async () => undefined });
+  return where(vs);
+};

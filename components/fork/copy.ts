@@ -8,7 +8,7 @@
  * other objects that select the shared pods by label. Policies that select pods by the rewritten
  * labels (see forkPodLabels) do not apply to the copy's pods.
  */
-import type { KubeObject } from "../../render/cluster";
+import type { KubeObject } from "../kube/objects";
 import { ConfigError } from "../errors";
 import { copiedFromValue, copyName, forkLabelValue, LABELS, MANAGED_BY } from "../naming";
 

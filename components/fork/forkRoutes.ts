@@ -13,9 +13,6 @@
  * travels in the resource's inputs and state (marked secret), not in a captured variable.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { SimulatedCluster } from "../../render/cluster";
-import type { DynamicHandler } from "../../render/runtime";
-import { simulatedAccess } from "../../render/simulatedApi";
 import { getClusterAccess } from "../kube/access";
 import { VirtualService } from "../kube/vsApi";
 import { applyClaim, releaseClaim } from "./routeSync";
@@ -58,7 +55,7 @@ export function claimOf(s: Pick<ForkRoutesState, "forkId" | "headerName" | "serv
   return { forkId: s.forkId, headerName: s.headerName, service: { name: s.serviceName, namespace: s.serviceNamespace }, targetHost: s.targetHost };
 }
 
-function where(vs: VirtualService): { virtualServiceName: string; virtualServiceNamespace: string } {
+export function where(vs: VirtualService): { virtualServiceName: string; virtualServiceNamespace: string } {
   return { virtualServiceName: vs.metadata.name, virtualServiceNamespace: vs.metadata.namespace ?? "default" };
 }
 
@@ -114,12 +111,3 @@ export class ForkRoutes extends pulumi.dynamic.Resource {
     );
   }
 }
-
-/**
- * The offline render's answer for ForkRoutes: the same applyClaim the provider runs, over the
- * simulated cluster, without waiting between retries.
- */
-export const forkRoutesHandler: DynamicHandler = async (inputs: Record<string, any>, cluster: SimulatedCluster) => {
-  const vs = await applyClaim(simulatedAccess(cluster).virtualServices, claimOf(inputs as ForkRoutesState), { sleep: async () => undefined });
-  return where(vs);
-};

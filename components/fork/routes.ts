@@ -15,7 +15,7 @@
  * metadata) is left exactly as it was; removing the last fork restores an adopted VirtualService's
  * spec byte for byte.
  */
-import type { KubeObject } from "../../render/cluster";
+import type { KubeObject } from "../kube/objects";
 import { forkOfRoute, isForkRoute, isRouteOfFork, LABELS, MANAGED_BY, routeName, serviceFqdn, virtualServiceName } from "../naming";
 
 export interface ForkRouteClaim {

@@ -12,7 +12,7 @@
  * API's Status object in `.body` (https://github.com/kubernetes-client/javascript, src/gen/apis/exception.ts).
  */
 import type * as k8s from "@kubernetes/client-node";
-import type { KubeObject } from "../../render/cluster";
+import type { KubeObject } from "./objects";
 import { ConfigError } from "../errors";
 import { ClusterAccess, ConflictError, NotFoundError, VirtualService, VS_GROUP, VS_PLURAL, VS_VERSION } from "./vsApi";
 

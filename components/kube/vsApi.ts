@@ -4,7 +4,7 @@
  * cluster (render/simulatedApi.ts). Keeping it this small lets the read-modify-write loop
  * (fork/routeSync.ts) be tested without a cluster.
  */
-import type { KubeObject } from "../../render/cluster";
+import type { KubeObject } from "./objects";
 
 /** A networking.istio.io VirtualService as the API server returns it. */
 export type VirtualService = KubeObject;

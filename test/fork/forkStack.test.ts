@@ -5,7 +5,7 @@
  * read-modify-write the live dynamic provider runs.
  */
 import * as path from "path";
-import { forkRoutesHandler } from "../../components/fork/forkRoutes";
+import { forkRoutesHandler } from "../../render/simulatedApi";
 import { resetClusterAccessFactory, setClusterAccessFactory } from "../../components/kube/access";
 import { SimulatedCluster } from "../../render/cluster";
 import { runStack, StackResult } from "../../render/runtime";

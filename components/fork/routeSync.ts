@@ -153,7 +153,7 @@ export function applyClaim(api: VirtualServiceApi, claim: ForkRouteClaim, opts: 
  */
 export function releaseClaim(
   api: VirtualServiceApi,
-  claim: Pick<ForkRouteClaim, "forkId" | "service">,
+  claim: Pick<ForkRouteClaim, "forkId" | "service" | "headerName">,
   opts: SyncOptions = {},
 ): Promise<VirtualService | undefined> {
   return readModifyWrite(
@@ -162,7 +162,7 @@ export function releaseClaim(
     async (list) => {
       const existing = findVirtualService(list, claim.service);
       if (existing === undefined) return undefined;
-      const result = removeForkRoutes(existing, claim.forkId);
+      const result = removeForkRoutes(existing, claim.forkId, claim.headerName);
       switch (result.action) {
         case "none":
           return existing;

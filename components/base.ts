@@ -66,6 +66,7 @@ export async function baseProgram(config: BaseConfig, secrets: { kubeconfig?: pu
     clusterName: cluster.clusterName,
     // Forks reach the cluster with the same kubeconfig context (kubeconfig mode; "" = its current one).
     kubeContext: config.cluster.mode === "kubeconfig" ? config.cluster.context ?? "" : "",
+    maxForkReplicas: config.maxForkReplicas,
     forkHostPatterns: forkHostPatterns(config.upstreams, config.hostScheme),
   };
 }

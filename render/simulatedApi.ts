@@ -12,7 +12,8 @@ import { KubeObject, SimulatedCluster } from "./cluster";
 import { applyClaim } from "../components/fork/routeSync";
 import { claimOf, ForkRoutesState, where } from "../components/fork/forkRoutes";
 import type { DynamicHandler } from "./runtime";
-import { ClusterAccess, ConflictError, NotFoundError, VirtualService, VS_GROUP, VS_PLURAL, VS_VERSION } from "../components/kube/vsApi";
+import { SNAPSHOT_API_VERSIONS } from "../components/kube/snapshot";
+import { ClusterAccess, SnapshotKind, ConflictError, NotFoundError, VirtualService, VS_GROUP, VS_PLURAL, VS_VERSION } from "../components/kube/vsApi";
 
 const VS_API_VERSION = `${VS_GROUP}/${VS_VERSION}`;
 const KIND = "VirtualService";
@@ -59,6 +60,9 @@ export function simulatedAccess(cluster: SimulatedCluster): ClusterAccess {
       },
       async getDeployment(namespace: string, name: string): Promise<KubeObject | undefined> {
         return cluster.get("apps/v1", "Deployment", namespace, name);
+      },
+      async list(kind: SnapshotKind, namespace: string): Promise<KubeObject[]> {
+        return cluster.list(SNAPSHOT_API_VERSIONS[kind], kind, namespace);
       },
     },
   };

@@ -14,7 +14,7 @@
 import type * as k8s from "@kubernetes/client-node";
 import type { KubeObject } from "./objects";
 import { ConfigError } from "../errors";
-import { ClusterAccess, ConflictError, NotFoundError, VirtualService, VS_GROUP, VS_PLURAL, VS_VERSION } from "./vsApi";
+import { ClusterAccess, SnapshotKind, ConflictError, NotFoundError, VirtualService, VS_GROUP, VS_PLURAL, VS_VERSION } from "./vsApi";
 
 type ClientNode = typeof k8s;
 
@@ -84,6 +84,15 @@ export async function clientNodeAccess(kubeconfig: string, context?: string): Pr
   const custom = kc.makeApiClient(k.CustomObjectsApi);
   const core = kc.makeApiClient(k.CoreV1Api);
   const apps = kc.makeApiClient(k.AppsV1Api);
+  const policy = kc.makeApiClient(k.PolicyV1Api);
+  const networking = kc.makeApiClient(k.NetworkingV1Api);
+  const listers: Record<SnapshotKind, (namespace: string) => Promise<{ items?: unknown[] }>> = {
+    Service: (namespace) => core.listNamespacedService({ namespace }),
+    Deployment: (namespace) => apps.listNamespacedDeployment({ namespace }),
+    PodDisruptionBudget: (namespace) => policy.listNamespacedPodDisruptionBudget({ namespace }),
+    NetworkPolicy: (namespace) => networking.listNamespacedNetworkPolicy({ namespace }),
+    Mapping: (namespace) => custom.listNamespacedCustomObject({ group: "getambassador.io", version: "v3alpha1", plural: "mappings", namespace }) as Promise<{ items?: unknown[] }>,
+  };
   const vs = { group: VS_GROUP, version: VS_VERSION, plural: VS_PLURAL };
   const label = (namespace: string | undefined, name: string) => `VirtualService ${namespace ?? "default"}/${name}`;
 
@@ -144,6 +153,16 @@ export async function clientNodeAccess(kubeconfig: string, context?: string): Pr
     reader: {
       getService: (namespace, name) => readOptional(() => core.readNamespacedService({ namespace, name }), `reading Service ${namespace}/${name}`),
       getDeployment: (namespace, name) => readOptional(() => apps.readNamespacedDeployment({ namespace, name }), `reading Deployment ${namespace}/${name}`),
+      async list(kind, namespace) {
+        try {
+          const res = await listers[kind](namespace);
+          return plain<KubeObject[]>(res.items ?? []);
+        } catch (err) {
+          // A kind the cluster does not serve (no Emissary CRDs yet) has no objects to collide with.
+          if (statusOf(err) === 404) return [];
+          return translate(err, `listing ${kind}s in ${namespace}`);
+        }
+      },
     },
   };
 }

@@ -11,6 +11,7 @@ import { ForkStack } from "./fork/forkStack";
 import { planForkOrThrow } from "./fork/plan";
 import { getClusterAccess } from "./kube/access";
 import type { KubeObject } from "./kube/objects";
+import { redact } from "./kube/kubeconfig";
 import { readSnapshot } from "./kube/snapshot";
 
 export interface ForkProgramArgs {
@@ -50,7 +51,7 @@ export async function forkProgram(args: ForkProgramArgs): Promise<Record<string,
   } catch (err) {
     if (err instanceof ConfigError || err instanceof TypeError || err instanceof ReferenceError) throw err;
     // An unreachable cluster or a rejected credential is not a bug: say so in one line.
-    throw new ConfigError("forkstack:baseStack", baseStack, `gives a cluster forkstack cannot read (${oneLine(err)})`, "check that the cluster is up and your credentials work (kubectl get services -A)");
+    throw new ConfigError("forkstack:baseStack", baseStack, `gives a cluster forkstack cannot read (${redact(oneLine(err))})`, "check that the cluster is up and your credentials work (kubectl get services -A)");
   }
   const expiresAt = expiryOf(fork, args.now);
   const owner = args.owner ?? `${pulumi.getProject()}/${pulumi.getStack()}`;

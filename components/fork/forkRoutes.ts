@@ -15,7 +15,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { getClusterAccess } from "../kube/access";
 import { VirtualService } from "../kube/vsApi";
-import { applyClaim, releaseClaim } from "./routeSync";
+import { applyClaim, releaseClaim, routeDrift, RouteDrift } from "./routeSync";
 import type { ForkRouteClaim } from "./routes";
 
 export const FORK_ROUTES_KIND = "ForkRoutes";
@@ -47,6 +47,12 @@ export interface ForkRoutesState {
   targetHost: string;
   virtualServiceName?: string;
   virtualServiceNamespace?: string;
+  /**
+   * What the last create, update or refresh found in the live VirtualService: `in-sync`, or
+   * `missing` / `changed` when the fork's routes were removed or edited out of band (a GitOps sync,
+   * a `kubectl apply` of the app's VirtualService). `pulumi refresh` shows it changing.
+   */
+  routes?: RouteDrift;
 }
 
 const INPUT_KEYS = ["kubeconfig", "context", "forkId", "headerName", "serviceName", "serviceNamespace", "targetHost"] as const;
@@ -67,7 +73,17 @@ function movedClaim(olds: ForkRoutesState, news: ForkRoutesState): boolean {
 async function apply(state: ForkRoutesState): Promise<ForkRoutesState> {
   const access = await getClusterAccess(state.kubeconfig, state.context);
   const vs = await applyClaim(access.virtualServices, claimOf(state));
-  return { ...state, ...where(vs) };
+  // Verify the write: an admission webhook or a controller may have rewritten the object.
+  const after = await routeDrift(access.virtualServices, claimOf(state));
+  if (after.drift !== "in-sync") {
+    throw new Error(`routes of fork "${state.forkId}" for Service ${state.serviceNamespace}/${state.serviceName} were written but are ${after.drift} when read back; something rewrites VirtualService ${where(vs).virtualServiceNamespace}/${where(vs).virtualServiceName} (an admission webhook or a GitOps controller?)`);
+  }
+  return { ...state, ...where(vs), routes: "in-sync" };
+}
+
+async function drift(state: ForkRoutesState): Promise<RouteDrift> {
+  const access = await getClusterAccess(state.kubeconfig, state.context);
+  return (await routeDrift(access.virtualServices, claimOf(state))).drift;
 }
 
 async function release(state: ForkRoutesState): Promise<void> {
@@ -78,7 +94,15 @@ async function release(state: ForkRoutesState): Promise<void> {
 export const forkRoutesProvider: pulumi.dynamic.ResourceProvider = {
   async diff(_id: string, olds: ForkRoutesState, news: ForkRoutesState): Promise<pulumi.dynamic.DiffResult> {
     // Update in place on any change: the routes are rewritten by name, never replaced wholesale.
-    return { changes: INPUT_KEYS.some((k) => olds[k] !== news[k]), replaces: [], deleteBeforeReplace: false };
+    if (INPUT_KEYS.some((k) => olds[k] !== news[k])) return { changes: true, replaces: [], deleteBeforeReplace: false };
+    // Same inputs: the live VirtualService decides. A route removed or changed out of band is a
+    // change, so `pulumi up` restores it even without a refresh first.
+    const live = await drift(news);
+    return { changes: live !== "in-sync", replaces: [], deleteBeforeReplace: false };
+  },
+  async read(id: string, props: ForkRoutesState): Promise<pulumi.dynamic.ReadResult> {
+    // `pulumi refresh`: record what the live VirtualService holds, so a missing route shows.
+    return { id, props: { ...props, routes: await drift(props) } };
   },
   async create(inputs: ForkRoutesState): Promise<pulumi.dynamic.CreateResult> {
     const outs = await apply(inputs);
@@ -105,7 +129,7 @@ export class ForkRoutes extends pulumi.dynamic.Resource {
     super(
       forkRoutesProvider,
       name,
-      { forkstackKind: FORK_ROUTES_KIND, ...args, context: args.context ?? "", virtualServiceName: undefined, virtualServiceNamespace: undefined },
+      { forkstackKind: FORK_ROUTES_KIND, ...args, context: args.context ?? "", virtualServiceName: undefined, virtualServiceNamespace: undefined, routes: undefined },
       // The kubeconfig stays in the state (delete needs it); keep it encrypted there.
       { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "kubeconfig"] },
     );

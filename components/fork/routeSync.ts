@@ -15,7 +15,7 @@
  * It does no I/O besides `api`; sleep and randomness are injectable for tests.
  */
 import { ConflictError, NotFoundError, VirtualService, VirtualServiceApi, VS_GROUP, VS_VERSION } from "../kube/vsApi";
-import { addForkRoutes, findVirtualService, ForkRouteClaim, removeForkRoutes } from "./routes";
+import { addForkRoutes, findVirtualService, ForkRouteClaim, removeForkRoutes, routesOfFork } from "./routes";
 
 export interface SyncOptions {
   /**
@@ -178,4 +178,20 @@ export function releaseClaim(
     },
     opts,
   );
+}
+
+/** Whether the fork's routes stand in the live VirtualService as the merge would write them. */
+export type RouteDrift = "in-sync" | "missing" | "changed";
+
+/**
+ * Reads the Service's VirtualService and compares it with what applyClaim would write: `missing`
+ * when the fork has no route there (or there is no VirtualService), `changed` when its routes differ
+ * or are no longer above the app's, `in-sync` otherwise. Read-only.
+ */
+export async function routeDrift(api: VirtualServiceApi, claim: ForkRouteClaim): Promise<{ drift: RouteDrift; virtualService?: VirtualService }> {
+  const vs = findVirtualService(await api.listAll(), claim.service);
+  if (vs === undefined || routesOfFork(vs, claim.forkId, claim.headerName).length === 0) return { drift: "missing", virtualService: vs };
+  const wanted = addForkRoutes(vs, claim);
+  const same = JSON.stringify((wanted.spec as { http?: unknown }).http) === JSON.stringify((vs.spec as { http?: unknown }).http);
+  return { drift: same ? "in-sync" : "changed", virtualService: vs };
 }

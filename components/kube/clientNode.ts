@@ -14,6 +14,8 @@
 import type * as k8s from "@kubernetes/client-node";
 import type { KubeObject } from "./objects";
 import { ConfigError } from "../errors";
+import { kubeconfigError, redact } from "./kubeconfig";
+import { statusOf, withRetries } from "./retry";
 import { ClusterAccess, SnapshotKind, ConflictError, NotFoundError, VirtualService, VS_GROUP, VS_PLURAL, VS_VERSION } from "./vsApi";
 
 type ClientNode = typeof k8s;
@@ -24,17 +26,11 @@ export function loadClientNode(): Promise<ClientNode> {
   return importEsm("@kubernetes/client-node");
 }
 
-/** The HTTP status of a client-node error, if it is an API answer. */
-function statusOf(err: unknown): number | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "number" ? code : undefined;
-}
-
 function messageOf(err: unknown): string {
   const body = (err as { body?: unknown }).body;
   const parsed = typeof body === "string" ? safeJson(body) : body;
   const message = (parsed as { message?: unknown } | undefined)?.message;
-  return typeof message === "string" ? message : err instanceof Error ? err.message : String(err);
+  return redact(typeof message === "string" ? message : err instanceof Error ? err.message : String(err));
 }
 
 function safeJson(text: string): unknown {
@@ -51,6 +47,7 @@ function translate(err: unknown, what: string): never {
   if (status === 409) throw new ConflictError(`${what}: ${messageOf(err)}`);
   if (status === 404) throw new NotFoundError(`${what}: ${messageOf(err)}`);
   if (status !== undefined) throw new Error(`${what}: HTTP ${status}: ${messageOf(err)}`);
+  if (err instanceof Error) throw new Error(`${what}: ${redact(err.message)}`);
   throw err;
 }
 
@@ -65,6 +62,10 @@ function asVirtualService(item: any): VirtualService {
 }
 
 /**
+ * Every call has a timeout and is retried on 429, 5xx and reset connections (kube/retry.ts); a
+ * create or replace that timed out may have been applied, which is safe: the retry then answers
+ * 409 and the read-modify-write (fork/routeSync.ts) reads and merges again.
+ *
  * ClusterAccess for the cluster a kubeconfig names. An empty kubeconfig means the ambient one
  * ($KUBECONFIG, ~/.kube/config or the in-cluster service account); `context` defaults to the
  * kubeconfig's current context.
@@ -72,8 +73,15 @@ function asVirtualService(item: any): VirtualService {
 export async function clientNodeAccess(kubeconfig: string, context?: string): Promise<ClusterAccess> {
   const k = await loadClientNode();
   const kc = new k.KubeConfig();
+  const source = "kubeconfig (the base stack's kubeconfig output)";
   if (kubeconfig.trim() === "") kc.loadFromDefault();
-  else kc.loadFromString(kubeconfig);
+  else {
+    try {
+      kc.loadFromString(kubeconfig);
+    } catch (err) {
+      throw kubeconfigError(err, source);
+    }
+  }
   if (context !== undefined && context !== "") {
     if (kc.getContextObject(context) === null) {
       const known = kc.getContexts().map((c) => c.name);
@@ -98,7 +106,7 @@ export async function clientNodeAccess(kubeconfig: string, context?: string): Pr
 
   async function readOptional(read: () => Promise<unknown>, what: string): Promise<KubeObject | undefined> {
     try {
-      return plain<KubeObject>(await read());
+      return plain<KubeObject>(await withRetries(what, read));
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
       return translate(err, what);
@@ -109,7 +117,7 @@ export async function clientNodeAccess(kubeconfig: string, context?: string): Pr
     virtualServices: {
       async list(namespace) {
         try {
-          const res = await custom.listNamespacedCustomObject({ ...vs, namespace });
+          const res = await withRetries(`listing VirtualServices in ${namespace}`, () => custom.listNamespacedCustomObject({ ...vs, namespace }));
           return (res.items ?? []).map(asVirtualService);
         } catch (err) {
           return translate(err, `listing VirtualServices in ${namespace}`);
@@ -117,7 +125,7 @@ export async function clientNodeAccess(kubeconfig: string, context?: string): Pr
       },
       async listAll() {
         try {
-          const res = await custom.listClusterCustomObject(vs);
+          const res = await withRetries("listing VirtualServices", () => custom.listClusterCustomObject(vs));
           return (res.items ?? []).map(asVirtualService);
         } catch (err) {
           return translate(err, "listing VirtualServices");
@@ -126,7 +134,7 @@ export async function clientNodeAccess(kubeconfig: string, context?: string): Pr
       async create(body) {
         const namespace = body.metadata.namespace ?? "default";
         try {
-          return asVirtualService(await custom.createNamespacedCustomObject({ ...vs, namespace, body }));
+          return asVirtualService(await withRetries(`creating ${label(namespace, body.metadata.name)}`, () => custom.createNamespacedCustomObject({ ...vs, namespace, body })));
         } catch (err) {
           return translate(err, `creating ${label(namespace, body.metadata.name)}`);
         }
@@ -134,7 +142,7 @@ export async function clientNodeAccess(kubeconfig: string, context?: string): Pr
       async replace(body) {
         const namespace = body.metadata.namespace ?? "default";
         try {
-          return asVirtualService(await custom.replaceNamespacedCustomObject({ ...vs, namespace, name: body.metadata.name, body }));
+          return asVirtualService(await withRetries(`replacing ${label(namespace, body.metadata.name)}`, () => custom.replaceNamespacedCustomObject({ ...vs, namespace, name: body.metadata.name, body })));
         } catch (err) {
           return translate(err, `replacing ${label(namespace, body.metadata.name)}`);
         }
@@ -143,7 +151,7 @@ export async function clientNodeAccess(kubeconfig: string, context?: string): Pr
         try {
           // A delete precondition: the server deletes only the version we decided on
           // (https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/delete-options/).
-          await custom.deleteNamespacedCustomObject({ ...vs, namespace, name, body: { preconditions: { resourceVersion } } });
+          await withRetries(`deleting ${label(namespace, name)}`, () => custom.deleteNamespacedCustomObject({ ...vs, namespace, name, body: { preconditions: { resourceVersion } } }));
         } catch (err) {
           if (statusOf(err) === 404) return;
           translate(err, `deleting ${label(namespace, name)}`);
@@ -155,7 +163,7 @@ export async function clientNodeAccess(kubeconfig: string, context?: string): Pr
       getDeployment: (namespace, name) => readOptional(() => apps.readNamespacedDeployment({ namespace, name }), `reading Deployment ${namespace}/${name}`),
       async list(kind, namespace) {
         try {
-          const res = await listers[kind](namespace);
+          const res = await withRetries(`listing ${kind}s in ${namespace}`, () => listers[kind](namespace));
           return plain<KubeObject[]>(res.items ?? []);
         } catch (err) {
           // A kind the cluster does not serve (no Emissary CRDs yet) has no objects to collide with.

@@ -7,6 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { SharedCluster } from "./cluster";
 import { BaseConfig } from "./config";
 import { dnsRecordNames, WildcardCertificates, WildcardDns } from "./dns";
+import { ForkAccess } from "./forkAccess";
 import { AmbassadorGateway } from "./gateway";
 import { forkHostPatterns } from "./gatewayObjects";
 import { Istio } from "./istio";
@@ -52,6 +53,24 @@ export async function baseProgram(config: BaseConfig, secrets: { kubeconfig?: pu
     // After Istio, so its sidecar injector is there when the shop's pods start.
     new SampleShop("sample-shop", {}, { ...k8sOpts, dependsOn: istioReady });
   }
+  // Who may run forks: RBAC and the API server's own admission policies for the fork group.
+  new ForkAccess(
+    "fork-access",
+    {
+      policy: {
+        access: config.forkAccess,
+        headerName: config.headerName,
+        gatewayNamespace: config.emissary.namespace,
+        ambassadorId: config.emissary.ambassadorId,
+        upstreams: config.upstreams,
+        hostScheme: config.hostScheme,
+        domain: config.domain,
+      },
+      eksCluster: cluster.eksCluster,
+      dependsOn: [gateway],
+    },
+    k8sOpts,
+  );
   new WildcardDns("dns", { domain: config.domain, upstreams: config.upstreams, hostScheme: config.hostScheme, address: gateway.address });
 
   return {
@@ -68,5 +87,10 @@ export async function baseProgram(config: BaseConfig, secrets: { kubeconfig?: pu
     kubeContext: config.cluster.mode === "kubeconfig" ? config.cluster.context ?? "" : "",
     maxForkReplicas: config.maxForkReplicas,
     forkHostPatterns: forkHostPatterns(config.upstreams, config.hostScheme),
+    // For forkctl's price of a fork; null when the base gives none.
+    pricing: config.pricing ?? null,
+    // Who runs forks, and where (forks refuse any other namespace).
+    forkGroup: config.forkAccess.group,
+    forkNamespaces: config.forkAccess.namespaces,
   };
 }

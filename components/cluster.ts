@@ -86,7 +86,10 @@ const policy = (name: string) => `arn:aws:iam::aws:policy/${name}`;
 export class SharedCluster extends pulumi.ComponentResource {
   /** The provider every Kubernetes resource of the stack uses. */
   public readonly provider: k8s.Provider;
-  /** The kubeconfig fork stacks use (secret); "" when the ambient kubeconfig is used. */
+  /**
+   * The kubeconfig fork stacks use: eks mode, the cluster's endpoint and CA with `aws eks get-token`
+   * (no credential: each runner authenticates as itself); kubeconfig mode, "" (forks use their own).
+   */
   public readonly kubeconfig: pulumi.Output<string>;
   /** The EKS cluster's name, or the kubeconfig context (or "" for its current context). */
   public readonly clusterName: pulumi.Output<string>;
@@ -106,7 +109,9 @@ export class SharedCluster extends pulumi.ComponentResource {
         { ...(args.kubeconfig !== undefined ? { kubeconfig: args.kubeconfig } : {}), ...(cfg.context !== undefined ? { context: cfg.context } : {}) },
         { parent: this },
       );
-      this.kubeconfig = pulumi.secret(args.kubeconfig ?? "");
+      // The adopted kubeconfig holds the base's own (admin) credentials: never handed to forks,
+      // which bring their own kubeconfig and use the same context.
+      this.kubeconfig = pulumi.output("");
       this.clusterName = pulumi.output(cfg.context ?? "");
       this.registerOutputs({ kubeconfig: this.kubeconfig, clusterName: this.clusterName });
       return;
@@ -190,11 +195,11 @@ export class SharedCluster extends pulumi.ComponentResource {
     );
 
     const region = aws.getRegionOutput({}, parent).region;
-    this.kubeconfig = pulumi.secret(
-      pulumi
-        .all([cluster.name, cluster.endpoint, cluster.certificateAuthority, region])
-        .apply(([clusterName, endpoint, ca, r]) => eksKubeconfig({ clusterName, endpoint, certificateAuthority: ca.data!, region: r })),
-    );
+    // Endpoint, CA and `aws eks get-token` for whoever runs it: no credential of its own, so
+    // forks may read it; each runner is authorised as itself (its IAM role's access entry).
+    this.kubeconfig = pulumi
+      .all([cluster.name, cluster.endpoint, cluster.certificateAuthority, region])
+      .apply(([clusterName, endpoint, ca, r]) => eksKubeconfig({ clusterName, endpoint, certificateAuthority: ca.data!, region: r }));
     this.clusterName = cluster.name;
     this.provider = new k8s.Provider(`${name}-provider`, { kubeconfig: this.kubeconfig }, parent);
     this.registerOutputs({ kubeconfig: this.kubeconfig, clusterName: this.clusterName });

@@ -5,6 +5,7 @@
  * naming the key, the value and the fix. Nothing is created before these checks pass.
  */
 import { ConfigError } from "./errors";
+import type { ForkAccessConfig, ServiceAccountRule } from "./forkPolicy";
 
 /** Config keys live in the `forkstack` namespace; the values below are keyed without the prefix. */
 export const CONFIG_NAMESPACE = "forkstack";
@@ -51,6 +52,8 @@ export const DEFAULTS = {
   /** The base stack's default limit on a fork copy's replicas: forks are for trying, not for load. */
   maxForkReplicas: 3,
   mappingTimeoutMs: 30000,
+  /** The Kubernetes group of fork runners (RBAC and admission policies). */
+  forkGroup: "forkstack-forkers",
 } as const;
 
 export type HostScheme = "subdomain" | "flat";
@@ -122,6 +125,18 @@ export interface BaseConfig {
   readonly sampleApp: boolean;
   /** The most replicas a fork's copy may run. @default 3 */
   readonly maxForkReplicas: number;
+  /** What the cluster's capacity costs, for the price of a fork in `forkctl`'s report; undefined: no price shown. */
+  readonly pricing?: Pricing;
+  /** Who may run forks, and where (components/forkPolicy.ts). */
+  readonly forkAccess: ForkAccessConfig;
+}
+
+/** Prices of requested capacity, in `currency` per hour. */
+export interface Pricing {
+  readonly vcpuHour: number;
+  readonly gibHour: number;
+  /** ISO 4217 code, e.g. USD. @default USD */
+  readonly currency: string;
 }
 
 export interface ForkService {
@@ -145,6 +160,11 @@ export interface ForkConfig {
   readonly headers: Readonly<Record<string, string>>;
   /** How long after a `pulumi up` the fork counts as expired, e.g. `72h`; undefined: never. */
   readonly ttl?: string;
+  /**
+   * When the fork expires (ISO 8601 UTC), fixed: what `forkctl` stamps when it creates a fork, so
+   * later updates keep it. Given together with `ttl`, it wins; `ttl` then only documents intent.
+   */
+  readonly expiresAt?: string;
 }
 
 /** What a fork stack needs to know of its base: the base stack's outputs (see index.ts). */
@@ -350,7 +370,7 @@ export function formatServiceRef(ref: ServiceRef): string {
 // --- known keys -----------------------------------------------------------------------------------
 
 /** Every top-level key of a base stack (without the `forkstack:` prefix). */
-export const BASE_KEYS = ["cluster", "domain", "headerName", "hostScheme", "upstreams", "istio", "emissary", "tls", "sampleApp", "maxForkReplicas", "kubeconfig"] as const;
+export const BASE_KEYS = ["cluster", "domain", "headerName", "hostScheme", "upstreams", "istio", "emissary", "tls", "sampleApp", "pricing", "forkAccess", "maxForkReplicas", "kubeconfig"] as const;
 /** Every top-level key of a fork stack. */
 export const FORK_KEYS = ["fork", "baseStack"] as const;
 
@@ -361,7 +381,9 @@ const NESTED_KEYS: Record<string, readonly string[]> = {
   emissary: ["install", "version", "ambassadorId", "namespace"],
   tls: ["mode", "email"],
   "upstreams[]": ["host", "service"],
-  fork: ["id", "services", "headers", "ttl"],
+  fork: ["id", "services", "headers", "ttl", "expiresAt"],
+  forkAccess: ["group", "principals", "namespaces"],
+  pricing: ["vcpuHour", "gibHour", "currency"],
   "fork.services[]": ["name", "namespace", "deployment", "image", "env", "replicas"],
 };
 
@@ -510,6 +532,8 @@ export function parseBaseConfig(raw: Record<string, unknown>): BaseConfig {
   if (maxForkReplicas > MAX_REPLICAS) {
     throw new ConfigError(key("maxForkReplicas"), maxForkReplicas, `is more than ${MAX_REPLICAS}`, `forks are for trying changes, not for load: use at most ${MAX_REPLICAS}`);
   }
+  const pricing = raw.pricing === undefined || raw.pricing === null ? undefined : parsePricing(raw.pricing);
+  const forkAccess = parseForkAccess(raw.forkAccess, mode);
 
   return {
     cluster,
@@ -529,7 +553,66 @@ export function parseBaseConfig(raw: Record<string, unknown>): BaseConfig {
     tls: { mode: tlsMode, email },
     sampleApp,
     maxForkReplicas,
+    ...(pricing === undefined ? {} : { pricing }),
+    forkAccess,
   };
+}
+
+/** https://kubernetes.io/docs/reference/access-authn-authz/rbac/ (a group is any non-empty string; keep it printable). */
+const GROUP = /^[A-Za-z0-9][A-Za-z0-9:._@-]{0,127}$/;
+const IAM_PRINCIPAL = /^arn:aws[a-z-]*:(iam|sts)::\d{12}:(role|user|assumed-role)\/[\w+=,.@\/-]+$/;
+
+function parseForkAccess(value: unknown, mode: "eks" | "kubeconfig"): ForkAccessConfig {
+  const field = key("forkAccess");
+  const obj = value === undefined || value === null ? {} : asObject(field, value, "write it as { group: forkstack-forkers, namespaces: { shop: shared } }");
+  knownKeys("forkAccess", obj, "forkAccess");
+  const group = obj.group ?? DEFAULTS.forkGroup;
+  if (typeof group !== "string" || !GROUP.test(group) || group.startsWith("system:")) {
+    throw new ConfigError(`${field}.group`, group, "is not a group name forkstack can bind", `use letters, digits and ":._@-", not "system:...", e.g. "${DEFAULTS.forkGroup}"`);
+  }
+  const principalsRaw = obj.principals ?? [];
+  if (!Array.isArray(principalsRaw)) throw new ConfigError(`${field}.principals`, principalsRaw, "is not a list", "list IAM role ARNs, e.g. [arn:aws:iam::123456789012:role/developers]");
+  const principals = principalsRaw.map((p, i) => {
+    if (typeof p !== "string" || !IAM_PRINCIPAL.test(p)) throw new ConfigError(`${field}.principals[${i}]`, p, "is not an IAM role or user ARN", "use e.g. arn:aws:iam::123456789012:role/developers");
+    return p;
+  });
+  if (principals.length > 0 && mode !== "eks") {
+    throw new ConfigError(`${field}.principals`, principals, "needs cluster.mode eks (EKS access entries map them to the group)", "remove them and add the group to your users in the cluster's own identity provider");
+  }
+  const nsRaw = obj.namespaces === undefined || obj.namespaces === null ? {} : asObject(`${field}.namespaces`, obj.namespaces, "map each forkable namespace to shared or a list of ServiceAccounts, e.g. { shop: shared }");
+  const namespaces: Record<string, ServiceAccountRule> = {};
+  for (const [ns, rule] of Object.entries(nsRaw)) {
+    const f = `${field}.namespaces.${ns}`;
+    if (!DNS_LABEL.test(ns) || ns.length > 63 || ns.startsWith("kube-") || ns === "istio-system") {
+      throw new ConfigError(f, ns, "is not a namespace forks may use", "name an application namespace, e.g. shop");
+    }
+    if (rule === "shared") {
+      namespaces[ns] = "shared";
+    } else if (Array.isArray(rule) && rule.length > 0 && rule.every((s) => typeof s === "string" && isDnsSubdomain(s))) {
+      namespaces[ns] = [...rule] as string[];
+    } else {
+      throw new ConfigError(f, rule, "is not a ServiceAccount rule", 'use "shared" (copies run as the shared ServiceAccount) or a list of ServiceAccounts, e.g. [fork-runner]');
+    }
+  }
+  return { group, principals, namespaces };
+}
+
+function parsePricing(value: unknown): Pricing {
+  const field = key("pricing");
+  const obj = asObject(field, value, "write it as { vcpuHour: 0.04, gibHour: 0.005, currency: USD }");
+  knownKeys("pricing", obj, "pricing");
+  const price = (name: "vcpuHour" | "gibHour", example: number): number => {
+    const v = typeof obj[name] === "string" && /^\d+(\.\d+)?$/.test(obj[name] as string) ? Number(obj[name]) : obj[name];
+    if (typeof v !== "number" || !Number.isFinite(v) || v < 0) {
+      throw new ConfigError(`${field}.${name}`, obj[name], "is not a price per hour", `use a non-negative number, e.g. ${example}`);
+    }
+    return v;
+  };
+  const currency = obj.currency ?? "USD";
+  if (typeof currency !== "string" || !/^[A-Z]{3}$/.test(currency)) {
+    throw new ConfigError(`${field}.currency`, currency, "is not an ISO 4217 currency code", `use e.g. "USD" or "EUR"`);
+  }
+  return { vcpuHour: price("vcpuHour", 0.04), gibHour: price("gibHour", 0.005), currency };
 }
 
 function parseUpstreams(value: unknown, domain: string, hostScheme: HostScheme): Upstream[] {
@@ -626,8 +709,15 @@ export function parseForkConfig(value: unknown): ForkConfig {
   if (ttl !== undefined && (typeof ttl !== "string" || !TTL.test(ttl) || parseTtlMs(ttl) === 0)) {
     throw new ConfigError(`${field}.ttl`, ttl, "is not a duration", `use minutes, hours or days, e.g. "72h" or "7d"`);
   }
-  return { id, services, headers, ttl: ttl as string | undefined };
+  const expiresAt = obj.expiresAt;
+  if (expiresAt !== undefined && (typeof expiresAt !== "string" || !ISO_UTC.test(expiresAt) || Number.isNaN(Date.parse(expiresAt)))) {
+    throw new ConfigError(`${field}.expiresAt`, expiresAt, "is not an ISO 8601 UTC time", `use e.g. "2026-12-24T18:00:00Z", or set ttl instead`);
+  }
+  return { id, services, headers, ttl: ttl as string | undefined, ...(expiresAt === undefined ? {} : { expiresAt: expiresAt as string }) };
 }
+
+/** An ISO 8601 time in UTC to the second (what expiryOf writes). */
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
 
 function isDnsSubdomain(value: string): boolean {
   return value.length <= 253 && value.split(".").every((l) => DNS_LABEL.test(l));
@@ -641,8 +731,12 @@ export function parseTtlMs(ttl: string): number {
   return Number(m[1]) * unit;
 }
 
-/** When a fork deployed at `now` expires (ISO 8601, seconds precision), or undefined without a ttl. */
+/**
+ * When a fork deployed at `now` expires (ISO 8601, seconds precision): its fixed `expiresAt`, else
+ * `now + ttl`, else undefined (never).
+ */
 export function expiryOf(fork: ForkConfig, now: Date): string | undefined {
+  if (fork.expiresAt !== undefined) return fork.expiresAt;
   if (fork.ttl === undefined) return undefined;
   return new Date(now.getTime() + parseTtlMs(fork.ttl)).toISOString().replace(/\.\d{3}Z$/, "Z");
 }

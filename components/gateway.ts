@@ -11,6 +11,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { KubeObject } from "./kube/objects";
 import { HostScheme, TlsMode, Upstream } from "./config";
 import {
+  ambassadorModule,
   EMISSARY_CRDS_RELEASE,
   EMISSARY_RELEASE,
   emissaryCrdsValues,
@@ -108,6 +109,9 @@ export class AmbassadorGateway extends pulumi.ComponentResource {
 
     // Emissary objects need the CRDs; they are config, so they do not wait for the pods.
     const crdOpts = { parent: this, dependsOn: crdDeps };
+    // The Module is the install's own (there is one per ambassador_id); a platform-run Emissary
+    // (install: false) keeps its Module, which should strip the fork header the same way.
+    if (install) apply(`${name}-module`, ambassadorModule(ctx, args.headerName), crdOpts);
     for (const listener of gatewayListeners(ctx)) apply(`${name}-listener-${listener.metadata.name}`, listener, crdOpts);
     for (const host of gatewayHosts(args.upstreams, ctx)) apply(`${name}-host-${host.metadata.name}`, host, crdOpts);
     const mappingCtx = { ambassadorId: args.ambassadorId, namespace: args.namespace, headerName: args.headerName };

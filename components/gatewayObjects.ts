@@ -199,3 +199,22 @@ export function emissaryValues(ctx: GatewayObjectContext): Record<string, unknow
 export function emissaryCrdsValues(ctx: GatewayObjectContext): Record<string, unknown> {
   return { enableLegacyVersions: false, emissary: { namespace: ctx.namespace } };
 }
+
+/**
+ * The `ambassador` Module: every Mapping of this install that does not list its own
+ * `remove_request_headers` strips the fork header (`defaults.httpmapping`; a Mapping's own list
+ * replaces the default: https://www.getambassador.io/docs/emissary/latest/topics/running/ambassador/).
+ * So any way in from outside — an app team's Mapping, another Listener or Host — removes a header a
+ * client sent; only fork Mappings set it (Envoy removes before it adds, so theirs survives).
+ */
+export function ambassadorModule(ctx: GatewayObjectContext, headerName: string): KubeObject {
+  return {
+    apiVersion: EMISSARY_API_VERSION,
+    kind: "Module",
+    metadata: { name: "ambassador", namespace: ctx.namespace, labels: { [LABELS.managedBy]: MANAGED_BY } },
+    spec: {
+      ambassador_id: [ctx.ambassadorId],
+      config: { defaults: { httpmapping: { remove_request_headers: [headerName] } } },
+    },
+  };
+}

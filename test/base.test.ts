@@ -41,12 +41,6 @@ describe("base stack outputs", () => {
     });
     expect(outputs.gatewayHostname).toMatch(/^forkstack-gateway-.*\.elb\.eu-west-1\.amazonaws\.com$/);
   });
-
-  it("keep the kubeconfig secret", async () => {
-    const { secretOutputs, outputs } = await run({ ...base, "forkstack:kubeconfig": "apiVersion: v1" });
-    expect(outputs.kubeconfig).toBe("apiVersion: v1");
-    expect(secretOutputs).toEqual(["kubeconfig"]);
-  });
 });
 
 describe("cluster modes", () => {
@@ -263,5 +257,52 @@ describe("project files", () => {
       expect([key, ["string", "integer", "boolean", "array"].includes(decl.type)]).toEqual([key, true]);
       expect([key, "default" in decl]).toEqual([key, true]);
     }
+  });
+});
+
+describe("fork access", () => {
+  const withAccess = { ...base, "forkstack:forkAccess": { group: "shop-devs", namespaces: { shop: "shared", api: ["fork-runner"] } } };
+
+  it("publishes no credential in any output", async () => {
+    const admin = "apiVersion: v1\nkind: Config\nusers:\n- name: admin\n  user:\n    token: s3cr3t-admin-token\n    client-key-data: UFJJVkFURSBLRVk=";
+    const result = await runStack({ stack: "dev", cluster: new SimulatedCluster(), program, config: { ...withAccess, "forkstack:kubeconfig": admin }, secretKeys: ["forkstack:kubeconfig"] });
+    const text = JSON.stringify(result.outputs);
+    for (const secret of ["s3cr3t-admin-token", "UFJJVkFURSBLRVk=", "client-key-data", "token"]) expect(text).not.toContain(secret);
+    expect(result.secretOutputs).toEqual([]);
+    const eks = await run({ ...withAccess, "forkstack:cluster": { mode: "eks" } });
+    expect(JSON.stringify(eks.outputs)).not.toMatch(/token"|client-key|password/);
+  });
+
+  it("binds the fork role in each forkable namespace and installs the three admission policies", async () => {
+    const { cluster } = await run(withAccess);
+    const bindings = cluster.all().filter((o) => o.kind === "RoleBinding");
+    expect(bindings.map((b) => `${b.metadata.namespace}/${b.metadata.name}`).sort()).toEqual(["api/forkstack-fork", "emissary/forkstack-fork-mappings", "shop/forkstack-fork"]);
+    expect(bindings.every((b) => (b as any).subjects[0].name === "shop-devs")).toBe(true);
+    const policies = cluster.all().filter((o) => o.kind === "ValidatingAdmissionPolicy");
+    expect(policies.map((p) => p.metadata.name).sort()).toEqual(["forkstack-fork-mappings", "forkstack-fork-routes", "forkstack-fork-workloads"]);
+    expect(cluster.all().filter((o) => o.kind === "ValidatingAdmissionPolicyBinding")).toHaveLength(3);
+  });
+
+  it("publishes the fork group and the forkable namespaces for fork stacks", async () => {
+    const { outputs } = await run(withAccess);
+    expect([outputs.forkGroup, outputs.forkNamespaces]).toEqual(["shop-devs", { shop: "shared", api: ["fork-runner"] }]);
+  });
+
+  it("maps IAM principals to the group with EKS access entries in eks mode only", async () => {
+    const principals = ["arn:aws:iam::123456789012:role/developers", "arn:aws:iam::123456789012:role/ci"];
+    const { resources } = await run({ ...withAccess, "forkstack:cluster": { mode: "eks" }, "forkstack:forkAccess": { group: "shop-devs", principals, namespaces: { shop: "shared" } } });
+    const entries = ofType(resources, "aws:eks/accessEntry:AccessEntry").map((r) => [r.plainInputs.principalArn, r.plainInputs.kubernetesGroups]);
+    expect(entries).toEqual(principals.map((p) => [p, ["shop-devs"]]));
+    await expect(run({ ...withAccess, "forkstack:forkAccess": { principals } })).rejects.toThrow(
+      /^stack dev: forkstack:forkAccess\.principals: .* needs cluster\.mode eks/,
+    );
+  });
+
+  it.each([
+    [{ group: "system:masters" }, /forkstack:forkAccess\.group: "system:masters" is not a group name forkstack can bind/],
+    [{ namespaces: { "kube-system": "shared" } }, /forkstack:forkAccess\.namespaces\.kube-system: "kube-system" is not a namespace forks may use/],
+    [{ namespaces: { shop: "any" } }, /forkstack:forkAccess\.namespaces\.shop: "any" is not a ServiceAccount rule/],
+  ])("refuses %j in one line", async (forkAccess, message) => {
+    await expect(run({ ...base, "forkstack:forkAccess": forkAccess })).rejects.toThrow(message);
   });
 });

@@ -2,13 +2,13 @@
  * ClusterAccess over `@kubernetes/client-node`, which handles every kubeconfig auth method (client
  * certificates, tokens, exec plugins such as `aws eks get-token`) that hand-rolled HTTP would not.
  *
- * client-node 1.x is ESM-only ("type": "module"). This project compiles to CommonJS, where
+ * client-node 2.x is ESM-only ("type": "module"). This project compiles to CommonJS, where
  * TypeScript rewrites `import("x")` into `require("x")`; hiding the import in `new Function` keeps
- * it a real dynamic `import()`, which loads ESM from CommonJS on every Node version we support. It
- * also keeps the module out of Pulumi's closure serialization: a dynamic provider
+ * it a real dynamic `import()`. Node >= 22.12 could also `require()` it, but the lazy import keeps
+ * the package out of start-up and out of Pulumi's closure serialization: a dynamic provider
  * (fork/forkRoutes.ts) captures this code, and the package is loaded where it runs.
  *
- * Errors: client-node 1.x rejects with `ApiException` carrying the HTTP status in `.code` and the
+ * Errors: client-node (1.x and 2.x) rejects with `ApiException` carrying the HTTP status in `.code` and the
  * API's Status object in `.body` (https://github.com/kubernetes-client/javascript, src/gen/apis/exception.ts).
  */
 import type * as k8s from "@kubernetes/client-node";

@@ -93,13 +93,13 @@ describe("SharedCluster in eks mode", () => {
     expect(policies.sort()).toEqual(["AmazonEC2ContainerRegistryReadOnly", "AmazonEKSClusterPolicy", "AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy"]);
   });
 
-  it("exports the kubeconfig as a secret and hands it to the provider", async () => {
-    const { outputs, secretOutputs, resources } = await run(eks);
-    expect(secretOutputs).toContain("kubeconfig");
+  it("exports a kubeconfig whose only way in is the runner's own aws eks get-token", async () => {
+    const { outputs, resources } = await run(eks);
     const kc = JSON.parse(outputs.kubeconfig as string);
+    expect(kc.users).toEqual([{ name: outputs.clusterName, user: { exec: expect.objectContaining({ command: "aws" }) } }]);
     expect(kc.users[0].user.exec.args).toContain(outputs.clusterName);
     const provider = resources.find((r) => r.type === "pulumi:providers:kubernetes")!;
-    expect(provider.inputs.kubeconfig).toBe("[secret]");
+    expect(JSON.parse(provider.plainInputs.kubeconfig as string)).toEqual(kc);
   });
 });
 
@@ -111,13 +111,15 @@ describe("SharedCluster in kubeconfig mode", () => {
     expect(resources.filter((r) => r.type.startsWith("aws:"))).toEqual([]);
   });
 
-  it("uses the secret kubeconfig and the configured context", async () => {
-    const { resources, outputs, secretOutputs } = await run(kubeconfigMode, "apiVersion: v1");
+  it("uses the secret kubeconfig and the configured context, and never exports it", async () => {
+    const adminKubeconfig = "apiVersion: v1\nusers: [{ name: admin, user: { token: s3cr3t-admin-token } }]";
+    const { resources, outputs } = await run(kubeconfigMode, adminKubeconfig);
     const provider = resources.find((r) => r.type === "pulumi:providers:kubernetes")!;
     expect(provider.plainInputs.context).toBe("kind-dev");
     expect(provider.inputs.kubeconfig).toBe("[secret]");
-    expect(outputs.kubeconfig).toBe("apiVersion: v1");
-    expect(secretOutputs).toContain("kubeconfig");
+    expect(provider.plainInputs.kubeconfig).toBe(adminKubeconfig);
+    expect(outputs.kubeconfig).toBe("");
+    expect(JSON.stringify(outputs)).not.toContain("s3cr3t-admin-token");
   });
 
   it("falls back to the ambient kubeconfig and exports an empty one", async () => {

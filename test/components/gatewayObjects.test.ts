@@ -140,3 +140,12 @@ describe("chart values", () => {
     expect(emissaryValues(acm).waitForApiext).toEqual({ enabled: false });
   });
 });
+
+describe("ambassador Module", () => {
+  it("strips the fork header by default from every Mapping of this install", () => {
+    const { ambassadorModule } = require("../../components/gatewayObjects") as typeof import("../../components/gatewayObjects");
+    const m = ambassadorModule({ namespace: "emissary", ambassadorId: "fork-proxy-ambassador", tlsMode: "acm", hostScheme: "subdomain" }, "x-fork-identifier");
+    expect(m.metadata).toMatchObject({ name: "ambassador", namespace: "emissary" });
+    expect(m.spec).toEqual({ ambassador_id: ["fork-proxy-ambassador"], config: { defaults: { httpmapping: { remove_request_headers: ["x-fork-identifier"] } } } });
+  });
+});

@@ -3,7 +3,7 @@
  *
  * Twenty forks run applyClaim at once against a fake API server over real HTTP, through the real
  * client-node adapter, then releaseClaim at once. The writers run in a child `node` process
- * (test/helpers/concurrentWriters.ts): client-node 1.x is ESM-only and Jest's CommonJS vm cannot
+ * (test/helpers/concurrentWriters.ts): client-node 2.x is ESM-only and Jest's CommonJS vm cannot
  * `import()` it. The server stays in this process, so the assertions read its final state and
  * count the 409s it answered.
  */

@@ -1,6 +1,6 @@
 /**
  * Runs forkstack's live code path — routeSync over the real `@kubernetes/client-node` adapter — in
- * a plain `node` process, for tests that cannot load client-node inside Jest: client-node 1.x is
+ * a plain `node` process, for tests that cannot load client-node inside Jest: client-node 2.x is
  * ESM-only and Jest runs test code as CommonJS in a vm context, where dynamic `import()` fails
  * without `--experimental-vm-modules`. Spawned by the tests with
  * `node -r ts-node/register/transpile-only test/helpers/concurrentWriters.ts '<job JSON>'`; prints

@@ -49,7 +49,7 @@ describe("validateEmissary", () => {
     expect(() => validateEmissary({ ...mapping(), apiVersion: "getambassador.io/v2" })).toThrow(/is not getambassador.io\/v3alpha1/);
   });
 
-  it("rejects a kind outside Mapping, Host and Listener", () => {
+  it("rejects a kind outside Mapping, Host, Listener and Module", () => {
     expect(() => validateEmissary({ ...mapping(), kind: "TCPMapping" })).toThrow(/kind must be one of Mapping, Host, Listener/);
   });
 

@@ -1,7 +1,7 @@
 /**
  * Validates Emissary (getambassador.io/v3alpha1) objects against the CRD schemas Emissary publishes.
- * Emissary has no npm schema package, so the v3alpha1 `openAPIV3Schema`s of Mapping, Host and
- * Listener are vendored in test/fixtures/crds/emissary-v3alpha1.yaml (source and licence noted there).
+ * Emissary has no npm schema package, so the v3alpha1 `openAPIV3Schema`s of Mapping, Host,
+ * Listener and Module are vendored in test/fixtures/crds/emissary-v3alpha1.yaml (source and licence noted there).
  *
  * Structural CRD schemas prune unknown fields unless a node says `x-kubernetes-preserve-unknown-fields`,
  * and `kubectl` rejects them with field validation `Strict` (its default since Kubernetes 1.27:
@@ -16,7 +16,7 @@ import Ajv, { ValidateFunction } from "ajv";
 import * as YAML from "yaml";
 
 export const EMISSARY_API_VERSION = "getambassador.io/v3alpha1";
-export const EMISSARY_KINDS = ["Mapping", "Host", "Listener"] as const;
+export const EMISSARY_KINDS = ["Mapping", "Host", "Listener", "Module"] as const;
 export type EmissaryKind = (typeof EMISSARY_KINDS)[number];
 
 /** https://kubernetes.io/docs/concepts/overview/working-with-objects/names/#dns-subdomain-names */

@@ -207,7 +207,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     server.listen(0, "127.0.0.1", () => resolve());
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  // client-node 1.x refuses a plain-http server unless the cluster sets insecure-skip-tls-verify.
+  // client-node refuses a plain-http server unless the cluster sets insecure-skip-tls-verify.
   const kubeconfig = JSON.stringify({
     apiVersion: "v1",
     kind: "Config",

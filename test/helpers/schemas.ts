@@ -12,6 +12,8 @@ import * as core from "kubernetes-models/v1";
 import * as autoscaling from "kubernetes-models/autoscaling/v2";
 import * as policy from "kubernetes-models/policy/v1";
 import * as networking from "kubernetes-models/networking.k8s.io/v1";
+import * as admission from "kubernetes-models/admissionregistration.k8s.io/v1";
+import * as rbac from "kubernetes-models/rbac.authorization.k8s.io/v1";
 import * as istio from "@kubernetes-models/istio/networking.istio.io/v1beta1";
 
 type Model = new (data: any) => { validate(): void };
@@ -26,6 +28,12 @@ const MODELS: Record<string, Model> = {
   "autoscaling/v2/HorizontalPodAutoscaler": autoscaling.HorizontalPodAutoscaler,
   "policy/v1/PodDisruptionBudget": policy.PodDisruptionBudget,
   "networking.k8s.io/v1/NetworkPolicy": networking.NetworkPolicy,
+  "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy": admission.ValidatingAdmissionPolicy,
+  "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding": admission.ValidatingAdmissionPolicyBinding,
+  "rbac.authorization.k8s.io/v1/ClusterRole": rbac.ClusterRole,
+  "rbac.authorization.k8s.io/v1/ClusterRoleBinding": rbac.ClusterRoleBinding,
+  "rbac.authorization.k8s.io/v1/Role": rbac.Role,
+  "rbac.authorization.k8s.io/v1/RoleBinding": rbac.RoleBinding,
   "networking.istio.io/VirtualService": istio.VirtualService,
   "networking.istio.io/DestinationRule": istio.DestinationRule,
   "networking.istio.io/Gateway": istio.Gateway,

@@ -1,0 +1,108 @@
+/**
+ * `npm run bench [-- --quick] [--no-write]`: runs the benchmarks, prints their tables and writes
+ * them into BENCHMARKS.md between their markers (the prose around them stays as written).
+ *
+ * Render: base + D forks of a synthetic N-service environment (bench/envgen.ts), each (N, D) in a
+ * fresh process (bench/renderOne.ts) so wall time and peak memory are that run's alone.
+ */
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { parseArgs } from "util";
+
+const root = path.join(__dirname, "..");
+
+interface RenderRun {
+  services: number;
+  forks: number;
+  upstreams: number;
+  loadMs: number;
+  wallMs: number;
+  baseMs: number;
+  forkMs: number[];
+  maxRssMiB: number;
+  perFork: { k: number; deployments: number; services: number; mappings: number; routes: number; pods: number }[];
+  namespaceCopy: { objects: number; pods: number };
+}
+
+function renderRun(services: number, forks: number): RenderRun {
+  const ts = require.resolve("ts-node/dist/bin", { paths: [root] });
+  const r = spawnSync(process.execPath, [ts, "--transpile-only", path.join(__dirname, "renderOne.ts"), String(services), String(forks)], { cwd: root, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+  if (r.status !== 0) throw new Error(`render N=${services} D=${forks} failed: ${r.stderr.trim().split("\n")[0]}`);
+  return JSON.parse(r.stdout) as RenderRun;
+}
+
+const median = (xs: number[]) => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+};
+const ms = (x: number) => (Number.isNaN(x) ? "-" : x >= 10000 ? `${(x / 1000).toFixed(1)} s` : `${Math.round(x)} ms`);
+
+function table(header: string[], rows: (string | number)[][]): string {
+  return [`| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
+}
+
+function renderTables(runs: RenderRun[]): string {
+  const timing = table(
+    ["N services", "D forks", "upstreams", "start-up", "base", "wall (read config, seed, base + D forks)", "1st fork", "marginal fork (median of the rest)", "max fork", "peak RSS"],
+    runs.map((r) => [
+      r.services,
+      r.forks,
+      r.upstreams,
+      ms(r.loadMs),
+      ms(r.baseMs),
+      ms(r.wallMs),
+      ms(r.forkMs[0] ?? NaN),
+      ms(median(r.forkMs.slice(1))),
+      ms(r.forkMs.length > 1 ? Math.max(...r.forkMs.slice(1)) : NaN),
+      `${Math.round(r.maxRssMiB)} MiB`,
+    ]),
+  );
+  // What one fork costs against the formula (k copies of Deployment and Service, one Mapping per
+  // upstream, k routes) and against copying every namespace of the environment.
+  const cost = table(
+    ["N services", "fork of k services", "Deployments", "Services", "Mappings", "routes", "pods", "formula 2k + U objects, k routes, k pods", "namespace copy: objects / pods"],
+    runs
+      .filter((r) => r.forks >= 10)
+      .map((r) => {
+        const f = r.perFork.find((p) => p.k > 0)!;
+        const formulaOk = f.deployments === f.k && f.services === f.k && f.mappings === r.upstreams && f.routes === f.k && f.pods === f.k;
+        const all = r.perFork.every((p) => p.deployments === p.k && p.services === p.k && p.mappings === r.upstreams && p.routes === p.k && p.pods === p.k);
+        return [r.services, f.k, f.deployments, f.services, f.mappings, f.routes, f.pods, all ? "holds for every fork" : formulaOk ? "holds for this fork, not all" : "DOES NOT HOLD", `${r.namespaceCopy.objects} / ${r.namespaceCopy.pods}`];
+      }),
+  );
+  return `${timing}\n\n${cost}`;
+}
+
+/** Replaces the text between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->`. */
+function writeSection(name: string, body: string): void {
+  const file = path.join(root, "BENCHMARKS.md");
+  const text = fs.readFileSync(file, "utf8");
+  const start = `<!-- bench:${name} -->`;
+  const end = `<!-- /bench:${name} -->`;
+  const i = text.indexOf(start);
+  const j = text.indexOf(end);
+  if (i < 0 || j < i) throw new Error(`BENCHMARKS.md has no ${start} … ${end} section`);
+  fs.writeFileSync(file, `${text.slice(0, i + start.length)}\n${body}\n${text.slice(j)}`);
+}
+
+function main(): void {
+  const { values } = parseArgs({ options: { quick: { type: "boolean" }, "no-write": { type: "boolean" } }, strict: true });
+  const ns = values.quick ? [20, 140] : [20, 140, 500];
+  const ds = values.quick ? [1, 10] : [1, 10, 50, 100];
+  const runs: RenderRun[] = [];
+  for (const n of ns) {
+    for (const d of ds) {
+      process.stderr.write(`bench: render N=${n} D=${d}…\n`);
+      runs.push(renderRun(n, d));
+    }
+  }
+  const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`;
+  const body = `Measured on ${machine} (\`npm run bench\`${values.quick ? " -- --quick" : ""}).\n\n${renderTables(runs)}`;
+  process.stdout.write(`${body}\n`);
+  if (!values["no-write"]) writeSection("render", body);
+}
+
+main();

@@ -1,0 +1,56 @@
+/**
+ * The small part of the Pulumi Automation API that forkctl needs, as an interface: the command
+ * logic (commands.ts) is tested against a fake, the real implementation (automation.ts) drives the
+ * Pulumi CLI with this project as the local program. Works with any backend (Pulumi Cloud, s3://,
+ * file://): everything forkctl remembers about a fork lives in the stack itself — its config of the
+ * last update (the fork contract, with its fixed expiry) and its outputs.
+ */
+
+/** A stack of the project, as `pulumi stack ls` describes it. */
+export interface StackInfo {
+  readonly name: string;
+  /** ISO 8601 time of the last update, if any. */
+  readonly lastUpdate?: string;
+  readonly updateInProgress: boolean;
+  readonly resourceCount?: number;
+}
+
+/** What the last operation on a stack was and the config it ran with. */
+export interface LastUpdate {
+  readonly kind: string;
+  /** `succeeded`, `failed`, `in-progress`, ... */
+  readonly result: string;
+  /** Plain config values of that operation, by full key (`forkstack:fork`). */
+  readonly config: Readonly<Record<string, string>>;
+}
+
+export interface UpOutcome {
+  /** False when the update changed nothing ("no changes"). */
+  readonly changed: boolean;
+  readonly outputs: Record<string, unknown>;
+}
+
+/** Another update holds the stack's lock; retried with backoff by the caller. */
+export class StackLockedError extends Error {
+  constructor(stack: string) {
+    super(`stack ${stack} is locked by another update`);
+    this.name = "StackLockedError";
+  }
+}
+
+export interface ForkBackend {
+  /** Every stack of the project. */
+  listStacks(): Promise<StackInfo[]>;
+  /** A stack's outputs (secrets masked), or undefined when the stack does not exist. */
+  outputs(stack: string): Promise<Record<string, unknown> | undefined>;
+  /** The last update of a stack, or undefined when it does not exist or never ran. */
+  lastUpdate(stack: string): Promise<LastUpdate | undefined>;
+  /**
+   * Creates the stack when missing, replaces its `forkstack:*` config with `config` and runs
+   * `pulumi up`, streaming the engine's lines to `onOutput`. Rejects with StackLockedError when
+   * another update holds the stack.
+   */
+  up(stack: string, config: Readonly<Record<string, string>>, onOutput: (line: string) => void): Promise<UpOutcome>;
+  /** `pulumi destroy`, then `pulumi stack rm`. Resolves false when the stack did not exist. */
+  destroyAndRemove(stack: string, onOutput: (line: string) => void): Promise<boolean>;
+}

@@ -1,0 +1,391 @@
+/**
+ * What forkctl does, over the ForkBackend interface (backend.ts) and an optional live cluster view:
+ * create or update a fork stack from command-line arguments, destroy it, list forks, collect the
+ * expired ones, and move an expiry. Every argument is validated — with the program's own config
+ * parser — before any stack is touched. Pure of I/O except through `ForkctlDeps`.
+ */
+import { parseForkConfig, parseTtlMs, validateForkId } from "../../components/config";
+import { ConfigError, oneLine } from "../../components/errors";
+import type { KubeObject } from "../../render/cluster";
+import { ForkBackend, StackLockedError } from "./backend";
+
+/** A mistake in the arguments: exit code 2, nothing touched. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+const usage = (field: string, value: unknown, problem: string, fix: string) => new UsageError(new ConfigError(field, value, problem, fix).message);
+
+/** The objects of the live cluster a report reads (copies, Services, routes, Mappings). */
+export interface ClusterView {
+  /** Deployments, Services and VirtualServices of `namespaces`, and the Mappings of `gatewayNamespace`. */
+  snapshot(namespaces: readonly string[], gatewayNamespace: string): Promise<KubeObject[]>;
+}
+
+export interface ForkctlDeps {
+  readonly backend: ForkBackend;
+  readonly now: () => Date;
+  readonly sleep: (ms: number) => Promise<void>;
+  /** Progress lines (the engine's output), for stderr. */
+  readonly progress: (line: string) => void;
+  /** Absent: reports carry no cost in CPU/memory and no hop table. */
+  readonly cluster?: ClusterView;
+  /** How often a locked stack is tried, and the first wait (doubling, with jitter). @default { attempts: 6, firstWaitMs: 5000 } */
+  readonly lockRetry?: { readonly attempts: number; readonly firstWaitMs: number };
+  /** Jitter source in [0, 1). @default Math.random */
+  readonly random?: () => number;
+}
+
+// --- arguments -------------------------------------------------------------------------------------
+
+export interface ServiceArg {
+  readonly namespace: string;
+  readonly name: string;
+  readonly image: string;
+}
+
+export interface UpArgs {
+  readonly id: string;
+  readonly services: readonly ServiceArg[];
+  /** `namespace/name` → env. */
+  readonly env: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly ttl?: string;
+  /** The base stack reference, e.g. organization/forkstack/dev. */
+  readonly base: string;
+}
+
+/** `NAMESPACE/NAME=IMAGE` */
+export function parseServiceArg(text: string): ServiceArg {
+  const m = /^([^/=\s]+)\/([^/=\s]+)=(\S+)$/.exec(text);
+  if (!m) throw usage("--service", text, "is not NAMESPACE/NAME=IMAGE", "e.g. --service shop/api=registry.example.com/shop/api:pr-7");
+  return { namespace: m[1], name: m[2], image: m[3] };
+}
+
+/** `NAMESPACE/NAME:KEY=VALUE` (the value may contain `=` and `:`). */
+export function parseEnvArg(text: string): { service: string; key: string; value: string } {
+  const m = /^([^/:=\s]+\/[^/:=\s]+):([^=]+)=(.*)$/s.exec(text);
+  if (!m) throw usage("--env", text, "is not NAMESPACE/NAME:KEY=VALUE", "e.g. --env shop/api:FEATURE_X=on");
+  return { service: m[1], key: m[2], value: m[3] };
+}
+
+/** `K=V` */
+export function parseHeaderArg(text: string): [string, string] {
+  const i = text.indexOf("=");
+  if (i <= 0) throw usage("--header", text, "is not K=V", "e.g. --header x-feature-flags=new-checkout");
+  return [text.slice(0, i), text.slice(i + 1)];
+}
+
+export function checkForkId(id: string | undefined): string {
+  if (id === undefined) throw usage("<id>", id, "is required", 'name the fork, e.g. forkctl up pr-123 …');
+  try {
+    return validateForkId(id);
+  } catch (err) {
+    if (err instanceof ConfigError) throw usage("<id>", id, err.problem, err.fix);
+    throw err;
+  }
+}
+
+export function checkTtl(ttl: string | undefined, flag = "--ttl"): string | undefined {
+  if (ttl === undefined) return undefined;
+  try {
+    if (parseTtlMs(ttl) > 0) return ttl;
+  } catch {
+    // reported below
+  }
+  throw usage(flag, ttl, "is not a duration", 'use minutes, hours or days, e.g. "72h" or "7d"');
+}
+
+/** The fork contract (the `forkstack:fork` value) for these arguments, validated by the program's parser. */
+export function forkValue(args: UpArgs, expiresAt: string | undefined): Record<string, unknown> {
+  const keys = new Set(args.services.map((s) => `${s.namespace}/${s.name}`));
+  for (const service of Object.keys(args.env)) {
+    if (!keys.has(service)) throw usage("--env", service, "names no --service of this fork", `add --service ${service}=IMAGE, or fix the name`);
+  }
+  // Sorted, so that the same arguments in another order write the same config ("no changes").
+  const services = [...args.services]
+    .sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`))
+    .map((s) => {
+      const env = args.env[`${s.namespace}/${s.name}`];
+      return { name: s.name, namespace: s.namespace, image: s.image, ...(env && Object.keys(env).length > 0 ? { env: sortKeys(env) } : {}) };
+    });
+  const value: Record<string, unknown> = { id: args.id, services, headers: sortKeys(args.headers) };
+  if (services.length === 0) delete value.services;
+  if (Object.keys(args.headers).length === 0) delete value.headers;
+  if (args.ttl !== undefined) value.ttl = args.ttl;
+  if (expiresAt !== undefined) value.expiresAt = expiresAt;
+  try {
+    parseForkConfig(value);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(err.message);
+    throw err;
+  }
+  return value;
+}
+
+function sortKeys<T>(obj: Readonly<Record<string, T>>): Record<string, T> {
+  return Object.fromEntries(Object.entries(obj).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/** ISO 8601 UTC to the second, as the program writes expiries. */
+export function isoSeconds(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+// --- the fork record (what a report shows) ------------------------------------------------------
+
+export interface Copy {
+  readonly service: string;
+  readonly copy: string;
+  readonly image?: string;
+}
+
+export interface Cost {
+  readonly pods: number;
+  /** Requested by the copies' containers times their replicas; undefined without a cluster view. */
+  readonly cpu?: number;
+  readonly memoryGiB?: number;
+  /** Per hour, when the base gives prices and requests are known. */
+  readonly pricePerHour?: { readonly amount: number; readonly currency: string };
+}
+
+export interface ForkRecord {
+  readonly id: string;
+  readonly stack: string;
+  /** Upstream host → fork URL. */
+  readonly urls: Readonly<Record<string, string>>;
+  readonly copies: readonly Copy[];
+  readonly expiresAt?: string;
+  readonly lastUpdate?: string;
+  /** `ok`, `updating`, `failed`, `expired`. */
+  readonly state: string;
+  readonly cost?: Cost;
+  /** The hop table of `explain` for the first upstream's entry request. */
+  readonly explained?: string;
+  /** Why the cost or hop table is missing, when it is. */
+  readonly clusterNote?: string;
+  /** up: whether the update changed anything. */
+  readonly changed?: boolean;
+}
+
+function recordOf(stack: string, outputs: Record<string, unknown>): Omit<ForkRecord, "state"> {
+  const urls = outputs.urls !== null && typeof outputs.urls === "object" && !Array.isArray(outputs.urls) ? (outputs.urls as Record<string, string>) : {};
+  const copies = Array.isArray(outputs.copies) ? (outputs.copies as Copy[]) : [];
+  const expiresAt = typeof outputs.expiresAt === "string" ? outputs.expiresAt : undefined;
+  return { id: String(outputs.forkId ?? stack), stack, urls, copies, ...(expiresAt ? { expiresAt } : {}) };
+}
+
+const isFork = (outputs: Record<string, unknown> | undefined): outputs is Record<string, unknown> => typeof outputs?.forkId === "string";
+
+function expired(expiresAt: string | undefined, now: Date): boolean {
+  return expiresAt !== undefined && Date.parse(expiresAt) <= now.getTime();
+}
+
+// --- commands ---------------------------------------------------------------------------------------
+
+/** Runs `op`; a locked stack is retried with jittered, doubling waits, then reported in one line. */
+export async function withLockRetry<T>(deps: ForkctlDeps, stack: string, op: () => Promise<T>): Promise<T> {
+  const { attempts, firstWaitMs } = deps.lockRetry ?? { attempts: 6, firstWaitMs: 5000 };
+  const random = deps.random ?? Math.random;
+  let waited = 0;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await op();
+    } catch (err) {
+      if (!(err instanceof StackLockedError)) throw err;
+      if (attempt >= attempts) {
+        throw new Error(
+          `stack ${stack} is still locked by another update after ${attempts} tries over ${Math.round(waited / 1000)} s; ` +
+            `wait for it to finish (pulumi stack history --stack ${stack}) or, if it died, run pulumi cancel --stack ${stack}`,
+        );
+      }
+      const wait = Math.round(firstWaitMs * 2 ** (attempt - 1) * (0.5 + random()));
+      deps.progress(`forkctl: stack ${stack} is locked by another update; trying again in ${Math.round(wait / 1000)} s (${attempt}/${attempts - 1})`);
+      waited += wait;
+      await deps.sleep(wait);
+    }
+  }
+}
+
+/** The `forkstack:fork` value of a stack's last update, if it ran forkctl's contract. */
+async function previousFork(deps: ForkctlDeps, stack: string): Promise<Record<string, unknown> | undefined> {
+  const last = await deps.backend.lastUpdate(stack);
+  const text = last?.config["forkstack:fork"];
+  if (text === undefined) return undefined;
+  try {
+    const value = JSON.parse(text);
+    return value !== null && typeof value === "object" ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `forkctl up`: the expiry is stamped when the fork is first created (now + ttl) and kept by every
+ * later update, so the same arguments again are "no changes"; `extend` is what moves it.
+ */
+export async function up(deps: ForkctlDeps, args: UpArgs): Promise<ForkRecord> {
+  forkValue(args, undefined); // every argument checked before any stack is read
+  const stack = args.id;
+  const previous = await previousFork(deps, stack);
+  const kept = typeof previous?.expiresAt === "string" ? previous.expiresAt : undefined;
+  const expiresAt = kept ?? (args.ttl !== undefined ? isoSeconds(new Date(deps.now().getTime() + parseTtlMs(args.ttl))) : undefined);
+  return runUp(deps, stack, args.base, forkValue(args, expiresAt));
+}
+
+/** `forkctl extend <id> --ttl 24h`: the fork now expires `ttl` from now; its other config is kept. */
+export async function extend(deps: ForkctlDeps, id: string, ttl: string): Promise<ForkRecord> {
+  const previous = await previousFork(deps, id);
+  const last = await deps.backend.lastUpdate(id);
+  const base = last?.config["forkstack:baseStack"];
+  if (previous === undefined || base === undefined) {
+    throw new Error(`fork ${id} has no forkctl update to extend (no stack, or it was not created by forkctl up); create it with forkctl up ${id} …`);
+  }
+  const value = { ...previous, ttl, expiresAt: isoSeconds(new Date(deps.now().getTime() + parseTtlMs(ttl))) };
+  return runUp(deps, id, base, value);
+}
+
+async function runUp(deps: ForkctlDeps, stack: string, base: string, fork: Record<string, unknown>): Promise<ForkRecord> {
+  const config = { "forkstack:baseStack": base, "forkstack:fork": JSON.stringify(fork) };
+  const outcome = await withLockRetry(deps, stack, () => deps.backend.up(stack, config, deps.progress));
+  const record = recordOf(stack, outcome.outputs);
+  const baseOutputs = (await deps.backend.outputs(base)) ?? {};
+  const details = await clusterDetails(deps, record, baseOutputs);
+  return { ...record, ...details, state: expired(record.expiresAt, deps.now()) ? "expired" : "ok", changed: outcome.changed };
+}
+
+/** `forkctl down <id>`: destroys and removes the stack; a missing stack is success. */
+export async function down(deps: ForkctlDeps, id: string): Promise<{ id: string; removed: boolean }> {
+  const removed = await withLockRetry(deps, id, () => deps.backend.destroyAndRemove(id, deps.progress));
+  return { id, removed };
+}
+
+/** `forkctl ls`: every fork stack (a stack whose outputs carry `forkId`). */
+export async function list(deps: ForkctlDeps): Promise<ForkRecord[]> {
+  const now = deps.now();
+  const records: ForkRecord[] = [];
+  for (const info of await deps.backend.listStacks()) {
+    const outputs = await deps.backend.outputs(info.name);
+    if (!isFork(outputs)) continue;
+    const record = recordOf(info.name, outputs);
+    const last = info.updateInProgress ? undefined : await deps.backend.lastUpdate(info.name);
+    const state = info.updateInProgress ? "updating" : last?.result === "failed" ? "failed" : expired(record.expiresAt, now) ? "expired" : "ok";
+    records.push({ ...record, state, ...(info.lastUpdate ? { lastUpdate: info.lastUpdate } : {}) });
+  }
+  return records.sort((a, b) => a.id.localeCompare(b.id));
+}
+
+export interface GcResult {
+  readonly dryRun: boolean;
+  /** Expired forks destroyed (or, with dryRun, that would be). */
+  readonly removed: string[];
+  readonly failed: { readonly id: string; readonly error: string }[];
+  /** Forks left in place: not expired, or without an expiry. */
+  readonly kept: string[];
+}
+
+/** `forkctl gc [--dry-run]`: destroys every expired fork, going on past failures. */
+export async function gc(deps: ForkctlDeps, dryRun: boolean): Promise<GcResult> {
+  const now = deps.now();
+  const forks = await list(deps);
+  const due = forks.filter((f) => expired(f.expiresAt, now) && f.state !== "updating");
+  const kept = forks.filter((f) => !due.includes(f)).map((f) => f.id);
+  const result: GcResult = { dryRun, removed: [], failed: [], kept };
+  for (const fork of due) {
+    if (dryRun) {
+      result.removed.push(fork.id);
+      continue;
+    }
+    try {
+      await down(deps, fork.stack);
+      result.removed.push(fork.id);
+    } catch (err) {
+      result.failed.push({ id: fork.id, error: oneLine(err) });
+    }
+  }
+  return result;
+}
+
+// --- cost and hop table from the live cluster --------------------------------------------------
+
+/** Kubernetes CPU quantity → cores ("250m" → 0.25). https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/quantity/ */
+export function cpuCores(q: unknown): number {
+  if (typeof q === "number") return q;
+  if (typeof q !== "string") return 0;
+  const m = /^(\d+(?:\.\d+)?)(m?)$/.exec(q.trim());
+  if (!m) return 0;
+  return Number(m[1]) / (m[2] === "m" ? 1000 : 1);
+}
+
+const MEMORY_UNITS: Record<string, number> = { "": 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4 };
+
+/** Kubernetes memory quantity → GiB ("512Mi" → 0.5). */
+export function memoryGiB(q: unknown): number {
+  if (typeof q === "number") return q / 1024 ** 3;
+  if (typeof q !== "string") return 0;
+  const m = /^(\d+(?:\.\d+)?(?:e\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(q.trim());
+  if (!m) return 0;
+  return (Number(m[1]) * MEMORY_UNITS[m[2] ?? ""]) / 1024 ** 3;
+}
+
+/** Requested CPU and memory of the fork's Deployments (containers' requests × replicas). */
+export function requestsOf(objects: readonly KubeObject[], copies: readonly Copy[]): { pods: number; cpu: number; memoryGiB: number } {
+  const namespaces = new Set(copies.map((c) => c.copy.split(".")[1]));
+  const copyServices = new Set(copies.map((c) => c.copy));
+  // The Deployments whose pods a copied Service selects.
+  const services = objects.filter((o) => o.kind === "Service" && copyServices.has(`${o.metadata.name}.${o.metadata.namespace}`));
+  const deployments = objects.filter(
+    (o) =>
+      o.kind === "Deployment" &&
+      namespaces.has(o.metadata.namespace ?? "") &&
+      services.some((s) => {
+        const selector = ((s.spec as any)?.selector ?? {}) as Record<string, string>;
+        const labels = ((o.spec as any)?.template?.metadata?.labels ?? {}) as Record<string, string>;
+        return s.metadata.namespace === o.metadata.namespace && Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels[k] === v);
+      }),
+  );
+  let pods = 0;
+  let cpu = 0;
+  let memory = 0;
+  for (const d of deployments) {
+    const replicas = typeof (d.spec as any)?.replicas === "number" ? (d.spec as any).replicas : 1;
+    pods += replicas;
+    for (const c of ((d.spec as any)?.template?.spec?.containers ?? []) as any[]) {
+      cpu += replicas * cpuCores(c.resources?.requests?.cpu);
+      memory += replicas * memoryGiB(c.resources?.requests?.memory);
+    }
+  }
+  return { pods, cpu, memoryGiB: memory };
+}
+
+async function clusterDetails(deps: ForkctlDeps, record: Omit<ForkRecord, "state">, base: Record<string, unknown>): Promise<Partial<ForkRecord>> {
+  if (deps.cluster === undefined) return { clusterNote: "no cluster view: pods, CPU, memory and the hop table are left out" };
+  const upstreams = Array.isArray(base.upstreams) ? (base.upstreams as { host: string; service: { name: string; namespace: string } }[]) : [];
+  const gatewayNamespace = typeof base.gatewayNamespace === "string" ? base.gatewayNamespace : "emissary";
+  const namespaces = [...new Set([...record.copies.map((c) => c.copy.split(".")[1]), ...upstreams.map((u) => u.service.namespace)])].sort();
+  let objects: KubeObject[];
+  try {
+    objects = await deps.cluster.snapshot(namespaces, gatewayNamespace);
+  } catch (err) {
+    return { clusterNote: `the cluster could not be read (${oneLine(err)}): pods, CPU, memory and the hop table are left out` };
+  }
+  const requests = requestsOf(objects, record.copies);
+  const pricing = base.pricing as { vcpuHour: number; gibHour: number; currency: string } | null | undefined;
+  const cost: Cost = {
+    pods: requests.pods,
+    cpu: requests.cpu,
+    memoryGiB: requests.memoryGiB,
+    ...(pricing ? { pricePerHour: { amount: requests.cpu * pricing.vcpuHour + requests.memoryGiB * pricing.gibHour, currency: pricing.currency } } : {}),
+  };
+  const first = upstreams[0];
+  const url = first ? record.urls[first.host] : undefined;
+  if (!url) return { cost };
+  // Loaded lazily: the explainer is tooling shared with `npm run explain`.
+  const { explainRequest, formatExplanation } = await import("../../render/explain");
+  const headerName = typeof base.headerName === "string" ? base.headerName : undefined;
+  const explanation = explainRequest(objects, { host: new URL(url).hostname, calls: [] }, { headerName });
+  return { cost, explained: formatExplanation(explanation, { headerName }) };
+}

@@ -1,0 +1,377 @@
+/**
+ * forkctl's command logic through the ForkBackend interface. Two fakes:
+ * - RenderBackend runs the real program (index.ts) under the offline render for every `up`, with
+ *   the config forkctl wrote, against the sample shop: what forkctl writes is what the program
+ *   reads, and the report is built from real outputs and a real (simulated) cluster.
+ * - CannedBackend holds stacks with given outputs, for listing, gc, down and lock handling.
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as YAML from "yaml";
+import { parseForkConfig } from "../../components/config";
+import { ForkBackend, LastUpdate, StackInfo, StackLockedError, UpOutcome } from "../../bin/forkctl/backend";
+import { ClusterView, cpuCores, ForkctlDeps, memoryGiB } from "../../bin/forkctl/commands";
+import { main } from "../../bin/forkctl/cli";
+import { commentMarker } from "../../bin/forkctl/format";
+import type { KubeObject } from "../../render/cluster";
+import { renderStacks } from "../../render/render";
+
+const EXAMPLES = path.join(__dirname, "..", "..", "examples");
+const SHOP = path.join(EXAMPLES, "cluster", "shop.yaml");
+const T0 = new Date("2026-12-01T10:00:00Z");
+
+interface StoredStack {
+  config: Record<string, string>;
+  outputs: Record<string, unknown>;
+  history: LastUpdate[];
+  lastUpdate?: string;
+  updateInProgress?: boolean;
+}
+
+/** Stacks in memory; `up` is left to subclasses. Records every call. */
+abstract class MemoryBackend implements ForkBackend {
+  readonly stacks = new Map<string, StoredStack>();
+  readonly calls: string[] = [];
+  /** `up`/`destroy` reject with StackLockedError this many more times. */
+  locked = 0;
+  readonly failDestroy = new Set<string>();
+  clock = T0;
+
+  async listStacks(): Promise<StackInfo[]> {
+    this.calls.push("listStacks");
+    return [...this.stacks.entries()].map(([name, s]) => ({ name, updateInProgress: s.updateInProgress === true, ...(s.lastUpdate ? { lastUpdate: s.lastUpdate } : {}) }));
+  }
+  async outputs(stack: string) {
+    this.calls.push(`outputs ${stack}`);
+    // A fully qualified name (organization/forkstack/dev) selects the same stack, as in Pulumi.
+    return this.stacks.get(stack.split("/").pop()!)?.outputs;
+  }
+  async lastUpdate(stack: string) {
+    this.calls.push(`lastUpdate ${stack}`);
+    return this.stacks.get(stack)?.history[0];
+  }
+  async up(stack: string, config: Readonly<Record<string, string>>): Promise<UpOutcome> {
+    this.calls.push(`up ${stack}`);
+    if (this.locked > 0) {
+      this.locked--;
+      throw new StackLockedError(stack);
+    }
+    const previous = this.stacks.get(stack);
+    const outputs = await this.run(stack, config);
+    const changed = previous === undefined || JSON.stringify(previous.config) !== JSON.stringify(config);
+    this.stacks.set(stack, {
+      config: { ...config },
+      outputs,
+      history: [{ kind: "update", result: "succeeded", config: { ...config } }, ...(previous?.history ?? [])],
+      lastUpdate: this.clock.toISOString(),
+    });
+    return { changed, outputs };
+  }
+  async destroyAndRemove(stack: string): Promise<boolean> {
+    this.calls.push(`destroy ${stack}`);
+    if (this.locked > 0) {
+      this.locked--;
+      throw new StackLockedError(stack);
+    }
+    if (this.failDestroy.has(stack)) throw new Error(`deleting Deployment shop/api-${stack}: the server is unavailable`);
+    return this.stacks.delete(stack);
+  }
+  protected abstract run(stack: string, config: Readonly<Record<string, string>>): Promise<Record<string, unknown>>;
+}
+
+/** `up` runs index.ts under the offline render: base dev of examples/, then the fork with forkctl's config. */
+class RenderBackend extends MemoryBackend {
+  objects: KubeObject[] = [];
+  private readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), "forkctl-"));
+
+  constructor() {
+    super();
+    const base = YAML.parse(fs.readFileSync(path.join(EXAMPLES, "Pulumi.dev.yaml"), "utf8"));
+    base.config["forkstack:pricing"] = { vcpuHour: 0.04, gibHour: 0.005, currency: "USD" };
+    fs.writeFileSync(path.join(this.dir, "Pulumi.dev.yaml"), YAML.stringify(base));
+  }
+
+  async run(stack: string, config: Readonly<Record<string, string>>) {
+    // As `pulumi config set` stores them: plain strings; the program parses the JSON.
+    fs.writeFileSync(path.join(this.dir, `Pulumi.${stack}.yaml`), YAML.stringify({ config }));
+    const render = await renderStacks({ stacks: ["dev", stack], configDir: this.dir, clusterFiles: [SHOP], now: this.clock.toISOString() });
+    this.objects = render.cluster.all();
+    const [dev, fork] = render.results;
+    this.stacks.set("dev", { config: {}, outputs: dev.outputs, history: [] });
+    return fork.outputs;
+  }
+
+  cleanup() {
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** `up` returns outputs shaped like the program's from the fork value, without a cluster. */
+class CannedBackend extends MemoryBackend {
+  async run(stack: string, config: Readonly<Record<string, string>>) {
+    const fork = JSON.parse(config["forkstack:fork"]);
+    return { forkId: fork.id, urls: { "shop.dev.example.com": `https://${fork.id}.shop.dev.example.com` }, copies: [], expiresAt: fork.expiresAt ?? null };
+  }
+
+  /** A fork stack as an earlier forkctl up left it. */
+  addFork(id: string, expiresAt: string | null, extra: Partial<StoredStack> = {}) {
+    const fork = { id, ...(expiresAt ? { ttl: "1h", expiresAt } : {}) };
+    const config = { "forkstack:baseStack": "organization/forkstack/dev", "forkstack:fork": JSON.stringify(fork) };
+    this.stacks.set(id, {
+      config,
+      outputs: { forkId: id, urls: { "shop.dev.example.com": `https://${id}.shop.dev.example.com` }, copies: [], expiresAt },
+      history: [{ kind: "update", result: "succeeded", config }],
+      lastUpdate: "2026-11-30T09:00:00.000Z",
+      ...extra,
+    });
+  }
+}
+
+function deps(backend: MemoryBackend, cluster?: ClusterView, extra: Partial<ForkctlDeps> = {}): ForkctlDeps & { waits: number[]; lines: string[] } {
+  const waits: number[] = [];
+  const lines: string[] = [];
+  return {
+    backend,
+    now: () => backend.clock,
+    sleep: async (ms) => {
+      waits.push(ms);
+    },
+    progress: (line) => lines.push(line),
+    random: () => 0.5,
+    lockRetry: { attempts: 4, firstWaitMs: 1000 },
+    ...(cluster ? { cluster } : {}),
+    waits,
+    lines,
+    ...extra,
+  };
+}
+
+async function forkctl(d: ForkctlDeps, ...argv: string[]) {
+  let stdout = "";
+  let stderr = "";
+  const code = await main(argv, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) }, () => d, {});
+  return { code, stdout, stderr };
+}
+
+const ALICE = ["up", "alice", "--service", "shop/api=registry.example.com/shop/api:alice-1", "--env", "shop/api:FEATURE_X=on", "--header", "x-feature-flags=new-checkout=on", "--ttl", "72h"];
+
+describe("forkctl arguments", () => {
+  it.each([
+    [["up", "Alice", "--service", "shop/api=img:1"], /^forkctl: <id>: "Alice" is not a lowercase DNS label; /],
+    [["up", "alice", "--service", "shop/api"], /^forkctl: --service: "shop\/api" is not NAMESPACE\/NAME=IMAGE; /],
+    [["up", "alice", "--service", "shop/api=img:1", "--env", "shop/cart:X=1"], /^forkctl: --env: "shop\/cart" names no --service of this fork; /],
+    [["up", "alice", "--service", "shop/api=Not An Image"], /^forkctl: --service: "shop\/api=Not" is not NAMESPACE\/NAME=IMAGE|is not NAMESPACE/],
+    [["up", "alice", "--service", "shop/api=img:1", "--ttl", "3 days"], /^forkctl: --ttl: "3 days" is not a duration; /],
+    [["up", "alice", "--header", "Bad Header=x"], /^forkctl: forkstack:fork\.headers\.Bad Header: /],
+    [["up", "alice", "--base", "not a stack"], /^forkctl: --base: "not a stack" is not a stack reference; /],
+    [["up", "alice", "--dry-run"], /^forkctl: --dry-run: true is not an option of forkctl up; /],
+    [["extend", "alice"], /^forkctl: --ttl: \(missing\) is required; /],
+    [["down"], /^forkctl: <id>: \(missing\) is required; /],
+    [["ls", "extra"], /^forkctl: argument: "extra" is not expected; /],
+    [["launch", "alice"], /^forkctl: command: "launch" is not a forkctl command; use one of up, extend, down, ls, gc/],
+    [["ls", "--output", "yaml"], /^forkctl: --output: "yaml" is not an output format; use text, json, markdown/],
+    [["ls", "--colour"], /^forkctl: --colour: .*is not an option/],
+  ])("refuses %j in one line with exit code 2, before any stack is touched", async (argv, message) => {
+    const backend = new CannedBackend();
+    const r = await forkctl(deps(backend), ...argv);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr.trimEnd().split("\n")).toHaveLength(1);
+    expect(backend.calls).toEqual([]);
+  });
+
+  it("prints every command and flag for --help", async () => {
+    const r = await forkctl(deps(new CannedBackend()), "--help");
+    expect(r.code).toBe(0);
+    for (const word of ["up <id>", "extend <id>", "down <id>", "ls", "gc [--dry-run]", "--service", "--env", "--header", "--ttl", "--base", "--output", "--no-cluster", "exit code"]) {
+      expect(r.stdout).toContain(word);
+    }
+  });
+});
+
+describe("forkctl up against the real program", () => {
+  let backend: RenderBackend;
+  beforeEach(() => {
+    backend = new RenderBackend();
+  });
+  afterEach(() => backend.cleanup());
+  const view = (b: RenderBackend): ClusterView => ({ snapshot: async () => b.objects });
+
+  it("writes the fork contract the program accepts, and prints the fork's URL", async () => {
+    const r = await forkctl(deps(backend, view(backend)), ...ALICE);
+    expect(r.code).toBe(0);
+    const written = backend.stacks.get("alice")!.config;
+    expect(written["forkstack:baseStack"]).toBe("organization/forkstack/dev");
+    expect(parseForkConfig(JSON.parse(written["forkstack:fork"]))).toMatchObject({
+      id: "alice",
+      services: [{ name: "api", namespace: "shop", image: "registry.example.com/shop/api:alice-1", env: { FEATURE_X: "on" } }],
+      headers: { "x-feature-flags": "new-checkout=on" },
+      ttl: "72h",
+      expiresAt: "2026-12-04T10:00:00Z",
+    });
+    expect(r.stdout).toContain("https://alice.shop.dev.example.com/");
+    expect(r.stdout).toContain("copy api.shop → api-alice.shop (registry.example.com/shop/api:alice-1)");
+  });
+
+  it("keeps the expiry stamped at creation on a later update, which then changes nothing", async () => {
+    await forkctl(deps(backend), ...ALICE);
+    backend.clock = new Date("2026-12-02T15:00:00Z");
+    const again = await forkctl(deps(backend), ...ALICE, "--output", "json");
+    const record = JSON.parse(again.stdout);
+    expect([record.expiresAt, record.changed]).toEqual(["2026-12-04T10:00:00Z", false]);
+    expect(again.stdout).not.toContain("2026-12-05T15:00:00Z");
+  });
+
+  it("writes the same config for the same arguments in another order", async () => {
+    const args = ["up", "bob", "--service", "shop/catalog=img/catalog:1", "--service", "shop/api=img/api:1"];
+    await forkctl(deps(backend), ...args);
+    const first = backend.stacks.get("bob")!.config;
+    await forkctl(deps(backend), "up", "bob", "--service", "shop/api=img/api:1", "--service", "shop/catalog=img/catalog:1");
+    expect(backend.stacks.get("bob")!.config).toEqual(first);
+  });
+
+  it("moves the expiry with extend and keeps the rest of the fork", async () => {
+    await forkctl(deps(backend), ...ALICE);
+    backend.clock = new Date("2026-12-03T00:00:00Z");
+    const r = await forkctl(deps(backend), "extend", "alice", "--ttl", "24h", "--output", "json");
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).expiresAt).toBe("2026-12-04T00:00:00Z");
+    const fork = JSON.parse(backend.stacks.get("alice")!.config["forkstack:fork"]);
+    expect(fork).toMatchObject({ services: [{ image: "registry.example.com/shop/api:alice-1" }], ttl: "24h", expiresAt: "2026-12-04T00:00:00Z" });
+  });
+
+  it("writes a pull-request comment with URLs, copies, expiry, cost with price and the hop table", async () => {
+    const r = await forkctl(deps(backend, view(backend)), ...ALICE, "--output", "markdown");
+    const md = r.stdout;
+    expect(md.split("\n")[0]).toBe(commentMarker("alice"));
+    expect(md).toContain("| shop.dev.example.com | https://alice.shop.dev.example.com/ |");
+    expect(md).toContain("| api.shop | api-alice.shop | registry.example.com/shop/api:alice-1 |");
+    expect(md).toContain("**Expires:** 2026-12-04T10:00:00Z (in 3 days)");
+    // The copy of api requests what the shared api does (10m CPU, 32Mi) for its one replica.
+    expect(md).toContain("**Cost:** 1 pod, 0.01 vCPU, 0.031 GiB requested, about 0.0006 USD per hour");
+    // The hop table: the fork's Mapping sends the entry request to the shared frontend.
+    expect(md).toMatch(/0\s+frontend\.shop:80\s+Mapping emissary\/[^\s]+\s+frontend \(Service shop\/frontend\)/);
+    expect(md).toContain("chain ok");
+  });
+
+  it("leaves cost and hop table out, saying why, when the cluster cannot be read", async () => {
+    const broken: ClusterView = { snapshot: async () => Promise.reject(new Error("connect ECONNREFUSED 127.0.0.1:6443")) };
+    const r = await forkctl(deps(backend, broken), ...ALICE);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("note: the cluster could not be read (connect ECONNREFUSED 127.0.0.1:6443)");
+    expect(r.stdout).toContain("cost: unknown");
+  });
+
+  it("fails with exit code 1 and the program's one line when the fork is refused", async () => {
+    const r = await forkctl(deps(backend), "up", "alice", "--service", "shop/apx=img/api:1");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^forkctl up alice: .*forkstack:fork\.services\[0\]\.name: "apx\.shop" is not a Service/);
+    expect(r.stderr.trimEnd().split("\n")).toHaveLength(1);
+  });
+});
+
+describe("forkctl ls, gc and down", () => {
+  it("lists fork stacks only, with URLs, expiry, last update and state", async () => {
+    const backend = new CannedBackend();
+    backend.stacks.set("dev", { config: {}, outputs: { headerName: "x-fork-identifier" }, history: [] });
+    backend.addFork("pr-1", "2026-12-01T09:00:00Z");
+    backend.addFork("pr-2", "2026-12-05T09:00:00Z");
+    backend.addFork("pr-3", null, { updateInProgress: true });
+    const r = await forkctl(deps(backend), "ls", "--output", "json");
+    expect(JSON.parse(r.stdout).map((f: any) => [f.id, f.state, f.urls["shop.dev.example.com"], f.lastUpdate])).toEqual([
+      ["pr-1", "expired", "https://pr-1.shop.dev.example.com", "2026-11-30T09:00:00.000Z"],
+      ["pr-2", "ok", "https://pr-2.shop.dev.example.com", "2026-11-30T09:00:00.000Z"],
+      ["pr-3", "updating", "https://pr-3.shop.dev.example.com", "2026-11-30T09:00:00.000Z"],
+    ]);
+  });
+
+  it("shows a fork whose last update failed as failed", async () => {
+    const backend = new CannedBackend();
+    backend.addFork("pr-4", null);
+    backend.stacks.get("pr-4")!.history.unshift({ kind: "update", result: "failed", config: {} });
+    const r = await forkctl(deps(backend), "ls");
+    expect(r.stdout).toMatch(/pr-4 .* failed$/m);
+  });
+
+  it("gc destroys only expired forks, goes on past a failure, and exits 1", async () => {
+    const backend = new CannedBackend();
+    backend.addFork("old-1", "2026-11-30T00:00:00Z");
+    backend.addFork("old-2", "2026-12-01T09:59:59Z");
+    backend.addFork("old-3", "2026-11-01T00:00:00Z");
+    backend.addFork("fresh", "2026-12-01T10:00:01Z");
+    backend.addFork("forever", null);
+    backend.failDestroy.add("old-2");
+    const r = await forkctl(deps(backend), "gc", "--output", "json");
+    expect(r.code).toBe(1);
+    const result = JSON.parse(r.stdout);
+    expect(result.removed).toEqual(["old-1", "old-3"]);
+    expect(result.failed).toEqual([{ id: "old-2", error: "deleting Deployment shop/api-old-2: the server is unavailable" }]);
+    expect(result.kept.sort()).toEqual(["forever", "fresh"]);
+    expect([...backend.stacks.keys()].sort()).toEqual(["forever", "fresh", "old-2"]);
+  });
+
+  it("gc --dry-run destroys nothing", async () => {
+    const backend = new CannedBackend();
+    backend.addFork("old-1", "2026-11-30T00:00:00Z");
+    const r = await forkctl(deps(backend), "gc", "--dry-run");
+    expect([r.code, r.stdout.split("\n")[0]]).toEqual([0, "would destroy: old-1"]);
+    expect(backend.calls.filter((c) => c.startsWith("destroy"))).toEqual([]);
+  });
+
+  it("down of a stack that is already gone succeeds", async () => {
+    const r = await forkctl(deps(new CannedBackend()), "down", "pr-9");
+    expect([r.code, r.stdout]).toEqual([0, "fork pr-9: no such stack, nothing to do\n"]);
+  });
+
+  it("down destroys and removes the stack", async () => {
+    const backend = new CannedBackend();
+    backend.addFork("pr-9", null);
+    const r = await forkctl(deps(backend), "down", "pr-9");
+    expect([r.code, backend.stacks.has("pr-9")]).toEqual([0, false]);
+  });
+});
+
+describe("a stack locked by another update", () => {
+  it("is retried with growing, jittered waits until the lock is gone", async () => {
+    const backend = new CannedBackend();
+    backend.locked = 2;
+    const d = deps(backend, undefined, { random: () => 0.25 });
+    const r = await forkctl(d, "up", "pr-5", "--service", "shop/api=img/api:1");
+    expect(r.code).toBe(0);
+    expect(d.waits).toEqual([750, 1500]);
+    expect(d.lines).toContain("forkctl: stack pr-5 is locked by another update; trying again in 1 s (1/3)");
+  });
+
+  it("is reported plainly after the last try, with exit code 1", async () => {
+    const backend = new CannedBackend();
+    backend.locked = 99;
+    const r = await forkctl(deps(backend), "up", "pr-5", "--service", "shop/api=img/api:1");
+    expect(r.code).toBe(1);
+    expect(r.stderr.trimEnd().split("\n").pop()).toBe(
+      "forkctl up pr-5: stack pr-5 is still locked by another update after 4 tries over 7 s; wait for it to finish (pulumi stack history --stack pr-5) or, if it died, run pulumi cancel --stack pr-5",
+    );
+    expect(backend.calls.filter((c) => c === "up pr-5")).toHaveLength(4);
+  });
+});
+
+describe("quantities", () => {
+  it.each([
+    ["250m", 0.25],
+    ["2", 2],
+    ["1.5", 1.5],
+    [undefined, 0],
+  ])("reads CPU %j as %d cores", (q, cores) => {
+    expect(cpuCores(q)).toBeCloseTo(cores);
+  });
+
+  it.each([
+    ["512Mi", 0.5],
+    ["1Gi", 1],
+    ["1G", 1e9 / 1024 ** 3],
+    ["128974848", 128974848 / 1024 ** 3],
+    ["1e9", 1e9 / 1024 ** 3],
+  ])("reads memory %j as %d GiB", (q, gib) => {
+    expect(memoryGiB(q)).toBeCloseTo(gib);
+  });
+});

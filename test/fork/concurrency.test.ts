@@ -11,7 +11,7 @@ import * as YAML from "yaml";
 import type { ForkRouteClaim } from "../../components/fork/routes";
 import { isForkRoute, LABELS, serviceFqdn } from "../../components/naming";
 import type { KubeObject } from "../../render/cluster";
-import { spawnJob } from "../helpers/concurrentWriters";
+import { spawnJob, stopJobWorker } from "../helpers/concurrentWriters";
 import { FakeKubeApi, startFakeKubeApi } from "../helpers/fakeKubeApi";
 import { validateAgainstSchema } from "../helpers/schemas";
 const ADOPTED = YAML.parse(`
@@ -51,6 +51,8 @@ function routeNames(vs: KubeObject): string[] {
 
 type Outcome = { ok: unknown } | { error: string; message: string };
 const failures = (outcomes: Outcome[]) => outcomes.filter((o) => "error" in o);
+
+afterAll(() => stopJobWorker());
 
 describe("twenty forks writing one new VirtualService at once", () => {
   let api: FakeKubeApi;

@@ -142,3 +142,21 @@ describe("the base stack's outputs", () => {
     expect(messageOf(() => parseBaseOutputs("org/forkstack/dev", rest))).toMatch(/has no output "domain"/);
   });
 });
+
+describe("keys added with forkctl and fork access", () => {
+  it("refuses an unknown key under forkAccess", () => {
+    expect(messageOf(() => parseBaseConfig({ ...base, forkAccess: { groups: "devs" } }))).toMatch(/^forkstack:forkAccess\.groups: "devs" is not a forkstack setting; did you mean forkstack:forkAccess\.group\?/);
+  });
+
+  it("refuses an unknown key under pricing", () => {
+    expect(messageOf(() => parseBaseConfig({ ...base, pricing: { vcpuHour: 0.04, gibHour: 0.005, curency: "EUR" } }))).toMatch(/^forkstack:pricing\.curency: "EUR" is not a forkstack setting; did you mean forkstack:pricing\.currency\?/);
+  });
+
+  it("knows forkstack:fork.expiresAt", () => {
+    expect(parseForkConfig({ id: "alice", expiresAt: "2026-12-24T18:00:00Z" }).expiresAt).toBe("2026-12-24T18:00:00Z");
+  });
+
+  it("knows forkstack:pricing and forkstack:forkAccess as base-stack keys", () => {
+    expect(checkTopLevelKeys(["domain", "upstreams", "pricing", "forkAccess", "maxForkReplicas"])).toBe("base");
+  });
+});

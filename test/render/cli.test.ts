@@ -269,3 +269,31 @@ describe("render CLI: the real program on the shop fixtures", () => {
     expect(fs.existsSync(out)).toBe(false);
   }, 120_000);
 });
+
+describe("render CLI: forks that touch shared pieces twice (issue 15)", () => {
+  /** A config dir with the shop fixtures plus extra stacks. */
+  function dirWith(extra: Record<string, string>): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "forkstack-cli-cfg-"));
+    made.push(dir);
+    for (const f of fs.readdirSync(SHOP)) fs.copyFileSync(path.join(SHOP, f), path.join(dir, f));
+    for (const [name, text] of Object.entries(extra)) fs.writeFileSync(path.join(dir, `Pulumi.${name}.yaml`), text);
+    return dir;
+  }
+
+  it("refuses a second stack with a fork id another stack owns, naming both, and writes nothing", async () => {
+    const dir = dirWith({ "a-copy": fs.readFileSync(path.join(SHOP, "Pulumi.a.yaml"), "utf8") });
+    const out = tmpOut();
+    const r = await runCli(["--config-dir", dir, "--cluster", SEED, "--stack", "base", "--stack", "a", "--stack", "a-copy", "--out", out]);
+    expect([r.code, errorLines(r.stderr), fs.existsSync(out)]).toEqual([
+      1,
+      [expect.stringMatching(/^render: stack a-copy: forkstack:fork\.id: "a" is already used by stack forkstack\/a \(.+\), not by this stack forkstack\/a-copy; /)],
+      false,
+    ]);
+  }, 120_000);
+
+  it("refuses a misspelled key in a fork stack instead of running the shared image", async () => {
+    const dir = dirWith({ typo: "config:\n  forkstack:baseStack: organization/forkstack/base\n  forkstack:fork:\n    id: typo\n    services:\n      - { name: api, namespace: shop, imgae: registry.example.com/api:t-1 }\n" });
+    const r = await runCli(["--config-dir", dir, "--cluster", SEED, "--stack", "base", "--stack", "typo", "--out", tmpOut()]);
+    expect(errorLines(r.stderr)).toEqual([expect.stringMatching(/^render: stack typo: forkstack:fork\.services\[0\]\.imgae: .* did you mean forkstack:fork\.services\[0\]\.image\?/)]);
+  }, 120_000);
+});

@@ -33,8 +33,9 @@ export class ForkStack extends pulumi.ComponentResource {
     const { plan } = args;
 
     const created = new Map<string, pulumi.Resource>();
-    for (const { key, object } of plan.deployments) {
-      created.set(key, new k8s.apps.v1.Deployment(key, { metadata: object.metadata as any, spec: object.spec as any }, { parent: this }));
+    for (const { key, object, aliases } of plan.deployments) {
+      const opts = { parent: this, ...(aliases === undefined ? {} : { aliases: aliases.map((name) => ({ name })) }) };
+      created.set(key, new k8s.apps.v1.Deployment(key, { metadata: object.metadata as any, spec: object.spec as any }, opts));
     }
     for (const { key, object } of plan.services) {
       created.set(key, new k8s.core.v1.Service(key, { metadata: object.metadata as any, spec: object.spec as any }, { parent: this }));

@@ -39,6 +39,8 @@ export interface PlanInput {
 export interface PlannedObject {
   readonly key: string;
   readonly object: KubeObject;
+  /** Logical names the same object had in earlier forkstack versions (Pulumi aliases, so it is updated in place). */
+  readonly aliases?: readonly string[];
 }
 
 export interface PlannedRoute {
@@ -118,7 +120,7 @@ function plan(input: PlanInput): ForkPlan {
     byDeployment.set(k, [...(byDeployment.get(k) ?? []), i]);
   });
 
-  for (const [depKey, indexes] of byDeployment) {
+  for (const [, indexes] of byDeployment) {
     const first = fork.services[indexes[0]];
     const dep = find(shared, "Deployment", first.namespace, first.deployment);
     const svcs = indexes.map((i) => serviceOf(shared, fork.services[i], i));
@@ -150,7 +152,10 @@ function plan(input: PlanInput): ForkPlan {
     const opts = { forkId: fork.id, image: settings.image, env: settings.env, replicas: settings.replicas, expiresAt: input.expiresAt, selecting: selectingShared, owner };
     const depCopy = copyDeployment(dep, svcs[0], opts);
     checkNameFree(input, "Deployment", first.namespace, depCopy.metadata.name, `${FIELD}.services[${indexes[0]}].deployment`, `${first.deployment}.${first.namespace}`);
-    const depPlanned = { key: `${fork.id}-${first.namespace}-${first.deployment}-deployment`, object: depCopy };
+    const depKey = `${fork.id}-${first.namespace}-${first.deployment}-deployment`;
+    // Before one copy per Deployment, the copy was keyed by its (first) forked Service.
+    const legacyKey = `${fork.id}-${first.namespace}-${first.name}-deployment`;
+    const depPlanned: PlannedObject = { key: depKey, object: depCopy, ...(legacyKey !== depKey ? { aliases: [legacyKey] } : {}) };
     deployments.set(depKey, { planned: depPlanned, services: indexes });
 
     indexes.forEach((i, n) => {

@@ -76,3 +76,14 @@ describe("planFork", () => {
     expect((p.mappings[0].object.spec as any).service).toBe("frontend-alice.shop:80");
   });
 });
+
+describe("planFork logical names", () => {
+  it("aliases a Deployment copy to the name it had when copies were keyed by Service", () => {
+    const p = planned({ id: "alice", services: [grpc] });
+    expect([p.deployments[0].key, p.deployments[0].aliases]).toEqual(["alice-payments-ledger-deployment", ["alice-payments-ledger-grpc-deployment"]]);
+  });
+
+  it("needs no alias when the Deployment is named like the Service", () => {
+    expect(planned({ id: "alice", services: [ledger] }).deployments[0].aliases).toBeUndefined();
+  });
+});

@@ -161,15 +161,31 @@ export class RouteRefusal extends Error {
  * from the app team's wildcard routes for everyone.
  */
 export function findVirtualService(list: readonly VirtualService[], service: ServiceId): VirtualService | undefined {
+  return placeRoutes(list, service).target;
+}
+
+const isCreatedByForkstack = (vs: VirtualService) => vs.metadata.annotations?.[LABELS.createdBy] === MANAGED_BY;
+
+/**
+ * Where a fork's routes for the Service go (`target`, undefined: create one), and VirtualServices
+ * forkstack created for the host that are now stale (`stale`): when an app team (re)creates its
+ * VirtualService for a host forkstack had created one for, two cover the host; the app's is the one
+ * to keep, and each fork moves its routes there from forkstack's on its next update (the last one
+ * out deletes it). Throws RouteRefusal for every other conflict and for wildcard-only coverage.
+ */
+export function placeRoutes(list: readonly VirtualService[], service: ServiceId): { target: VirtualService | undefined; stale: VirtualService[] } {
   const fqdn = serviceFqdn(service.name, service.namespace);
   const c = coverageOf(list, fqdn);
   switch (c.kind) {
     case "none":
-      return undefined;
+      return { target: undefined, stale: [] };
     case "exact":
-      return c.virtualService;
-    case "conflict":
+      return { target: c.virtualService, stale: [] };
+    case "conflict": {
+      const apps = c.virtualServices.filter((vs) => !isCreatedByForkstack(vs));
+      if (apps.length === 1) return { target: apps[0], stale: c.virtualServices.filter(isCreatedByForkstack) };
       throw new RouteRefusal(`VirtualServices ${c.virtualServices.map(refOf).join(" and ")} both cover ${fqdn}`);
+    }
     case "wildcard":
       throw new RouteRefusal(
         `only the wildcard VirtualService ${refOf(c.virtualService)} (${c.host}) covers ${fqdn}; a fork route there would catch requests to every host it covers`,

@@ -231,3 +231,49 @@ describe("releaseClaim", () => {
     await expect(releaseClaim(api, claim("alice"), { ...noWait, maxAttempts: 2 })).rejects.toThrow('removing routes of fork "alice" for Service shop/api: gave up after 2 attempts');
   });
 });
+
+describe("an app team (re)creating its VirtualService next to one forkstack created", () => {
+  const noWait: SyncOptions = { sleep: async () => undefined };
+  const appVs = (): KubeObject => ({
+    apiVersion: "networking.istio.io/v1",
+    kind: "VirtualService",
+    metadata: { name: "api", namespace: "shop" },
+    spec: { hosts: ["api"], http: [{ name: "app-default", timeout: "3s", route: [{ destination: { host: "api" } }] }] },
+  });
+  const vsNames = (cluster: SimulatedCluster) => cluster.list("networking.istio.io/v1", "VirtualService").map((v) => v.metadata.name).sort();
+
+  async function setup() {
+    const cluster = new SimulatedCluster();
+    const api = simulatedAccess(cluster).virtualServices;
+    await applyClaim(api, claim("alice"), noWait);
+    await applyClaim(api, claim("bob"), noWait);
+    cluster.put(appVs());
+    return { cluster, api };
+  }
+
+  it("moves a fork's routes into the app's VirtualService on its next update", async () => {
+    const { cluster, api } = await setup();
+    await applyClaim(api, claim("alice"), noWait);
+    expect(forkRoutes(cluster.get("networking.istio.io/v1", "VirtualService", "shop", "api"))).toEqual(["forkstack-alice"]);
+  });
+
+  it("keeps forkstack's VirtualService while another fork's route is still in it", async () => {
+    const { cluster, api } = await setup();
+    await applyClaim(api, claim("alice"), noWait);
+    expect(forkRoutes(cluster.get("networking.istio.io/v1", "VirtualService", "shop", "forkstack-api"))).toEqual(["forkstack-bob"]);
+  });
+
+  it("deletes forkstack's VirtualService once the last fork moved out, leaving the host covered once", async () => {
+    const { cluster, api } = await setup();
+    await applyClaim(api, claim("alice"), noWait);
+    await applyClaim(api, claim("bob"), noWait);
+    expect(vsNames(cluster)).toEqual(["api"]);
+  });
+
+  it("takes a leaving fork's route out of both", async () => {
+    const { cluster, api } = await setup();
+    await applyClaim(api, claim("alice"), noWait);
+    await releaseClaim(api, claim("bob"), noWait);
+    expect([vsNames(cluster), forkRoutes(cluster.get("networking.istio.io/v1", "VirtualService", "shop", "api"))]).toEqual([["api"], ["forkstack-alice"]]);
+  });
+});

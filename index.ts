@@ -43,10 +43,9 @@ async function program(): Promise<Record<string, unknown>> {
   try {
     // Every forkstack:* key the stack sets, known or not: an unknown one is refused, not ignored.
     const prefix = `${CONFIG_NAMESPACE}:`;
-    const keys = Object.keys(pulumi.runtime.allConfig())
-      .filter((k) => k.startsWith(prefix))
-      .map((k) => k.slice(prefix.length));
-    if (checkTopLevelKeys(keys) === "fork") {
+    const all = pulumi.runtime.allConfig();
+    const values = Object.fromEntries(Object.entries(all).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
+    if (checkTopLevelKeys(Object.keys(values), values) === "fork") {
       const rawFork = readRaw(config, ["fork", "baseStack"]);
       const fork = parseForkConfig(rawFork.fork);
       const baseStack = parseBaseStack(rawFork.baseStack);

@@ -20,7 +20,7 @@ import { ConfigError } from "../errors";
 import { forkMapping } from "../mappings";
 import type { KubeObject } from "../kube/objects";
 import { objectRef, selecting } from "../kube/selectors";
-import { copyName, forkHost, forkUrl, LABELS, mappingName, serviceFqdn, virtualServiceName } from "../naming";
+import { forkHost, forkUrl, LABELS, mappingName, serviceFqdn, virtualServiceName } from "../naming";
 import { checkServiceFrontsDeployment, copyDeployment, copyService, forkPodLabels } from "./copy";
 import { addForkRoutes, findVirtualService, ForkRouteClaim, RouteRefusal } from "./routes";
 

@@ -15,7 +15,7 @@
  * It does no I/O besides `api`; sleep and randomness are injectable for tests.
  */
 import { ConflictError, NotFoundError, VirtualService, VirtualServiceApi, VS_GROUP, VS_VERSION } from "../kube/vsApi";
-import { addForkRoutes, findVirtualService, ForkRouteClaim, placeRoutes, removeForkRoutes, routesOfFork } from "./routes";
+import { addForkRoutes, ForkRouteClaim, placeRoutes, removeForkRoutes, routesOfFork } from "./routes";
 
 export interface SyncOptions {
   /**
@@ -197,9 +197,11 @@ export type RouteDrift = "in-sync" | "missing" | "changed";
  * or are no longer above the app's, `in-sync` otherwise. Read-only.
  */
 export async function routeDrift(api: VirtualServiceApi, claim: ForkRouteClaim): Promise<{ drift: RouteDrift; virtualService?: VirtualService }> {
-  const vs = findVirtualService(await api.listAll(), claim.service);
+  const { target: vs, stale } = placeRoutes(await api.listAll(), claim.service);
   if (vs === undefined || routesOfFork(vs, claim.forkId, claim.headerName).length === 0) return { drift: "missing", virtualService: vs };
   const wanted = addForkRoutes(vs, claim);
   const same = JSON.stringify((wanted.spec as { http?: unknown }).http) === JSON.stringify((vs.spec as { http?: unknown }).http);
-  return { drift: same ? "in-sync" : "changed", virtualService: vs };
+  // A copy of the fork's routes left in a stale VirtualService forkstack created: the next update takes it out.
+  const leftBehind = stale.some((old) => routesOfFork(old, claim.forkId, claim.headerName).length > 0);
+  return { drift: same && !leftBehind ? "in-sync" : "changed", virtualService: vs };
 }

@@ -4,7 +4,7 @@
  * what others own.
  */
 import * as YAML from "yaml";
-import { applyClaim, ConflictRetriesExhaustedError, releaseClaim, SyncOptions } from "../../components/fork/routeSync";
+import { applyClaim, ConflictRetriesExhaustedError, releaseClaim, routeDrift, SyncOptions } from "../../components/fork/routeSync";
 import type { ForkRouteClaim } from "../../components/fork/routes";
 import { ConflictError, NotFoundError, VirtualServiceApi } from "../../components/kube/vsApi";
 import { isForkRoute, LABELS, serviceFqdn } from "../../components/naming";
@@ -268,6 +268,26 @@ describe("an app team (re)creating its VirtualService next to one forkstack crea
     await applyClaim(api, claim("alice"), noWait);
     await applyClaim(api, claim("bob"), noWait);
     expect(vsNames(cluster)).toEqual(["api"]);
+  });
+
+  it("reports a fork whose routes are still in forkstack's VirtualService as missing from the app's", async () => {
+    const { api } = await setup();
+    expect((await routeDrift(api, claim("bob"))).drift).toBe("missing");
+  });
+
+  it("reports a fork as in sync once its routes moved and the stale VirtualService is gone", async () => {
+    const { api } = await setup();
+    await applyClaim(api, claim("alice"), noWait);
+    await applyClaim(api, claim("bob"), noWait);
+    expect((await routeDrift(api, claim("alice"))).drift).toBe("in-sync");
+  });
+
+  it("reports a fork as changed while a copy of its routes is left in forkstack's VirtualService", async () => {
+    const { cluster, api } = await setup();
+    // The app's VirtualService already holds alice's routes (a move that stopped half-way).
+    const { addForkRoutes } = require("../../components/fork/routes") as typeof import("../../components/fork/routes");
+    cluster.put(addForkRoutes(cluster.get("networking.istio.io/v1", "VirtualService", "shop", "api")!, claim("alice")));
+    expect((await routeDrift(api, claim("alice"))).drift).toBe("changed");
   });
 
   it("takes a leaving fork's route out of both", async () => {

@@ -288,19 +288,39 @@ function meshHop(index: Index, call: string, callerNs: string, hopNo: number, he
     problems.push({ hop: hopNo, message: `no route of VirtualService ${ref(vs)} matches this request: Istio answers 404` });
     return hop;
   }
-  const routeLabel = selected.route.name ?? `#${selected.index}`;
+  let routeLabel = selected.route.name ?? `#${selected.index}`;
   hop.decidedBy = `VirtualService ${ref(vs)} route ${routeLabel}`;
-  const destinations = (selected.route.route ?? []) as any[];
+  let decided = selected;
+  let decidingVs = vs;
+  // A delegating route decides nothing itself: the delegate VirtualService's routes (one level,
+  // evaluated only for requests the root route matched) do (istio/api virtual_service.proto, Delegate).
+  const delegate = selected.route.delegate as { name?: string; namespace?: string } | undefined;
+  if (delegate !== undefined) {
+    const target = index.of("VirtualService", "networking.istio.io").find((o) => o.metadata.name === delegate.name && ns(o) === (delegate.namespace ?? ns(vs)));
+    const inner = target === undefined ? undefined : selectRoute(target, headers, path);
+    if (target === undefined || inner === undefined) {
+      hop.broken = true;
+      const missing = target === undefined ? "does not exist" : "has no route that matches this request";
+      problems.push({ hop: hopNo, message: `route ${routeLabel} of VirtualService ${ref(vs)} delegates to ${delegate.namespace ?? ns(vs)}/${delegate.name}, which ${missing}` });
+      return hop;
+    }
+    decided = inner;
+    decidingVs = target;
+    routeLabel = inner.route.name ?? `#${inner.index}`;
+    hop.decidedBy = `${hop.decidedBy} → delegate ${ref(target)} route ${routeLabel}`;
+  }
+  const destinations = (decided.route.route ?? []) as any[];
   if (destinations.length === 0) {
     hop.broken = true;
-    problems.push({ hop: hopNo, message: `route ${routeLabel} of VirtualService ${ref(vs)} has no destination` });
+    problems.push({ hop: hopNo, message: `route ${routeLabel} of VirtualService ${ref(decidingVs)} has no destination` });
     return hop;
   }
   // With a weighted split, follow the heaviest destination (the first on a tie).
   const destination = [...destinations].sort((a, b) => (b.weight ?? 0) - (a.weight ?? 0))[0];
   const host = String(destination.destination?.host ?? "");
-  const target = parseServiceName(hostFqdn(host, ns(vs)), ns(vs));
-  land(index, hop, hopNo, target.name, target.namespace, problems, `route ${routeLabel} of VirtualService ${ref(vs)} sends to host ${host}`);
+  // Short hosts resolve in the namespace of the VirtualService that holds the route.
+  const target = parseServiceName(hostFqdn(host, ns(decidingVs)), ns(decidingVs));
+  land(index, hop, hopNo, target.name, target.namespace, problems, `route ${routeLabel} of VirtualService ${ref(decidingVs)} sends to host ${host}`);
   return hop;
 }
 

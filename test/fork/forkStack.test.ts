@@ -372,3 +372,12 @@ describe("ForkStack refuses names and hosts it does not own", () => {
     expect(err).toMatch(/^stack alice-in-wonder: forkstack:fork\.id: "alice-in-wonder" makes the host alice-in-wonder\.x+… 255 characters long, over DNS's 253; use a fork id of at most 13 characters$/);
   });
 });
+
+describe("explain follows a delegating VirtualService (payments/checkout)", () => {
+  it("names the delegate's route and lands on the shared checkout", () => {
+    const cluster = SimulatedCluster.fromFiles([FIXTURE, PAYMENTS]);
+    cluster.put(sharedMapping(BASE_OUTPUTS.upstreams[0], { ambassadorId: "fork-proxy-ambassador", namespace: "emissary", headerName: "x-fork-identifier" }));
+    const { hops, problems } = follow(cluster, "shop.dev.example.com", ["checkout.payments"]);
+    expect([hops[1].decidedBy, hops[1].deployment, problems]).toEqual(["VirtualService payments/checkout route to-checkout-team → delegate payments/checkout-routes route checkout-default", "checkout", []]);
+  });
+});

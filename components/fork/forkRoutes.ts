@@ -33,6 +33,8 @@ export interface ForkRoutesArgs {
   readonly serviceNamespace: pulumi.Input<string>;
   /** FQDN of the fork's copy of the Service, where the fork's requests go. */
   readonly targetHost: pulumi.Input<string>;
+  /** The delegate VirtualService the routes go into (`namespace/name`), when the host's delegates; "" otherwise. */
+  readonly delegate?: pulumi.Input<string>;
 }
 
 /** The resource's plain inputs and state, as the provider sees them. */
@@ -45,6 +47,8 @@ export interface ForkRoutesState {
   serviceName: string;
   serviceNamespace: string;
   targetHost: string;
+  /** `namespace/name` of the delegate VirtualService the routes go into; "" or absent: the host's own. */
+  delegate?: string;
   virtualServiceName?: string;
   virtualServiceNamespace?: string;
   /**
@@ -55,10 +59,15 @@ export interface ForkRoutesState {
   routes?: RouteDrift;
 }
 
-const INPUT_KEYS = ["kubeconfig", "context", "forkId", "headerName", "serviceName", "serviceNamespace", "targetHost"] as const;
+const INPUT_KEYS = ["kubeconfig", "context", "forkId", "headerName", "serviceName", "serviceNamespace", "targetHost", "delegate"] as const;
 
-export function claimOf(s: Pick<ForkRoutesState, "forkId" | "headerName" | "serviceName" | "serviceNamespace" | "targetHost">): ForkRouteClaim {
-  return { forkId: s.forkId, headerName: s.headerName, service: { name: s.serviceName, namespace: s.serviceNamespace }, targetHost: s.targetHost };
+export function claimOf(s: Pick<ForkRoutesState, "forkId" | "headerName" | "serviceName" | "serviceNamespace" | "targetHost" | "delegate">): ForkRouteClaim {
+  const claim: ForkRouteClaim = { forkId: s.forkId, headerName: s.headerName, service: { name: s.serviceName, namespace: s.serviceNamespace }, targetHost: s.targetHost };
+  if (s.delegate !== undefined && s.delegate !== "") {
+    const [namespace, name] = s.delegate.split("/");
+    claim.delegate = { name, namespace };
+  }
+  return claim;
 }
 
 export function where(vs: VirtualService): { virtualServiceName: string; virtualServiceNamespace: string } {
@@ -67,7 +76,7 @@ export function where(vs: VirtualService): { virtualServiceName: string; virtual
 
 /** Whether the routes now belong in another Service's VirtualService (or another fork's name). */
 function movedClaim(olds: ForkRoutesState, news: ForkRoutesState): boolean {
-  return olds.serviceName !== news.serviceName || olds.serviceNamespace !== news.serviceNamespace || olds.forkId !== news.forkId;
+  return olds.serviceName !== news.serviceName || olds.serviceNamespace !== news.serviceNamespace || olds.forkId !== news.forkId || (olds.delegate ?? "") !== (news.delegate ?? "");
 }
 
 async function apply(state: ForkRoutesState): Promise<ForkRoutesState> {
@@ -94,7 +103,8 @@ async function release(state: ForkRoutesState): Promise<void> {
 export const forkRoutesProvider: pulumi.dynamic.ResourceProvider = {
   async diff(_id: string, olds: ForkRoutesState, news: ForkRoutesState): Promise<pulumi.dynamic.DiffResult> {
     // Update in place on any change: the routes are rewritten by name, never replaced wholesale.
-    if (INPUT_KEYS.some((k) => olds[k] !== news[k])) return { changes: true, replaces: [], deleteBeforeReplace: false };
+    // Absent and "" are the same (state written before an input existed).
+    if (INPUT_KEYS.some((k) => (olds[k] ?? "") !== (news[k] ?? ""))) return { changes: true, replaces: [], deleteBeforeReplace: false };
     // Same inputs: the live VirtualService decides. A route removed or changed out of band is a
     // change, so `pulumi up` restores it even without a refresh first.
     const live = await drift(news);
@@ -129,7 +139,7 @@ export class ForkRoutes extends pulumi.dynamic.Resource {
     super(
       forkRoutesProvider,
       name,
-      { forkstackKind: FORK_ROUTES_KIND, ...args, context: args.context ?? "", virtualServiceName: undefined, virtualServiceNamespace: undefined, routes: undefined },
+      { forkstackKind: FORK_ROUTES_KIND, ...args, context: args.context ?? "", delegate: args.delegate ?? "", virtualServiceName: undefined, virtualServiceNamespace: undefined, routes: undefined },
       // The kubeconfig stays in the state (delete needs it); keep it encrypted there.
       { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "kubeconfig"] },
     );

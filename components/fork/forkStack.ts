@@ -51,6 +51,7 @@ export class ForkStack extends pulumi.ComponentResource {
           serviceName: route.claim.service.name,
           serviceNamespace: route.claim.service.namespace,
           targetHost: route.claim.targetHost,
+          delegate: route.claim.delegate === undefined ? "" : `${route.claim.delegate.namespace}/${route.claim.delegate.name}`,
         },
         { parent: this, dependsOn: route.needs.map((k) => created.get(k)!) },
       );

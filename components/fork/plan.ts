@@ -22,7 +22,7 @@ import type { KubeObject } from "../kube/objects";
 import { objectRef, selecting } from "../kube/selectors";
 import { forkHost, forkUrl, LABELS, mappingName, serviceFqdn, virtualServiceName } from "../naming";
 import { checkServiceFrontsDeployment, copyDeployment, copyService, forkPodLabels } from "./copy";
-import { addForkRoutes, findVirtualService, ForkRouteClaim, RouteRefusal } from "./routes";
+import { addForkRoutes, delegateOf, findVirtualService, ForkRouteClaim, placeRoutes, RouteRefusal } from "./routes";
 
 export interface PlanInput {
   readonly fork: ForkConfig;
@@ -165,8 +165,9 @@ function plan(input: PlanInput): ForkPlan {
       const svcKey = `${fork.id}-${s.namespace}-${s.name}-service`;
       services.push({ key: svcKey, object: svcCopy });
       copies.push({ service: `${s.name}.${s.namespace}`, copy: `${svcCopy.metadata.name}.${s.namespace}`, deployment: `${depCopy.metadata.name}.${s.namespace}`, image: settings.image });
-      const claim: ForkRouteClaim = { forkId: fork.id, headerName: base.headerName, service: { name: s.name, namespace: s.namespace }, targetHost: serviceFqdn(svcCopy.metadata.name, s.namespace) };
-      routes.push({ key: `${fork.id}-${s.namespace}-${s.name}-routes`, claim, needs: [depPlanned.key, svcKey], virtualService: routeTarget(input, claim, i) });
+      const plain: ForkRouteClaim = { forkId: fork.id, headerName: base.headerName, service: { name: s.name, namespace: s.namespace }, targetHost: serviceFqdn(svcCopy.metadata.name, s.namespace) };
+      const { claim, virtualService } = routeTarget(input, plain, i);
+      routes.push({ key: `${fork.id}-${s.namespace}-${s.name}-routes`, claim, needs: [depPlanned.key, svcKey], virtualService });
     });
   }
 
@@ -267,25 +268,32 @@ function checkNameFree(input: PlanInput, kind: string, namespace: string, name: 
   throw new ConfigError(field, value, `would be copied to ${kind} ${namespace}/${name}, which ${owner}`, way);
 }
 
-/** Where the fork's routes for a Service go; refuses what forkstack cannot place safely. */
-function routeTarget(input: PlanInput, claim: ForkRouteClaim, i: number): string | undefined {
+/**
+ * Where the fork's routes for a Service go: the host's one VirtualService, or the delegate it routes
+ * every request through, or (undefined) one forkstack creates. Refuses what forkstack cannot place
+ * without touching shared traffic.
+ */
+function routeTarget(input: PlanInput, claim: ForkRouteClaim, i: number): { claim: ForkRouteClaim; virtualService?: string } {
   const vsList = input.cluster.filter((o) => o.kind === "VirtualService");
   const field = `${FIELD}.services[${i}].name`;
   const value = `${claim.service.name}.${claim.service.namespace}`;
   try {
     const vs = findVirtualService(vsList, claim.service);
-    // The merge refuses delegates and app routes holding the fork's route names; a dry run here
-    // makes that a refusal before anything is created.
-    addForkRoutes(vs, claim);
-    if (vs !== undefined) return `${nsOf(vs)}/${vs.metadata.name}`;
+    const delegate = delegateOf(vs);
+    const placed: ForkRouteClaim = delegate === undefined ? claim : { ...claim, delegate };
+    const target = placeRoutes(vsList, placed.service, placed.delegate).target;
+    // The merge refuses app routes holding the fork's route names; a dry run here makes that a
+    // refusal before anything is created.
+    addForkRoutes(target, placed);
+    if (target !== undefined) return { claim: placed, virtualService: `${nsOf(target)}/${target.metadata.name}` };
   } catch (err) {
     if (!(err instanceof RouteRefusal)) throw err;
     const fix = /both cover/.test(err.message)
       ? "Istio honours only one VirtualService per host (IST0109): merge them into one"
       : /wildcard/.test(err.message)
         ? `give ${claim.service.name} its own VirtualService (hosts: [${claim.service.name}]) with the wildcard's routes for it, then fork again`
-        : /delegates/.test(err.message)
-          ? "move the delegate's routes into the VirtualService (forkstack places fork routes only in VirtualServices that route themselves), or do not fork this Service"
+        : /delegat/.test(err.message)
+          ? "let every route of the VirtualService delegate to one delegate, or move the delegate's routes into it, or do not fork this Service"
           : "rename that route";
     throw new ConfigError(field, value, `cannot get fork routes: ${err.message}`, fix);
   }
@@ -294,7 +302,7 @@ function routeTarget(input: PlanInput, claim: ForkRouteClaim, i: number): string
   if (taken !== undefined) {
     throw new ConfigError(field, value, `has no VirtualService, and the name forkstack would give one (${claim.service.namespace}/${name}) is taken by a VirtualService for other hosts`, `rename VirtualService ${claim.service.namespace}/${name}`);
   }
-  return undefined;
+  return { claim };
 }
 
 /**

@@ -125,7 +125,7 @@ export function applyClaim(api: VirtualServiceApi, claim: ForkRouteClaim, opts: 
     api,
     what,
     async (list) => {
-      const { target: existing, stale } = placeRoutes(list, claim.service);
+      const { target: existing, stale } = placeRoutes(list, claim.service, claim.delegate);
       const merged = addForkRoutes(existing, claim);
       if (existing === undefined) {
         try {
@@ -172,14 +172,14 @@ async function removeFrom(api: VirtualServiceApi, vs: VirtualService, claim: Pic
  */
 export function releaseClaim(
   api: VirtualServiceApi,
-  claim: Pick<ForkRouteClaim, "forkId" | "service" | "headerName">,
+  claim: Pick<ForkRouteClaim, "forkId" | "service" | "headerName" | "delegate">,
   opts: SyncOptions = {},
 ): Promise<VirtualService | undefined> {
   return readModifyWrite(
     api,
     `removing ${subject(claim)}`,
     async (list) => {
-      const { target: existing, stale } = placeRoutes(list, claim.service);
+      const { target: existing, stale } = placeRoutes(list, claim.service, claim.delegate);
       for (const old of stale) await removeFrom(api, old, claim);
       if (existing === undefined) return undefined;
       return removeFrom(api, existing, claim);
@@ -197,7 +197,7 @@ export type RouteDrift = "in-sync" | "missing" | "changed";
  * or are no longer above the app's, `in-sync` otherwise. Read-only.
  */
 export async function routeDrift(api: VirtualServiceApi, claim: ForkRouteClaim): Promise<{ drift: RouteDrift; virtualService?: VirtualService }> {
-  const { target: vs, stale } = placeRoutes(await api.listAll(), claim.service);
+  const { target: vs, stale } = placeRoutes(await api.listAll(), claim.service, claim.delegate);
   if (vs === undefined || routesOfFork(vs, claim.forkId, claim.headerName).length === 0) return { drift: "missing", virtualService: vs };
   const wanted = addForkRoutes(vs, claim);
   const same = JSON.stringify((wanted.spec as { http?: unknown }).http) === JSON.stringify((vs.spec as { http?: unknown }).http);

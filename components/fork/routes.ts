@@ -27,6 +27,12 @@ export interface ForkRouteClaim {
   service: { name: string; namespace: string };
   /** FQDN of the fork's copy */
   targetHost: string;
+  /**
+   * The delegate VirtualService the routes go into, when the one VirtualService of the Service's
+   * host routes every request by `delegate:`: the decision is made in the delegate, so the fork's
+   * routes belong there (istio/api virtual_service.proto, `Delegate`). Undefined: the host's own.
+   */
+  delegate?: { name: string; namespace: string };
 }
 
 /** A networking.istio.io/v1 VirtualService. */
@@ -173,7 +179,12 @@ const isCreatedByForkstack = (vs: VirtualService) => vs.metadata.annotations?.[L
  * to keep, and each fork moves its routes there from forkstack's on its next update (the last one
  * out deletes it). Throws RouteRefusal for every other conflict and for wildcard-only coverage.
  */
-export function placeRoutes(list: readonly VirtualService[], service: ServiceId): { target: VirtualService | undefined; stale: VirtualService[] } {
+export function placeRoutes(list: readonly VirtualService[], service: ServiceId, delegate?: { name: string; namespace: string }): { target: VirtualService | undefined; stale: VirtualService[] } {
+  if (delegate !== undefined) {
+    const found = list.find((vs) => vs.metadata.name === delegate.name && namespaceOf(vs) === delegate.namespace);
+    if (found === undefined) throw new RouteRefusal(`the delegate VirtualService ${delegate.namespace}/${delegate.name} does not exist`);
+    return { target: found, stale: [] };
+  }
   const fqdn = serviceFqdn(service.name, service.namespace);
   const c = coverageOf(list, fqdn);
   switch (c.kind) {
@@ -372,4 +383,28 @@ export function forksIn(vs: VirtualService, headerName: string = DEFAULTS.header
     if (fork !== undefined && !forks.includes(fork)) forks.push(fork);
   }
   return forks;
+}
+
+/**
+ * Where the fork's routes go when the host's VirtualService delegates: the one delegate all of its
+ * http routes name, or undefined when it does not delegate. Refuses (RouteRefusal) a VirtualService
+ * that mixes delegating and direct routes, or delegates to more than one: fork routes placed above
+ * its routes, or in one delegate, would change which route wins for the fork's requests.
+ */
+export function delegateOf(vs: VirtualService | undefined): { name: string; namespace: string } | undefined {
+  const http = vs === undefined ? [] : specOf(vs).http ?? [];
+  const delegating = http.filter((r) => r.delegate !== undefined);
+  if (delegating.length === 0) return undefined;
+  const refs = [...new Set(delegating.map((r) => {
+    const d = r.delegate as { name?: string; namespace?: string };
+    return `${d.namespace ?? namespaceOf(vs!)}/${d.name}`;
+  }))];
+  const direct = http.filter((r) => r.delegate === undefined && forkOfRoute(r.name) === undefined);
+  if (direct.length > 0 || refs.length > 1) {
+    throw new RouteRefusal(
+      `VirtualService ${refOf(vs!)} ${refs.length > 1 ? `delegates to ${refs.join(" and ")}` : `mixes routes delegated to ${refs[0]} with routes of its own`}; forkstack places fork routes in one delegate only when every route delegates there`,
+    );
+  }
+  const [namespace, name] = refs[0].split("/");
+  return { name, namespace };
 }

@@ -266,10 +266,38 @@ describe("ForkStack keeps every fork isolated (payments: three Services over one
     expect([selectRoute(vs, header, "/", "payments/public-gw")?.route.name, selectRoute(vs, header, "/", "mesh")?.route.name]).toEqual(["ledger-default", "forkstack-alice"]);
   });
 
-  it("refuses a Service whose VirtualService delegates, before anything is created", async () => {
-    const err = await refusal(runFork(cluster, { id: "alice", services: [{ name: "checkout", namespace: "payments" }] }));
+  const checkout = { name: "checkout", namespace: "payments" };
+  const vsOf = (name: string) => cluster.get("networking.istio.io/v1", "VirtualService", "payments", name)!;
+
+  it("puts the fork's route for a delegating Service inside the delegate", async () => {
+    await runFork(cluster, { id: "alice", services: [checkout] });
+    expect((vsOf("checkout-routes").spec as any).http.map((r: any) => r.name)).toEqual(["forkstack-alice", "checkout-default"]);
+  });
+
+  it("leaves the delegating root VirtualService as it was", async () => {
+    const before = vsOf("checkout").spec;
+    await runFork(cluster, { id: "alice", services: [checkout] });
+    expect(vsOf("checkout").spec).toEqual(before);
+  });
+
+  it("sends a fork request through the delegate to the copy and a shared one to the shared pods", async () => {
+    await runFork(cluster, { id: "alice", services: [checkout] });
+    const fork = follow(cluster, "alice.shop.dev.example.com", ["checkout.payments"]);
+    const shared = follow(cluster, "shop.dev.example.com", ["checkout.payments"]);
+    expect([fork.hops[1].deployment, shared.hops[1].deployment, fork.problems, shared.problems]).toEqual(["checkout-alice", "checkout", [], []]);
+  });
+
+  it("keeps the delegate valid against the Istio schema", async () => {
+    await runFork(cluster, { id: "alice", services: [checkout] });
+    expect(() => validateAgainstSchema(vsOf("checkout-routes"))).not.toThrow();
+  });
+
+  it("refuses a VirtualService that mixes delegated and direct routes, before anything is created", async () => {
+    const root = vsOf("checkout");
+    cluster.put({ ...root, spec: { ...(root.spec as any), http: [{ name: "health", match: [{ uri: { exact: "/healthz" } }], route: [{ destination: { host: "checkout" } }] }, ...(root.spec as any).http] } });
+    const err = await refusal(runFork(cluster, { id: "alice", services: [checkout] }));
     expect(err).toBe(
-      'stack alice: forkstack:fork.services[0].name: "checkout.payments" cannot get fork routes: VirtualService payments/checkout delegates route to-checkout-team to payments/checkout-routes; forkstack does not place fork routes inside delegates; move the delegate\'s routes into the VirtualService (forkstack places fork routes only in VirtualServices that route themselves), or do not fork this Service',
+      'stack alice: forkstack:fork.services[0].name: "checkout.payments" cannot get fork routes: VirtualService payments/checkout mixes routes delegated to payments/checkout-routes with routes of its own; forkstack places fork routes in one delegate only when every route delegates there; let every route of the VirtualService delegate to one delegate, or move the delegate\'s routes into it, or do not fork this Service',
     );
     expect(madeBy(cluster, "alice")).toEqual([]);
   });

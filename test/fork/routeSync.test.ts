@@ -297,3 +297,35 @@ describe("an app team (re)creating its VirtualService next to one forkstack crea
     expect([vsNames(cluster), forkRoutes(cluster.get("networking.istio.io/v1", "VirtualService", "shop", "api"))]).toEqual([["api"], ["forkstack-alice"]]);
   });
 });
+
+describe("a claim placed in a delegate VirtualService", () => {
+  const noWait: SyncOptions = { sleep: async () => undefined };
+  const delegated = (): ForkRouteClaim => ({ ...claim("alice", "checkout"), delegate: { name: "checkout-routes", namespace: "shop" } });
+
+  function setup() {
+    const cluster = new SimulatedCluster();
+    cluster.put({ apiVersion: "networking.istio.io/v1", kind: "VirtualService", metadata: { name: "checkout", namespace: "shop" }, spec: { hosts: ["checkout"], http: [{ name: "to-team", delegate: { name: "checkout-routes", namespace: "shop" } }] } });
+    cluster.put({ apiVersion: "networking.istio.io/v1", kind: "VirtualService", metadata: { name: "checkout-routes", namespace: "shop" }, spec: { http: [{ name: "default", route: [{ destination: { host: "checkout" } }] }] } });
+    return { cluster, api: simulatedAccess(cluster).virtualServices };
+  }
+
+  it("writes the fork's route into the delegate", async () => {
+    const { cluster, api } = setup();
+    await applyClaim(api, delegated(), noWait);
+    expect(forkRoutes(cluster.get("networking.istio.io/v1", "VirtualService", "shop", "checkout-routes"))).toEqual(["forkstack-alice"]);
+  });
+
+  it("takes the fork's route out of the delegate on release, restoring it", async () => {
+    const { cluster, api } = setup();
+    const before = cluster.get("networking.istio.io/v1", "VirtualService", "shop", "checkout-routes")!.spec;
+    await applyClaim(api, delegated(), noWait);
+    await releaseClaim(api, delegated(), noWait);
+    expect(cluster.get("networking.istio.io/v1", "VirtualService", "shop", "checkout-routes")!.spec).toEqual(before);
+  });
+
+  it("fails in one line when the delegate is gone", async () => {
+    const { cluster, api } = setup();
+    cluster.delete("networking.istio.io/v1", "VirtualService", "shop", "checkout-routes");
+    await expect(applyClaim(api, delegated(), noWait)).rejects.toThrow("the delegate VirtualService shop/checkout-routes does not exist");
+  });
+});

@@ -405,6 +405,11 @@ export function delegateOf(vs: VirtualService | undefined): { name: string; name
       `VirtualService ${refOf(vs!)} ${refs.length > 1 ? `delegates to ${refs.join(" and ")}` : `mixes routes delegated to ${refs[0]} with routes of its own`}; forkstack places fork routes in one delegate only when every route delegates there`,
     );
   }
+  // A delegate's routes apply wherever the root is bound; whether a match-level `gateways` in a
+  // delegate survives the merge with the root's match is not something to bet isolation on.
+  if ((specOf(vs!).gateways ?? []).some((g) => g !== "mesh")) {
+    throw new RouteRefusal(`VirtualService ${refOf(vs!)} is bound to gateways ${JSON.stringify(specOf(vs!).gateways)} and delegates to ${refs[0]}; a fork route in the delegate could be picked from outside the mesh`);
+  }
   const [namespace, name] = refs[0].split("/");
   return { name, namespace };
 }

@@ -332,3 +332,28 @@ describe("fork routes on gateway-bound, delegating and look-alike VirtualService
     expect(() => addForkRoutes(vs, claim("alice"))).toThrow(/has an app route named forkstack-alice/);
   });
 });
+
+describe("delegateOf", () => {
+  const { delegateOf } = require("../../components/fork/routes") as typeof import("../../components/fork/routes");
+  const root = (spec: Record<string, unknown>) => vsWith("checkout", "shop", { hosts: ["checkout"], ...spec });
+
+  it("names the one delegate every route delegates to", () => {
+    expect(delegateOf(root({ http: [{ name: "a", delegate: { name: "d", namespace: "team" } }] }))).toEqual({ name: "d", namespace: "team" });
+  });
+
+  it("takes a delegate without a namespace in the root's namespace", () => {
+    expect(delegateOf(root({ http: [{ name: "a", delegate: { name: "d" } }] }))).toEqual({ name: "d", namespace: "shop" });
+  });
+
+  it("refuses two delegates", () => {
+    expect(() => delegateOf(root({ http: [{ name: "a", match: [{ uri: { prefix: "/a" } }], delegate: { name: "d1" } }, { name: "b", delegate: { name: "d2" } }] }))).toThrow(/delegates to shop\/d1 and shop\/d2/);
+  });
+
+  it("refuses a gateway-bound root that delegates", () => {
+    expect(() => delegateOf(root({ gateways: ["mesh", "shop/public"], http: [{ name: "a", delegate: { name: "d" } }] }))).toThrow(/is bound to gateways/);
+  });
+
+  it("says a VirtualService without delegates has none", () => {
+    expect(delegateOf(root({ http: [{ name: "a", route: [{ destination: { host: "checkout" } }] }] }))).toBeUndefined();
+  });
+});

@@ -143,8 +143,13 @@ export interface ForkService {
   /** The shared Service to fork. */
   readonly name: string;
   readonly namespace: string;
-  /** The shared Deployment behind it; default: the Service's name. */
+  /**
+   * The shared Deployment behind it; default: the Service's name, or, when no Deployment has that
+   * name, the one Deployment whose pods the Service selects (decided by the plan).
+   */
   readonly deployment: string;
+  /** Whether `deployment` was written in config (false: the default above). */
+  readonly deploymentGiven?: boolean;
   /** Replaces the first container's image. */
   readonly image?: string;
   /** Merged into the first container's env. */
@@ -713,6 +718,7 @@ export function parseForkConfig(value: unknown): ForkConfig {
       name,
       namespace,
       deployment,
+      deploymentGiven: s.deployment !== undefined && s.deployment !== null,
       image: image as string | undefined,
       env: stringMap(`${f}.env`, s.env, ENV_NAME, "use letters, digits, '_', '-' and '.', not starting with a digit"),
       replicas: parseReplicas(`${f}.replicas`, s.replicas),

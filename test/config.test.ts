@@ -65,7 +65,7 @@ describe("base config", () => {
 describe("fork config", () => {
   it("defaults deployment to the service name and replicas to one", () => {
     const f = parseForkConfig({ id: "alice", services: [{ name: "api", namespace: "shop" }] });
-    expect(f.services[0]).toEqual({ name: "api", namespace: "shop", deployment: "api", image: undefined, env: {}, replicas: 1 });
+    expect(f.services[0]).toEqual({ name: "api", namespace: "shop", deployment: "api", image: undefined, env: {}, replicas: 1, deploymentGiven: false });
     expect(f.headers).toEqual({});
   });
 

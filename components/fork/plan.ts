@@ -114,22 +114,23 @@ function plan(input: PlanInput): ForkPlan {
   const copies: CopiedService[] = [];
 
   // Every forked Service over one Deployment shares one copy of it (issue 15).
+  const forked = fork.services.map((s) => resolveDeployment(shared, s));
   const byDeployment = new Map<string, number[]>();
-  fork.services.forEach((s, i) => {
+  forked.forEach((s, i) => {
     const k = `${s.namespace}/${s.deployment}`;
     byDeployment.set(k, [...(byDeployment.get(k) ?? []), i]);
   });
 
   for (const [, indexes] of byDeployment) {
-    const first = fork.services[indexes[0]];
+    const first = forked[indexes[0]];
     const dep = find(shared, "Deployment", first.namespace, first.deployment);
-    const svcs = indexes.map((i) => serviceOf(shared, fork.services[i], i));
+    const svcs = indexes.map((i) => serviceOf(shared, forked[i], i));
     if (dep === undefined) {
       const f = `${FIELD}.services[${indexes[0]}].deployment`;
       throw new ConfigError(f, `${first.deployment}.${first.namespace}`, "is not a Deployment in the shared cluster", `name the Deployment behind Service ${first.name} (kubectl get deployments -n ${first.namespace})`);
     }
     indexes.forEach((i, n) => checkServiceFrontsDeployment(svcs[n], dep, `${FIELD}.services[${i}]`));
-    const settings = mergedSettings(fork.services, indexes);
+    const settings = mergedSettings(forked, indexes);
     checkReplicas(settings.replicas, base, indexes[0]);
 
     // Every shared selector that picks the Deployment's pods: the forked Services, a second Service
@@ -159,7 +160,7 @@ function plan(input: PlanInput): ForkPlan {
     deployments.set(depKey, { planned: depPlanned, services: indexes });
 
     indexes.forEach((i, n) => {
-      const s = fork.services[i];
+      const s = forked[i];
       const svcCopy = copyService(svcs[n], dep, opts);
       checkNameFree(input, "Service", s.namespace, svcCopy.metadata.name, `${FIELD}.services[${i}].name`, `${s.name}.${s.namespace}`);
       const svcKey = `${fork.id}-${s.namespace}-${s.name}-service`;
@@ -190,6 +191,22 @@ function plan(input: PlanInput): ForkPlan {
     urls: Object.fromEntries(base.upstreams.map((u) => [u.host, forkUrl(fork.id, u.host, base.hostScheme)])),
     copies,
   };
+}
+
+/**
+ * A service without `deployment:` whose name no Deployment has: the one shared Deployment whose pods
+ * its selector picks (a gRPC Service `api-grpc` over Deployment `api`). Left as it is otherwise, so
+ * a missing or ambiguous Deployment is refused by name below.
+ */
+function resolveDeployment(shared: readonly KubeObject[], s: ForkService): ForkService {
+  if (s.deploymentGiven === true || find(shared, "Deployment", s.namespace, s.deployment) !== undefined) return s;
+  const svc = find(shared, "Service", s.namespace, s.name);
+  const selector = ((svc?.spec as any)?.selector ?? {}) as Record<string, string>;
+  if (Object.keys(selector).length === 0) return s;
+  const candidates = shared.filter(
+    (o) => o.kind === "Deployment" && nsOf(o) === s.namespace && Object.entries(selector).every(([k, v]) => (o.spec as any)?.template?.metadata?.labels?.[k] === v),
+  );
+  return candidates.length === 1 ? { ...s, deployment: candidates[0].metadata.name } : s;
 }
 
 function serviceOf(shared: readonly KubeObject[], s: ForkService, i: number): KubeObject {

@@ -87,3 +87,19 @@ describe("planFork logical names", () => {
     expect(planned({ id: "alice", services: [ledger] }).deployments[0].aliases).toBeUndefined();
   });
 });
+
+describe("planFork finds the Deployment behind a Service", () => {
+  it("uses the one Deployment whose pods the Service selects when deployment: is not given and none has its name", () => {
+    const p = planned({ id: "alice", services: [{ name: "ledger-grpc", namespace: "payments" }] });
+    expect(p.copies[0].deployment).toBe("ledger-alice.payments");
+  });
+
+  it("shares that Deployment's copy with the Service named like it", () => {
+    expect(planned({ id: "alice", services: [ledger, { name: "ledger-grpc", namespace: "payments" }] }).deployments).toHaveLength(1);
+  });
+
+  it("keeps an explicit deployment: that does not exist a refusal", () => {
+    const r = planFork(input({ id: "alice", services: [{ name: "ledger-grpc", namespace: "payments", deployment: "ledger-v2" }] }));
+    expect(r.ok ? "planned" : r.refusal.message).toMatch(/^forkstack:fork\.services\[0\]\.deployment: "ledger-v2\.payments" is not a Deployment in the shared cluster/);
+  });
+});

@@ -8,12 +8,10 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { baseProgram } from "./components/base";
-import { CONFIG_NAMESPACE, parseBaseConfig, parseBaseStack, parseForkConfig } from "./components/config";
+import { BASE_KEYS, CONFIG_NAMESPACE, checkTopLevelKeys, parseBaseConfig, parseBaseStack, parseForkConfig } from "./components/config";
 import { ConfigError } from "./components/errors";
 import { forkProgram } from "./components/forkProgram";
 
-/** Keys of a base stack's config, read as objects where they are objects. */
-const BASE_KEYS = ["cluster", "domain", "headerName", "hostScheme", "upstreams", "istio", "emissary", "tls", "sampleApp", "pricing", "forkAccess"] as const;
 
 /** The deployment time; `FORKSTACK_NOW` (ISO 8601) pins it for reproducible renders and tests. */
 function now(): Date {
@@ -43,13 +41,17 @@ function readRaw(config: pulumi.Config, keys: readonly string[]): Record<string,
 async function program(): Promise<Record<string, unknown>> {
   const config = new pulumi.Config(CONFIG_NAMESPACE);
   try {
-    const rawFork = readRaw(config, ["fork", "baseStack"]);
-    if (rawFork.fork !== undefined) {
+    // Every forkstack:* key the stack sets, known or not: an unknown one is refused, not ignored.
+    const prefix = `${CONFIG_NAMESPACE}:`;
+    const all = pulumi.runtime.allConfig();
+    const values = Object.fromEntries(Object.entries(all).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
+    if (checkTopLevelKeys(Object.keys(values), values) === "fork") {
+      const rawFork = readRaw(config, ["fork", "baseStack"]);
       const fork = parseForkConfig(rawFork.fork);
       const baseStack = parseBaseStack(rawFork.baseStack);
       return await forkProgram({ fork, baseStack, now: now() });
     }
-    const base = parseBaseConfig(readRaw(config, BASE_KEYS));
+    const base = parseBaseConfig(readRaw(config, BASE_KEYS.filter((k) => k !== "kubeconfig")));
     return await baseProgram(base, { kubeconfig: config.getSecret("kubeconfig") });
   } catch (err) {
     if (err instanceof ConfigError) throw new pulumi.RunError(`stack ${pulumi.getStack()}: ${err.message}`);

@@ -5,4 +5,6 @@ module.exports = {
   testMatch: ["**/*.test.ts"],
   transform: { "^.+\\.ts$": ["ts-jest", { diagnostics: false }] },
   testTimeout: 30000,
+  // Two workers on two cores: Jest otherwise starts one (cores - 1) and runs the files in sequence.
+  maxWorkers: 2,
 };

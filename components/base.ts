@@ -85,6 +85,7 @@ export async function baseProgram(config: BaseConfig, secrets: { kubeconfig?: pu
     clusterName: cluster.clusterName,
     // Forks reach the cluster with the same kubeconfig context (kubeconfig mode; "" = its current one).
     kubeContext: config.cluster.mode === "kubeconfig" ? config.cluster.context ?? "" : "",
+    maxForkReplicas: config.maxForkReplicas,
     forkHostPatterns: forkHostPatterns(config.upstreams, config.hostScheme),
     // For forkctl's price of a fork; null when the base gives none.
     pricing: config.pricing ?? null,

@@ -49,6 +49,8 @@ export const DEFAULTS = {
     zones: 2,
   },
   replicas: 1,
+  /** The base stack's default limit on a fork copy's replicas: forks are for trying, not for load. */
+  maxForkReplicas: 3,
   mappingTimeoutMs: 30000,
   /** The Kubernetes group of fork runners (RBAC and admission policies). */
   forkGroup: "forkstack-forkers",
@@ -121,6 +123,8 @@ export interface BaseConfig {
   readonly tls: { readonly mode: TlsMode; readonly email?: string };
   /** Deploy the sample shop (examples/) into the shared cluster. */
   readonly sampleApp: boolean;
+  /** The most replicas a fork's copy may run. @default 3 */
+  readonly maxForkReplicas: number;
   /** What the cluster's capacity costs, for the price of a fork in `forkctl`'s report; undefined: no price shown. */
   readonly pricing?: Pricing;
   /** Who may run forks, and where (components/forkPolicy.ts). */
@@ -139,8 +143,13 @@ export interface ForkService {
   /** The shared Service to fork. */
   readonly name: string;
   readonly namespace: string;
-  /** The shared Deployment behind it; default: the Service's name. */
+  /**
+   * The shared Deployment behind it; default: the Service's name, or, when no Deployment has that
+   * name, the one Deployment whose pods the Service selects (decided by the plan).
+   */
   readonly deployment: string;
+  /** Whether `deployment` was written in config (false: the default above). */
+  readonly deploymentGiven?: boolean;
   /** Replaces the first container's image. */
   readonly image?: string;
   /** Merged into the first container's env. */
@@ -171,6 +180,8 @@ export interface BaseOutputs {
   readonly upstreams: readonly Upstream[];
   readonly hostScheme: HostScheme;
   readonly domain: string;
+  /** The most replicas a fork's copy may run (`forkstack:maxForkReplicas` of the base). */
+  readonly maxForkReplicas: number;
 }
 
 // --- validation helpers -------------------------------------------------------------------------
@@ -185,6 +196,9 @@ const ENV_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
 const IMAGE =
   /^(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
 const TTL = /^(\d+)(m|h|d)$/;
+
+/** The hard ceiling on forkstack:maxForkReplicas. */
+export const MAX_REPLICAS = 20;
 
 /** The longest fork id: leaves room in every name and hostname label built from it. */
 export const MAX_FORK_ID_LENGTH = 30;
@@ -217,18 +231,78 @@ function optionalPositiveInt(field: string, value: unknown, fallback: number, mi
   return n;
 }
 
+/**
+ * A map of names to string values, exactly: `pulumi up` hands the program config as JSON, so a YAML
+ * number has already lost its text (`1.10` arrives as 1.1) and a boolean its spelling (`yes`, `on`).
+ * Anything but a string is refused with the quoted form to write.
+ */
 function stringMap(field: string, value: unknown, keyPattern: RegExp, keyFix: string): Record<string, string> {
   if (value === undefined || value === null) return {};
   const obj = asObject(field, value, `write it as a map of name: value`);
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(obj)) {
     if (!keyPattern.test(k)) throw new ConfigError(`${field}.${k}`, k, "is not a valid name", keyFix);
-    if (typeof v === "object" || v === undefined) {
-      throw new ConfigError(`${field}.${k}`, v, "is not a string", `quote the value, e.g. ${k}: "on"`);
+    if (typeof v === "number" || typeof v === "boolean") {
+      throw new ConfigError(`${field}.${k}`, v, `is a YAML ${typeof v}, not a string (its original text may already be lost, e.g. 1.10 becomes 1.1)`, `quote it as you mean it, e.g. ${k}: "${String(v)}"`);
     }
-    out[k] = String(v);
+    if (typeof v !== "string") throw new ConfigError(`${field}.${k}`, v, "is not a string", `quote the value, e.g. ${k}: "on"`);
+    out[k] = v;
   }
   return out;
+}
+
+/** Headers Envoy will not let a route add or that belong to one connection (RFC 9110 §7.6.1). */
+const FORBIDDEN_HEADERS = ["host", "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "proxy-authenticate", "proxy-authorization", "content-length"];
+export const MAX_HEADER_VALUE = 1024;
+
+/**
+ * `forkstack:fork.headers`: lowercase token names that Envoy can add (not `host`, pseudo-headers or
+ * hop-by-hop headers: Envoy rejects the whole route configuration otherwise), values without
+ * control characters (CR/LF would split the header) and at most MAX_HEADER_VALUE characters.
+ * The fork header itself is refused by the plan, which knows the base's header name.
+ */
+function parseHeaders(field: string, value: unknown): Record<string, string> {
+  const headers = stringMap(field, value, /^.+$/, "");
+  for (const [name, v] of Object.entries(headers)) {
+    const f = `${field}.${name}`;
+    if (name.startsWith(":")) throw new ConfigError(f, name, "is a pseudo-header", "remove it: Envoy does not let a route add pseudo-headers");
+    if (!HEADER_NAME.test(name)) {
+      const fix = HEADER_NAME.test(name.toLowerCase()) ? `write it in lowercase: ${name.toLowerCase()}` : "use a lowercase HTTP header name (letters, digits, '-'), e.g. x-feature-flags";
+      throw new ConfigError(f, name, "is not a lowercase HTTP header name", fix);
+    }
+    if (FORBIDDEN_HEADERS.includes(name)) throw new ConfigError(f, name, "is a header the gateway cannot set for a fork (host or hop-by-hop)", "remove it, or use an x- header of your own");
+    if (/[\u0000-\u001f\u007f]/.test(v)) throw new ConfigError(f, v, "contains a control character (CR, LF, NUL, tab…)", "remove it; a header value is one line of visible text");
+    if (v.length > MAX_HEADER_VALUE) throw new ConfigError(f, `${v.slice(0, 20)}…`, `is ${v.length} characters long`, `keep it at most ${MAX_HEADER_VALUE}`);
+  }
+  return headers;
+}
+
+/** A copy's replica count: a whole number 1..MAX_REPLICAS (the base stack may allow fewer). */
+function parseReplicas(field: string, value: unknown): number {
+  if (value === undefined || value === null) return DEFAULTS.replicas;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > MAX_REPLICAS) {
+    throw new ConfigError(field, value, `is not a whole number from 1 to ${MAX_REPLICAS}`, `set it to e.g. ${DEFAULTS.replicas}; a fork runs one pod by default`);
+  }
+  return value;
+}
+
+/**
+ * `cluster.eks.vpcCidr`: an IPv4 network (host bits zero) with room for a /20-sized slice per
+ * subnet: 2 × zones subnets of 4 more bits, so at most a /24 and at most 8 zones.
+ */
+function checkVpcCidr(cidr: string, zones: number): void {
+  const field = key("cluster.eks.vpcCidr");
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr);
+  const octets = m ? m.slice(1, 5).map(Number) : [];
+  const prefix = m ? Number(m[5]) : -1;
+  if (!m || octets.some((o) => o > 255) || prefix < 8 || prefix > 24) {
+    throw new ConfigError(field, cidr, "is not an IPv4 network from /8 to /24", `use e.g. "${DEFAULTS.eks.vpcCidr}"`);
+  }
+  const address = octets.reduce((a, o) => a * 256 + o, 0);
+  if (address % 2 ** (32 - prefix) !== 0) {
+    throw new ConfigError(field, cidr, "has host bits set", "use the network address, e.g. 10.0.0.0/16");
+  }
+  if (zones > 8) throw new ConfigError(key("cluster.eks.zones"), zones, "is more than 8", "use 2 to 8 zones: the VPC is cut into 16 subnets");
 }
 
 function parseBoolean(field: string, value: unknown, fallback: boolean): boolean {
@@ -297,6 +371,99 @@ export function formatServiceRef(ref: ServiceRef): string {
   return `${ref.name}.${ref.namespace}:${ref.port}`;
 }
 
+
+// --- known keys -----------------------------------------------------------------------------------
+
+/** Every top-level key of a base stack (without the `forkstack:` prefix). */
+export const BASE_KEYS = ["cluster", "domain", "headerName", "hostScheme", "upstreams", "istio", "emissary", "tls", "sampleApp", "pricing", "forkAccess", "maxForkReplicas", "kubeconfig"] as const;
+/** Every top-level key of a fork stack. */
+export const FORK_KEYS = ["fork", "baseStack"] as const;
+
+const NESTED_KEYS: Record<string, readonly string[]> = {
+  cluster: ["mode", "context", "eks"],
+  "cluster.eks": ["version", "instanceType", "desiredSize", "minSize", "maxSize", "vpcCidr", "zones"],
+  istio: ["version", "chartRepo", "hub", "install"],
+  emissary: ["install", "version", "ambassadorId", "namespace"],
+  tls: ["mode", "email"],
+  "upstreams[]": ["host", "service"],
+  fork: ["id", "services", "headers", "ttl", "expiresAt"],
+  forkAccess: ["group", "principals", "namespaces"],
+  pricing: ["vcpuHour", "gibHour", "currency"],
+  "fork.services[]": ["name", "namespace", "deployment", "image", "env", "replicas"],
+};
+
+/** Edit distance, for "did you mean". */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0 : 1));
+    }
+  }
+  return d[a.length][b.length];
+}
+
+/** The known key closest to `name`. */
+export function closestKey(name: string, known: readonly string[]): string {
+  return [...known].sort((x, y) => distance(name, x) - distance(name, y))[0];
+}
+
+/**
+ * Refuses a key forkstack does not know: a misspelled `imgae:` must not silently run the shared
+ * image, nor `service:` make a header-only fork. `where` is the path of the object (`fork.services[0]`),
+ * `shape` its entry in NESTED_KEYS.
+ */
+function knownKeys(where: string, obj: Record<string, unknown>, shape: string): void {
+  const known = NESTED_KEYS[shape];
+  for (const k of Object.keys(obj)) {
+    if (!known.includes(k)) {
+      const near = closestKey(k, known);
+      throw new ConfigError(key(`${where}.${k}`), obj[k], "is not a forkstack setting", `did you mean ${key(`${where}.${near}`)}? The keys here are ${known.join(", ")}`);
+    }
+  }
+}
+
+/**
+ * The defaults Pulumi.yaml declares (its `config:` block). The Pulumi CLI applies them to every
+ * stack, forks included, so a fork stack sees these keys with these values without setting them;
+ * test/strictConfig.test.ts keeps this list equal to Pulumi.yaml.
+ */
+export const PROJECT_DEFAULTS: Readonly<Record<string, string>> = {
+  domain: "",
+  headerName: DEFAULTS.headerName,
+  hostScheme: DEFAULTS.hostScheme,
+  sampleApp: "false",
+};
+
+/**
+ * Checks the stack's top-level `forkstack:*` keys before anything is parsed: each is known, and a
+ * stack is either a fork (fork, baseStack) or a base (everything else), never both.
+ * @param keys the keys without the `forkstack:` prefix.
+ * @param values their values as the engine hands them over (strings), to tell a project default
+ *   (Pulumi.yaml, applied to every stack) from a value the fork stack set itself.
+ * @returns whether the stack is a fork stack (the one place that decides it).
+ */
+export function checkTopLevelKeys(keys: readonly string[], values: Readonly<Record<string, string>> = {}): "fork" | "base" {
+  const all = [...BASE_KEYS, ...FORK_KEYS] as readonly string[];
+  for (const k of keys) {
+    if (!all.includes(k)) {
+      throw new ConfigError(key(k), undefined, "is not a forkstack setting", `did you mean ${key(closestKey(k, all))}? Remove or rename it`).withValueHidden();
+    }
+  }
+  const forkKeys = keys.filter((k) => (FORK_KEYS as readonly string[]).includes(k));
+  if (forkKeys.length === 0) return "base";
+  const setByStack = (k: string) => !(k in PROJECT_DEFAULTS && values[k] === PROJECT_DEFAULTS[k]);
+  const baseKey = keys.find((k) => (BASE_KEYS as readonly string[]).includes(k) && setByStack(k));
+  if (baseKey !== undefined) {
+    throw new ConfigError(key(baseKey), undefined, `is a base-stack setting, but this stack is a fork stack (it sets ${key(forkKeys[0])})`, "remove it: a fork reads the base stack's settings through forkstack:baseStack").withValueHidden();
+  }
+  if (!keys.includes("fork")) {
+    throw new ConfigError(key("fork"), undefined, "is required in a fork stack (forkstack:baseStack is set)", "add forkstack:fork with at least an id, e.g. { id: alice }, or remove forkstack:baseStack for a base stack").withValueHidden();
+  }
+  return "fork";
+}
+
 // --- base stack ---------------------------------------------------------------------------------
 
 /**
@@ -305,11 +472,13 @@ export function formatServiceRef(ref: ServiceRef): string {
  */
 export function parseBaseConfig(raw: Record<string, unknown>): BaseConfig {
   const clusterRaw = raw.cluster === undefined ? {} : asObject(key("cluster"), raw.cluster, "set forkstack:cluster.mode to eks or kubeconfig");
+  knownKeys("cluster", clusterRaw, "cluster");
   const mode = clusterRaw.mode ?? "kubeconfig";
   if (mode !== "eks" && mode !== "kubeconfig") {
     throw new ConfigError(key("cluster.mode"), mode, "is not a cluster mode", `use "eks" (create a cluster) or "kubeconfig" (use an existing one)`);
   }
   const eksRaw = clusterRaw.eks === undefined ? {} : asObject(key("cluster.eks"), clusterRaw.eks, "write it as a map, e.g. { instanceType: t3.large }");
+  knownKeys("cluster.eks", eksRaw, "cluster.eks");
   const d = DEFAULTS.eks;
   const eks: EksOptions = {
     version: optionalString(key("cluster.eks.version"), eksRaw.version, `e.g. "${d.version}"`) ?? d.version,
@@ -320,6 +489,7 @@ export function parseBaseConfig(raw: Record<string, unknown>): BaseConfig {
     vpcCidr: optionalString(key("cluster.eks.vpcCidr"), eksRaw.vpcCidr, `e.g. "${d.vpcCidr}"`) ?? d.vpcCidr,
     zones: optionalPositiveInt(key("cluster.eks.zones"), eksRaw.zones, d.zones, 2),
   };
+  checkVpcCidr(eks.vpcCidr, eks.zones);
   if (eks.minSize > eks.desiredSize || eks.desiredSize > eks.maxSize) {
     throw new ConfigError(key("cluster.eks"), { minSize: eks.minSize, desiredSize: eks.desiredSize, maxSize: eks.maxSize }, "has sizes out of order", "keep minSize <= desiredSize <= maxSize");
   }
@@ -352,6 +522,9 @@ export function parseBaseConfig(raw: Record<string, unknown>): BaseConfig {
   const istioRaw = raw.istio === undefined ? {} : asObject(key("istio"), raw.istio, "write it as { version: 1.31.1 }");
   const emissaryRaw = raw.emissary === undefined ? {} : asObject(key("emissary"), raw.emissary, "write it as { version: 4.1.0 }");
   const tlsRaw = raw.tls === undefined ? {} : asObject(key("tls"), raw.tls, "write it as { mode: acm }");
+  knownKeys("istio", istioRaw, "istio");
+  knownKeys("emissary", emissaryRaw, "emissary");
+  knownKeys("tls", tlsRaw, "tls");
   const version = /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/;
   const istioVersion = optionalString(key("istio.version"), istioRaw.version, `e.g. "${DEFAULTS.istioVersion}"`) ?? DEFAULTS.istioVersion;
   if (!version.test(istioVersion)) throw new ConfigError(key("istio.version"), istioVersion, "is not an exact chart version", `pin an exact version, e.g. "${DEFAULTS.istioVersion}"`);
@@ -375,6 +548,10 @@ export function parseBaseConfig(raw: Record<string, unknown>): BaseConfig {
     throw new ConfigError(key("tls.email"), email, "is required with tls.mode cert-manager", "set the ACME account e-mail, e.g. platform@example.com");
   }
   const sampleApp = parseBoolean(key("sampleApp"), raw.sampleApp, false);
+  const maxForkReplicas = optionalPositiveInt(key("maxForkReplicas"), raw.maxForkReplicas, DEFAULTS.maxForkReplicas);
+  if (maxForkReplicas > MAX_REPLICAS) {
+    throw new ConfigError(key("maxForkReplicas"), maxForkReplicas, `is more than ${MAX_REPLICAS}`, `forks are for trying changes, not for load: use at most ${MAX_REPLICAS}`);
+  }
   const pricing = raw.pricing === undefined || raw.pricing === null ? undefined : parsePricing(raw.pricing);
   const forkAccess = parseForkAccess(raw.forkAccess, mode);
 
@@ -395,6 +572,7 @@ export function parseBaseConfig(raw: Record<string, unknown>): BaseConfig {
     },
     tls: { mode: tlsMode, email },
     sampleApp,
+    maxForkReplicas,
     ...(pricing === undefined ? {} : { pricing }),
     forkAccess,
   };
@@ -407,6 +585,7 @@ const IAM_PRINCIPAL = /^arn:aws[a-z-]*:(iam|sts)::\d{12}:(role|user|assumed-role
 function parseForkAccess(value: unknown, mode: "eks" | "kubeconfig"): ForkAccessConfig {
   const field = key("forkAccess");
   const obj = value === undefined || value === null ? {} : asObject(field, value, "write it as { group: forkstack-forkers, namespaces: { shop: shared } }");
+  knownKeys("forkAccess", obj, "forkAccess");
   const group = obj.group ?? DEFAULTS.forkGroup;
   if (typeof group !== "string" || !GROUP.test(group) || group.startsWith("system:")) {
     throw new ConfigError(`${field}.group`, group, "is not a group name forkstack can bind", `use letters, digits and ":._@-", not "system:...", e.g. "${DEFAULTS.forkGroup}"`);
@@ -441,6 +620,7 @@ function parseForkAccess(value: unknown, mode: "eks" | "kubeconfig"): ForkAccess
 function parsePricing(value: unknown): Pricing {
   const field = key("pricing");
   const obj = asObject(field, value, "write it as { vcpuHour: 0.04, gibHour: 0.005, currency: USD }");
+  knownKeys("pricing", obj, "pricing");
   const price = (name: "vcpuHour" | "gibHour", example: number): number => {
     const v = typeof obj[name] === "string" && /^\d+(\.\d+)?$/.test(obj[name] as string) ? Number(obj[name]) : obj[name];
     if (typeof v !== "number" || !Number.isFinite(v) || v < 0) {
@@ -464,6 +644,7 @@ function parseUpstreams(value: unknown, domain: string, hostScheme: HostScheme):
   return value.map((entry, i) => {
     const f = `${field}[${i}]`;
     const obj = asObject(f, entry, `write it as { host: shop.${domain}, service: frontend.shop:80 }`);
+    knownKeys(`upstreams[${i}]`, obj, "upstreams[]");
     const host = obj.host;
     if (typeof host !== "string" || !isDnsName(host)) {
       throw new ConfigError(`${f}.host`, host, "is not a DNS name", `use a lowercase host inside ${domain}, e.g. "shop.${domain}"`);
@@ -489,8 +670,8 @@ export function validateForkId(id: unknown): string {
   const field = key("fork.id");
   const fix = `use lowercase letters, digits and single "-" (at most ${MAX_FORK_ID_LENGTH}), e.g. "alice" or "pr-123"`;
   if (id === undefined || id === null || id === "") throw new ConfigError(field, id, "is required", fix);
-  if (typeof id !== "string" && typeof id !== "number") throw new ConfigError(field, id, "is not a string", fix);
-  const s = String(id);
+  if (typeof id !== "string") throw new ConfigError(field, id, `is a ${typeof id}, not a string`, `quote it, e.g. id: "${String(id)}"`);
+  const s = id;
   if (!DNS_LABEL.test(s)) throw new ConfigError(field, s, "is not a lowercase DNS label", fix);
   if (s.length > MAX_FORK_ID_LENGTH) throw new ConfigError(field, s, `is longer than ${MAX_FORK_ID_LENGTH} characters`, fix);
   // "--" separates the fork from the upstream label in the flat host scheme and route names.
@@ -502,6 +683,7 @@ export function validateForkId(id: unknown): string {
 export function parseForkConfig(value: unknown): ForkConfig {
   const field = key("fork");
   const obj = asObject(field, value, "write it as { id: alice, services: [...] }");
+  knownKeys("fork", obj, "fork");
   const id = validateForkId(obj.id);
 
   let servicesRaw = obj.services ?? [];
@@ -510,6 +692,7 @@ export function parseForkConfig(value: unknown): ForkConfig {
   const services = servicesRaw.map((entry, i): ForkService => {
     const f = `${field}.services[${i}]`;
     const s = asObject(f, entry, "write it as { name: api, namespace: shop }");
+    knownKeys(`fork.services[${i}]`, s, "fork.services[]");
     const name = s.name;
     if (typeof name !== "string" || !DNS1035_LABEL.test(name) || name.length > 63) {
       throw new ConfigError(`${f}.name`, name, "is not a Service name", "name the shared Service to fork, e.g. api");
@@ -535,13 +718,14 @@ export function parseForkConfig(value: unknown): ForkConfig {
       name,
       namespace,
       deployment,
+      deploymentGiven: s.deployment !== undefined && s.deployment !== null,
       image: image as string | undefined,
       env: stringMap(`${f}.env`, s.env, ENV_NAME, "use letters, digits, '_', '-' and '.', not starting with a digit"),
-      replicas: optionalPositiveInt(`${f}.replicas`, s.replicas, DEFAULTS.replicas),
+      replicas: parseReplicas(`${f}.replicas`, s.replicas),
     };
   });
 
-  const headers = stringMap(`${field}.headers`, obj.headers, HEADER_NAME, "use a lowercase HTTP header name, e.g. x-feature-flags");
+  const headers = parseHeaders(`${field}.headers`, obj.headers);
   const ttl = obj.ttl;
   if (ttl !== undefined && (typeof ttl !== "string" || !TTL.test(ttl) || parseTtlMs(ttl) === 0)) {
     throw new ConfigError(`${field}.ttl`, ttl, "is not a duration", `use minutes, hours or days, e.g. "72h" or "7d"`);
@@ -586,3 +770,66 @@ export function parseBaseStack(value: unknown): string {
   if (!/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+){0,2}$/.test(value)) throw new ConfigError(field, value, "is not a stack reference", fix);
   return value;
 }
+
+// --- the base → fork contract ---------------------------------------------------------------------
+
+/**
+ * The base stack's outputs as a fork reads them through its StackReference, checked field by field
+ * (a base deployed by another forkstack version, or by hand, must not be half understood).
+ * `values` holds each output's value (undefined when the base has none). Throws ConfigError naming
+ * `forkstack:baseStack`, the output and what to do.
+ */
+export function parseBaseOutputs(baseStack: string, values: Readonly<Record<string, unknown>>): { base: BaseOutputs; kubeconfig: string; kubeContext: string } {
+  const field = key("baseStack");
+  const bad = (output: string, problem: string): never => {
+    throw new ConfigError(field, baseStack, `has an output "${output}" that ${problem}`, "run `pulumi up` on the base stack with this version of forkstack, or point forkstack:baseStack at a deployed base stack");
+  };
+  const required = (name: string): unknown => {
+    const v = values[name];
+    if (v === undefined || v === null) {
+      throw new ConfigError(field, baseStack, `has no output "${name}"`, "run `pulumi up` on the base stack first, or point forkstack:baseStack at a deployed base stack");
+    }
+    return v;
+  };
+  const text = (name: string, test: (v: string) => boolean): string => {
+    const v = required(name);
+    if (typeof v !== "string" || !test(v)) bad(name, `is not valid (${JSON.stringify(v)})`);
+    return v as string;
+  };
+  const optionalText = (name: string): string => {
+    const v = values[name];
+    if (v === undefined || v === null) return "";
+    if (typeof v !== "string") bad(name, "is not a string");
+    return v as string;
+  };
+  const headerName = text("headerName", (v) => HEADER_NAME.test(v));
+  const ambassadorId = text("ambassadorId", (v) => DNS_LABEL.test(v));
+  const gatewayNamespace = text("gatewayNamespace", (v) => DNS_LABEL.test(v) && v.length <= 63);
+  const hostScheme = text("hostScheme", (v) => v === "subdomain" || v === "flat") as HostScheme;
+  const domain = text("domain", isDnsName);
+  const upstreamsRaw = required("upstreams");
+  if (!Array.isArray(upstreamsRaw) || upstreamsRaw.length === 0) bad("upstreams", "is not a non-empty list");
+  const upstreams = (upstreamsRaw as unknown[]).map((u, i): Upstream => {
+    const o = u as { host?: unknown; service?: { name?: unknown; namespace?: unknown; port?: unknown } } | null;
+    const svc = o?.service;
+    if (
+      o === null || typeof o !== "object" || typeof o.host !== "string" || !isDnsName(o.host) ||
+      svc === null || typeof svc !== "object" || typeof svc.name !== "string" || typeof svc.namespace !== "string" ||
+      typeof svc.port !== "number" || !Number.isInteger(svc.port) || svc.port < 1 || svc.port > 65535
+    ) {
+      return bad(`upstreams[${i}]`, "is not { host, service: { name, namespace, port } }");
+    }
+    return { host: o.host, service: { name: svc.name, namespace: svc.namespace, port: svc.port } };
+  });
+  const maxRaw = values.maxForkReplicas;
+  if (maxRaw !== undefined && maxRaw !== null && (typeof maxRaw !== "number" || !Number.isInteger(maxRaw) || maxRaw < 1)) bad("maxForkReplicas", "is not a whole number of at least 1");
+  const maxForkReplicas = typeof maxRaw === "number" ? maxRaw : DEFAULTS.maxForkReplicas;
+  return {
+    base: { headerName, ambassadorId, gatewayNamespace, upstreams, hostScheme, domain, maxForkReplicas },
+    kubeconfig: optionalText("kubeconfig"),
+    kubeContext: optionalText("kubeContext"),
+  };
+}
+
+/** Every output parseBaseOutputs reads. */
+export const BASE_OUTPUT_NAMES = ["headerName", "ambassadorId", "gatewayNamespace", "upstreams", "hostScheme", "domain", "maxForkReplicas", "kubeconfig", "kubeContext"] as const;

@@ -18,6 +18,13 @@ export class ConfigError extends Error {
     super(`${field}: ${showValue(value)} ${problem}; ${fix}`);
     this.name = "ConfigError";
   }
+
+  /** The same error without a value: for a key that is wrong as a whole (`forkstack:imgae is not …`). */
+  withValueHidden(): ConfigError {
+    const e = new ConfigError(this.field, this.value, this.problem, this.fix);
+    e.message = `${this.field} ${this.problem}; ${this.fix}`;
+    return e;
+  }
 }
 
 // Not named `describe`: under Jest, Pulumi's closure serializer takes that name for Jest's global

@@ -7,7 +7,7 @@
 import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { KubeObject } from "../render/cluster";
+import type { KubeObject } from "./kube/objects";
 import { forkPolicies, forkRoleBindings, forkRoles, PolicyContext } from "./forkPolicy";
 
 export interface ForkAccessArgs {

@@ -28,7 +28,7 @@
  * stay under 1,000,000 (10,000,000 per binding), which the O(routes × matches) checks here do.
  */
 import type { HostScheme, Upstream } from "./config";
-import type { KubeObject } from "../render/cluster";
+import type { KubeObject } from "./kube/objects";
 import { LABELS, MANAGED_BY, ROUTE_PREFIX } from "./naming";
 
 /** How a namespace's copies may run: with the shared Service's ServiceAccount, or only as these. */

@@ -8,7 +8,7 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { KubeObject } from "../render/cluster";
+import type { KubeObject } from "./kube/objects";
 import { HostScheme, TlsMode, Upstream } from "./config";
 import {
   ambassadorModule,

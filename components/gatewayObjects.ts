@@ -7,7 +7,7 @@
  * (https://www.getambassador.io/docs/emissary/latest/topics/running/host-crd/ and
  * .../topics/running/listener/).
  */
-import type { KubeObject } from "../render/cluster";
+import type { KubeObject } from "./kube/objects";
 import { TlsMode, Upstream, HostScheme } from "./config";
 import { hostResourceName, LABELS, MANAGED_BY, tlsSecretName, wildcardHost } from "./naming";
 

@@ -11,7 +11,7 @@
  * shared Mapping (`shop.dev.example.com`) and a fork's (`alice.shop.dev.example.com` or
  * `alice--shop.dev.example.com`) use exact, different hostnames, so no request matches both.
  */
-import type { KubeObject } from "../render/cluster";
+import type { KubeObject } from "./kube/objects";
 import { DEFAULTS, formatServiceRef, HostScheme, ServiceRef, Upstream } from "./config";
 import { ConfigError } from "./errors";
 import { forkHost, LABELS, MANAGED_BY, mappingName } from "./naming";
@@ -85,6 +85,8 @@ export interface ForkMappingArgs {
   ctx: GatewayContext;
   /** ISO 8601; recorded as an annotation so a reaper can find expired forks. */
   expiresAt?: string;
+  /** `project/stack` of the fork stack that owns the Mapping; recorded as LABELS.stack. */
+  owner?: string;
 }
 
 /**
@@ -97,7 +99,7 @@ export interface ForkMappingArgs {
  * Throws ConfigError when the fork's extra headers name the fork header itself.
  */
 export function forkMapping(args: ForkMappingArgs): KubeObject {
-  const { upstream, forkId, headers, target, scheme, ctx, expiresAt } = args;
+  const { upstream, forkId, headers, target, scheme, ctx, expiresAt, owner } = args;
   const add: Record<string, { value: string; append: boolean }> = {};
   for (const [name, value] of Object.entries(headers)) {
     // Header names are case-insensitive (RFC 9110 §5.1).
@@ -117,7 +119,10 @@ export function forkMapping(args: ForkMappingArgs): KubeObject {
     namespace: ctx.namespace,
     labels: { [LABELS.fork]: forkId, [LABELS.managedBy]: MANAGED_BY },
   };
-  if (expiresAt !== undefined) metadata.annotations = { [LABELS.expiresAt]: expiresAt };
+  const annotations: Record<string, string> = {};
+  if (owner !== undefined) annotations[LABELS.stack] = owner;
+  if (expiresAt !== undefined) annotations[LABELS.expiresAt] = expiresAt;
+  if (Object.keys(annotations).length > 0) metadata.annotations = annotations;
   return {
     apiVersion: MAPPING_API_VERSION,
     kind: "Mapping",

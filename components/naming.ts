@@ -23,6 +23,8 @@ export const LABELS = {
   copiedFrom: "forkstack.dev/copied-from",
   /** On copies and Mappings: when the fork counts as expired (ISO 8601). */
   expiresAt: "forkstack.dev/expires-at",
+  /** On everything a fork creates: `project/stack` of the fork stack that owns it (one fork id, one stack). */
+  stack: "forkstack.dev/stack",
   /** On a VirtualService forkstack created (not adopted): delete it when its last fork leaves. */
   createdBy: "forkstack.dev/created-by",
 } as const;

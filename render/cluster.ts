@@ -7,19 +7,9 @@
 import * as fs from "fs";
 import * as YAML from "yaml";
 
-export interface KubeObject {
-  apiVersion: string;
-  kind: string;
-  metadata: {
-    name: string;
-    namespace?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    resourceVersion?: string;
-    [k: string]: unknown;
-  };
-  [k: string]: unknown;
-}
+import type { KubeObject } from "../components/kube/objects";
+
+export type { KubeObject };
 
 /** Kinds that are cluster-scoped (no namespace) among those forkstack touches. */
 const CLUSTER_SCOPED = new Set(["Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "ClusterIssuer", "StorageClass"]);

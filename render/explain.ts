@@ -17,6 +17,7 @@
  *   calls); the explainer assumes every service propagates the fork header and says so.
  */
 import { DEFAULTS } from "../components/config";
+import { coverageOf } from "../components/fork/routes";
 import { LABELS } from "../components/naming";
 import { KubeObject } from "./cluster";
 
@@ -143,7 +144,10 @@ function stringMatches(cond: any, value: string | undefined): boolean {
   return true;
 }
 
-function matchBlockMatches(block: any, headers: Record<string, string>, path: string): boolean {
+function matchBlockMatches(block: any, headers: Record<string, string>, path: string, gateway: string): boolean {
+  // Match-level gateways override the VirtualService's (istio route.go, sourceMatchHTTP).
+  const gateways = block.gateways as string[] | undefined;
+  if (gateways !== undefined && gateways.length > 0 && !gateways.includes(gateway)) return false;
   for (const [name, cond] of Object.entries((block.headers ?? {}) as Record<string, unknown>)) {
     if (!stringMatches(cond, headers[name.toLowerCase()])) return false;
   }
@@ -154,26 +158,18 @@ function matchBlockMatches(block: any, headers: Record<string, string>, path: st
   return true;
 }
 
-/** The first http route that matches, or undefined when none does (Istio answers 404). */
-export function selectRoute(virtualService: KubeObject, headers: Record<string, string>, path: string): { route: any; index: number } | undefined {
+/**
+ * The first http route that matches, or undefined when none does (Istio answers 404). `gateway` is
+ * where the request is evaluated: `mesh` for a sidecar (default), or `namespace/name` of an Istio
+ * gateway the VirtualService is bound to.
+ */
+export function selectRoute(virtualService: KubeObject, headers: Record<string, string>, path: string, gateway = "mesh"): { route: any; index: number } | undefined {
   const routes = (spec(virtualService).http ?? []) as any[];
   for (let i = 0; i < routes.length; i++) {
     const match = routes[i].match as any[] | undefined;
-    if (match === undefined || match.length === 0 || match.some((b) => matchBlockMatches(b, headers, path))) return { route: routes[i], index: i };
+    if (match === undefined || match.length === 0 || match.some((b) => matchBlockMatches(b, headers, path, gateway))) return { route: routes[i], index: i };
   }
   return undefined;
-}
-
-function isMeshVirtualService(vs: KubeObject): boolean {
-  const gateways = spec(vs).gateways as string[] | undefined;
-  return gateways === undefined || gateways.length === 0 || gateways.includes("mesh");
-}
-
-function coversFqdn(vs: KubeObject, fqdn: string): boolean {
-  return ((spec(vs).hosts ?? []) as string[]).some((h) => {
-    const full = hostFqdn(h, ns(vs));
-    return full === fqdn || (full.startsWith("*") && fqdn.endsWith(full.slice(1)));
-  });
 }
 
 function labelsOf(o: KubeObject): Record<string, string> {
@@ -266,7 +262,10 @@ function meshHop(index: Index, call: string, callerNs: string, hopNo: number, he
   const { name, namespace } = parseServiceName(call, callerNs);
   const fqdn = `${name}.${namespace}${LOCAL_SUFFIX}`;
   const hop: Hop = { service: call, decidedBy: "Service (no VirtualService)", broken: false };
-  const virtualServices = index.of("VirtualService", "networking.istio.io").filter((vs) => isMeshVirtualService(vs) && coversFqdn(vs, fqdn));
+  // The same decision the fork's routing makes (components/fork/routes.ts): an exact host beats a
+  // wildcard, the most specific wildcard beats the others, two at one level conflict.
+  const coverage = coverageOf(index.of("VirtualService", "networking.istio.io"), fqdn);
+  const virtualServices = coverage.kind === "conflict" ? coverage.virtualServices : coverage.kind === "none" ? [] : [coverage.virtualService];
   if (virtualServices.length > 1) {
     hop.broken = true;
     hop.decidedBy = `${virtualServices.length} VirtualServices`;
@@ -289,19 +288,39 @@ function meshHop(index: Index, call: string, callerNs: string, hopNo: number, he
     problems.push({ hop: hopNo, message: `no route of VirtualService ${ref(vs)} matches this request: Istio answers 404` });
     return hop;
   }
-  const routeLabel = selected.route.name ?? `#${selected.index}`;
+  let routeLabel = selected.route.name ?? `#${selected.index}`;
   hop.decidedBy = `VirtualService ${ref(vs)} route ${routeLabel}`;
-  const destinations = (selected.route.route ?? []) as any[];
+  let decided = selected;
+  let decidingVs = vs;
+  // A delegating route decides nothing itself: the delegate VirtualService's routes (one level,
+  // evaluated only for requests the root route matched) do (istio/api virtual_service.proto, Delegate).
+  const delegate = selected.route.delegate as { name?: string; namespace?: string } | undefined;
+  if (delegate !== undefined) {
+    const target = index.of("VirtualService", "networking.istio.io").find((o) => o.metadata.name === delegate.name && ns(o) === (delegate.namespace ?? ns(vs)));
+    const inner = target === undefined ? undefined : selectRoute(target, headers, path);
+    if (target === undefined || inner === undefined) {
+      hop.broken = true;
+      const missing = target === undefined ? "does not exist" : "has no route that matches this request";
+      problems.push({ hop: hopNo, message: `route ${routeLabel} of VirtualService ${ref(vs)} delegates to ${delegate.namespace ?? ns(vs)}/${delegate.name}, which ${missing}` });
+      return hop;
+    }
+    decided = inner;
+    decidingVs = target;
+    routeLabel = inner.route.name ?? `#${inner.index}`;
+    hop.decidedBy = `${hop.decidedBy} → delegate ${ref(target)} route ${routeLabel}`;
+  }
+  const destinations = (decided.route.route ?? []) as any[];
   if (destinations.length === 0) {
     hop.broken = true;
-    problems.push({ hop: hopNo, message: `route ${routeLabel} of VirtualService ${ref(vs)} has no destination` });
+    problems.push({ hop: hopNo, message: `route ${routeLabel} of VirtualService ${ref(decidingVs)} has no destination` });
     return hop;
   }
   // With a weighted split, follow the heaviest destination (the first on a tie).
   const destination = [...destinations].sort((a, b) => (b.weight ?? 0) - (a.weight ?? 0))[0];
   const host = String(destination.destination?.host ?? "");
-  const target = parseServiceName(hostFqdn(host, ns(vs)), ns(vs));
-  land(index, hop, hopNo, target.name, target.namespace, problems, `route ${routeLabel} of VirtualService ${ref(vs)} sends to host ${host}`);
+  // Short hosts resolve in the namespace of the VirtualService that holds the route.
+  const target = parseServiceName(hostFqdn(host, ns(decidingVs)), ns(decidingVs));
+  land(index, hop, hopNo, target.name, target.namespace, problems, `route ${routeLabel} of VirtualService ${ref(decidingVs)} sends to host ${host}`);
   return hop;
 }
 

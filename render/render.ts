@@ -228,8 +228,8 @@ export function realProgram(): ProgramWiring {
   // test program (and `--help`) do not need.
   const program: typeof import("../index") = require("../index");
   const access: typeof import("../components/kube/access") = require("../components/kube/access");
-  const { simulatedAccess }: typeof import("./simulatedApi") = require("./simulatedApi");
-  const { FORK_ROUTES_KIND, forkRoutesHandler }: typeof import("../components/fork/forkRoutes") = require("../components/fork/forkRoutes");
+  const { simulatedAccess, forkRoutesHandler }: typeof import("./simulatedApi") = require("./simulatedApi");
+  const { FORK_ROUTES_KIND }: typeof import("../components/fork/forkRoutes") = require("../components/fork/forkRoutes");
   return {
     program,
     // Dynamic providers never run under mocks; the handler runs the same route merge they would.

@@ -9,7 +9,11 @@
  * Every method is async, so concurrent callers interleave at each call as they would over HTTP.
  */
 import { KubeObject, SimulatedCluster } from "./cluster";
-import { ClusterAccess, ConflictError, NotFoundError, VirtualService, VS_GROUP, VS_PLURAL, VS_VERSION } from "../components/kube/vsApi";
+import { applyClaim } from "../components/fork/routeSync";
+import { claimOf, ForkRoutesState, where } from "../components/fork/forkRoutes";
+import type { DynamicHandler } from "./runtime";
+import { SNAPSHOT_API_VERSIONS } from "../components/kube/snapshot";
+import { ClusterAccess, SnapshotKind, ConflictError, NotFoundError, VirtualService, VS_GROUP, VS_PLURAL, VS_VERSION } from "../components/kube/vsApi";
 
 const VS_API_VERSION = `${VS_GROUP}/${VS_VERSION}`;
 const KIND = "VirtualService";
@@ -57,6 +61,18 @@ export function simulatedAccess(cluster: SimulatedCluster): ClusterAccess {
       async getDeployment(namespace: string, name: string): Promise<KubeObject | undefined> {
         return cluster.get("apps/v1", "Deployment", namespace, name);
       },
+      async list(kind: SnapshotKind, namespace: string): Promise<KubeObject[]> {
+        return cluster.list(SNAPSHOT_API_VERSIONS[kind], kind, namespace);
+      },
     },
   };
 }
+
+/**
+ * The offline render's answer for ForkRoutes: the same applyClaim the provider runs, over the
+ * simulated cluster, without waiting between retries.
+ */
+export const forkRoutesHandler: DynamicHandler = async (inputs: Record<string, any>, cluster: SimulatedCluster) => {
+  const vs = await applyClaim(simulatedAccess(cluster).virtualServices, claimOf(inputs as ForkRoutesState), { sleep: async () => undefined });
+  return where(vs);
+};

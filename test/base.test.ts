@@ -16,10 +16,20 @@ const base = {
   ],
 };
 
-async function run(config: Record<string, unknown> = base) {
+/**
+ * Runs the base program once per distinct config and shares the (read-only) result between the
+ * tests that use it: the program is deterministic for a config, and most tests read the default run.
+ */
+const runs = new Map<string, Promise<Awaited<ReturnType<typeof runFresh>>>>();
+async function runFresh(config: Record<string, unknown>) {
   const cluster = new SimulatedCluster();
   const result = await runStack({ stack: "dev", cluster, program, config });
   return { ...result, cluster };
+}
+function run(config: Record<string, unknown> = base) {
+  const key = JSON.stringify(config);
+  if (!runs.has(key)) runs.set(key, runFresh(config));
+  return runs.get(key)!;
 }
 
 const ofType = (resources: RecordedResource[], type: string) => resources.filter((r) => r.type === type);

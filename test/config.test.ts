@@ -65,7 +65,7 @@ describe("base config", () => {
 describe("fork config", () => {
   it("defaults deployment to the service name and replicas to one", () => {
     const f = parseForkConfig({ id: "alice", services: [{ name: "api", namespace: "shop" }] });
-    expect(f.services[0]).toEqual({ name: "api", namespace: "shop", deployment: "api", image: undefined, env: {}, replicas: 1 });
+    expect(f.services[0]).toEqual({ name: "api", namespace: "shop", deployment: "api", image: undefined, env: {}, replicas: 1, deploymentGiven: false });
     expect(f.headers).toEqual({});
   });
 
@@ -104,8 +104,7 @@ describe("fork config", () => {
     expect(e.message).toContain("repeats forkstack:fork.services[0]");
   });
 
-  it("coerces scalar env values to strings and rejects nested ones", () => {
-    expect(parseForkConfig({ id: "a", services: [{ name: "api", namespace: "shop", env: { N: 3, ON: true } }] }).services[0].env).toEqual({ N: "3", ON: "true" });
+  it("rejects nested env values", () => {
     expect(errorOf(() => parseForkConfig({ id: "a", services: [{ name: "api", namespace: "shop", env: { N: { x: 1 } } }] })).field).toBe("forkstack:fork.services[0].env.N");
   });
 

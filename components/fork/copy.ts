@@ -8,7 +8,8 @@
  * other objects that select the shared pods by label. Policies that select pods by the rewritten
  * labels (see forkPodLabels) do not apply to the copy's pods.
  */
-import type { KubeObject } from "../../render/cluster";
+import type { KubeObject } from "../kube/objects";
+import { pinnedLabels, selectorOf } from "../kube/selectors";
 import { ConfigError } from "../errors";
 import { copiedFromValue, copyName, forkLabelValue, LABELS, MANAGED_BY } from "../naming";
 
@@ -21,6 +22,14 @@ export interface CopyOptions {
   replicas: number;
   /** ISO 8601; recorded as an annotation. */
   expiresAt?: string;
+  /**
+   * Every shared object (Services, PodDisruptionBudgets, NetworkPolicies) whose selector picks the
+   * shared Deployment's pods: each label any of them pins gets a fork value on the copy's pods.
+   * @default the forked Service alone
+   */
+  selecting?: readonly KubeObject[];
+  /** `project/stack` of the fork stack that owns the copy; recorded as LABELS.stack. */
+  owner?: string;
 }
 
 // The parts of a Service and a Deployment this module reads. Everything else is carried over as is.
@@ -129,9 +138,13 @@ function deploymentSelectedLabels(sharedDeployment: KubeObject): Labels {
  * so changing the value of a selected label is what keeps the shared Service (and the shared
  * Deployment's ReplicaSets) from selecting the copy's pods.
  */
-export function forkPodLabels(sharedService: KubeObject, sharedDeployment: KubeObject, forkId: string): Record<string, string> {
+export function forkPodLabels(sharedService: KubeObject, sharedDeployment: KubeObject, forkId: string, selecting: readonly KubeObject[] = [sharedService]): Record<string, string> {
   const template = templateLabels(sharedDeployment);
-  const selected: Labels = { ...deploymentSelectedLabels(sharedDeployment), ...(serviceSpec(sharedService).selector ?? {}) };
+  const selected: Labels = { ...deploymentSelectedLabels(sharedDeployment) };
+  for (const o of [sharedService, ...selecting]) {
+    const sel = selectorOf(o);
+    if (sel !== undefined) Object.assign(selected, pinnedLabels(sel));
+  }
   const out: Labels = {};
   for (const [key, selectorValue] of Object.entries(selected)) {
     // The template's value is what the pods carry: checkServiceFrontsDeployment ensures it equals the
@@ -166,7 +179,7 @@ function copyMetadata(shared: KubeObject, opts: CopyOptions, annotations: Record
     namespace: shared.metadata.namespace ?? "default",
     labels: copyLabels(shared, opts.forkId),
   };
-  const merged = withExpiry(annotations, opts.expiresAt);
+  const merged = withExpiry(opts.owner === undefined ? annotations : { ...annotations, [LABELS.stack]: opts.owner }, opts.expiresAt);
   if (merged !== undefined) metadata.annotations = merged;
   return metadata;
 }
@@ -187,7 +200,7 @@ function mergeEnv(env: readonly EnvVar[] | undefined, overrides: Readonly<Record
  */
 export function copyDeployment(sharedDeployment: KubeObject, sharedService: KubeObject, opts: CopyOptions): KubeObject {
   const spec = deploymentSpec(sharedDeployment);
-  const podLabels = forkPodLabels(sharedService, sharedDeployment, opts.forkId);
+  const podLabels = forkPodLabels(sharedService, sharedDeployment, opts.forkId, opts.selecting);
   const template = spec.template ?? {};
   const sharedTemplateLabels = template.metadata?.labels ?? {};
   // The copy's selector is matchLabels only: the rewritten value of every key the shared selector
@@ -243,7 +256,7 @@ const keepServiceAnnotation = (key: string) => /(^|\.)istio\.io\//.test(key);
  */
 export function copyService(sharedService: KubeObject, sharedDeployment: KubeObject, opts: CopyOptions): KubeObject {
   const spec = serviceSpec(sharedService);
-  const podLabels = forkPodLabels(sharedService, sharedDeployment, opts.forkId);
+  const podLabels = forkPodLabels(sharedService, sharedDeployment, opts.forkId, opts.selecting);
   const selector: Labels = {};
   for (const key of Object.keys(spec.selector ?? {})) selector[key] = podLabels[key];
   selector[LABELS.fork] = opts.forkId;

@@ -13,12 +13,9 @@
  * travels in the resource's inputs and state (marked secret), not in a captured variable.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { SimulatedCluster } from "../../render/cluster";
-import type { DynamicHandler } from "../../render/runtime";
-import { simulatedAccess } from "../../render/simulatedApi";
 import { getClusterAccess } from "../kube/access";
 import { VirtualService } from "../kube/vsApi";
-import { applyClaim, releaseClaim } from "./routeSync";
+import { applyClaim, releaseClaim, routeDrift, RouteDrift } from "./routeSync";
 import type { ForkRouteClaim } from "./routes";
 
 export const FORK_ROUTES_KIND = "ForkRoutes";
@@ -36,6 +33,8 @@ export interface ForkRoutesArgs {
   readonly serviceNamespace: pulumi.Input<string>;
   /** FQDN of the fork's copy of the Service, where the fork's requests go. */
   readonly targetHost: pulumi.Input<string>;
+  /** The delegate VirtualService the routes go into (`namespace/name`), when the host's delegates; "" otherwise. */
+  readonly delegate?: pulumi.Input<string>;
 }
 
 /** The resource's plain inputs and state, as the provider sees them. */
@@ -48,29 +47,52 @@ export interface ForkRoutesState {
   serviceName: string;
   serviceNamespace: string;
   targetHost: string;
+  /** `namespace/name` of the delegate VirtualService the routes go into; "" or absent: the host's own. */
+  delegate?: string;
   virtualServiceName?: string;
   virtualServiceNamespace?: string;
+  /**
+   * What the last create, update or refresh found in the live VirtualService: `in-sync`, or
+   * `missing` / `changed` when the fork's routes were removed or edited out of band (a GitOps sync,
+   * a `kubectl apply` of the app's VirtualService). `pulumi refresh` shows it changing.
+   */
+  routes?: RouteDrift;
 }
 
-const INPUT_KEYS = ["kubeconfig", "context", "forkId", "headerName", "serviceName", "serviceNamespace", "targetHost"] as const;
+const INPUT_KEYS = ["kubeconfig", "context", "forkId", "headerName", "serviceName", "serviceNamespace", "targetHost", "delegate"] as const;
 
-export function claimOf(s: Pick<ForkRoutesState, "forkId" | "headerName" | "serviceName" | "serviceNamespace" | "targetHost">): ForkRouteClaim {
-  return { forkId: s.forkId, headerName: s.headerName, service: { name: s.serviceName, namespace: s.serviceNamespace }, targetHost: s.targetHost };
+export function claimOf(s: Pick<ForkRoutesState, "forkId" | "headerName" | "serviceName" | "serviceNamespace" | "targetHost" | "delegate">): ForkRouteClaim {
+  const claim: ForkRouteClaim = { forkId: s.forkId, headerName: s.headerName, service: { name: s.serviceName, namespace: s.serviceNamespace }, targetHost: s.targetHost };
+  if (s.delegate !== undefined && s.delegate !== "") {
+    const [namespace, name] = s.delegate.split("/");
+    claim.delegate = { name, namespace };
+  }
+  return claim;
 }
 
-function where(vs: VirtualService): { virtualServiceName: string; virtualServiceNamespace: string } {
+export function where(vs: VirtualService): { virtualServiceName: string; virtualServiceNamespace: string } {
   return { virtualServiceName: vs.metadata.name, virtualServiceNamespace: vs.metadata.namespace ?? "default" };
 }
 
 /** Whether the routes now belong in another Service's VirtualService (or another fork's name). */
 function movedClaim(olds: ForkRoutesState, news: ForkRoutesState): boolean {
-  return olds.serviceName !== news.serviceName || olds.serviceNamespace !== news.serviceNamespace || olds.forkId !== news.forkId;
+  return olds.serviceName !== news.serviceName || olds.serviceNamespace !== news.serviceNamespace || olds.forkId !== news.forkId || (olds.delegate ?? "") !== (news.delegate ?? "");
 }
 
 async function apply(state: ForkRoutesState): Promise<ForkRoutesState> {
   const access = await getClusterAccess(state.kubeconfig, state.context);
   const vs = await applyClaim(access.virtualServices, claimOf(state));
-  return { ...state, ...where(vs) };
+  // Verify the write: an admission webhook or a controller may have rewritten the object.
+  const after = await routeDrift(access.virtualServices, claimOf(state));
+  if (after.drift !== "in-sync") {
+    throw new Error(`routes of fork "${state.forkId}" for Service ${state.serviceNamespace}/${state.serviceName} were written but are ${after.drift} when read back; something rewrites VirtualService ${where(vs).virtualServiceNamespace}/${where(vs).virtualServiceName} (an admission webhook or a GitOps controller?)`);
+  }
+  return { ...state, ...where(vs), routes: "in-sync" };
+}
+
+async function drift(state: ForkRoutesState): Promise<RouteDrift> {
+  const access = await getClusterAccess(state.kubeconfig, state.context);
+  return (await routeDrift(access.virtualServices, claimOf(state))).drift;
 }
 
 async function release(state: ForkRoutesState): Promise<void> {
@@ -81,7 +103,16 @@ async function release(state: ForkRoutesState): Promise<void> {
 export const forkRoutesProvider: pulumi.dynamic.ResourceProvider = {
   async diff(_id: string, olds: ForkRoutesState, news: ForkRoutesState): Promise<pulumi.dynamic.DiffResult> {
     // Update in place on any change: the routes are rewritten by name, never replaced wholesale.
-    return { changes: INPUT_KEYS.some((k) => olds[k] !== news[k]), replaces: [], deleteBeforeReplace: false };
+    // Absent and "" are the same (state written before an input existed).
+    if (INPUT_KEYS.some((k) => (olds[k] ?? "") !== (news[k] ?? ""))) return { changes: true, replaces: [], deleteBeforeReplace: false };
+    // Same inputs: the live VirtualService decides. A route removed or changed out of band is a
+    // change, so `pulumi up` restores it even without a refresh first.
+    const live = await drift(news);
+    return { changes: live !== "in-sync", replaces: [], deleteBeforeReplace: false };
+  },
+  async read(id: string, props: ForkRoutesState): Promise<pulumi.dynamic.ReadResult> {
+    // `pulumi refresh`: record what the live VirtualService holds, so a missing route shows.
+    return { id, props: { ...props, routes: await drift(props) } };
   },
   async create(inputs: ForkRoutesState): Promise<pulumi.dynamic.CreateResult> {
     const outs = await apply(inputs);
@@ -108,18 +139,9 @@ export class ForkRoutes extends pulumi.dynamic.Resource {
     super(
       forkRoutesProvider,
       name,
-      { forkstackKind: FORK_ROUTES_KIND, ...args, context: args.context ?? "", virtualServiceName: undefined, virtualServiceNamespace: undefined },
+      { forkstackKind: FORK_ROUTES_KIND, ...args, context: args.context ?? "", delegate: args.delegate ?? "", virtualServiceName: undefined, virtualServiceNamespace: undefined, routes: undefined },
       // The kubeconfig stays in the state (delete needs it); keep it encrypted there.
       { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "kubeconfig"] },
     );
   }
 }
-
-/**
- * The offline render's answer for ForkRoutes: the same applyClaim the provider runs, over the
- * simulated cluster, without waiting between retries.
- */
-export const forkRoutesHandler: DynamicHandler = async (inputs: Record<string, any>, cluster: SimulatedCluster) => {
-  const vs = await applyClaim(simulatedAccess(cluster).virtualServices, claimOf(inputs as ForkRoutesState), { sleep: async () => undefined });
-  return where(vs);
-};

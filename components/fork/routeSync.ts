@@ -15,7 +15,7 @@
  * It does no I/O besides `api`; sleep and randomness are injectable for tests.
  */
 import { ConflictError, NotFoundError, VirtualService, VirtualServiceApi, VS_GROUP, VS_VERSION } from "../kube/vsApi";
-import { addForkRoutes, findVirtualService, ForkRouteClaim, removeForkRoutes } from "./routes";
+import { addForkRoutes, ForkRouteClaim, placeRoutes, removeForkRoutes, routesOfFork } from "./routes";
 
 export interface SyncOptions {
   /**
@@ -125,7 +125,7 @@ export function applyClaim(api: VirtualServiceApi, claim: ForkRouteClaim, opts: 
     api,
     what,
     async (list) => {
-      const existing = findVirtualService(list, claim.service);
+      const { target: existing, stale } = placeRoutes(list, claim.service, claim.delegate);
       const merged = addForkRoutes(existing, claim);
       if (existing === undefined) {
         try {
@@ -140,10 +140,29 @@ export function applyClaim(api: VirtualServiceApi, claim: ForkRouteClaim, opts: 
         }
       }
       // addForkRoutes keeps metadata, but pin the version we read: it is what makes the write safe.
-      return api.replace({ ...merged, metadata: { ...merged.metadata, resourceVersion: existing.metadata.resourceVersion } });
+      const written = await api.replace({ ...merged, metadata: { ...merged.metadata, resourceVersion: existing.metadata.resourceVersion } });
+      // The app team (re)created its VirtualService next to one forkstack had created: the fork's
+      // routes now live in the app's, so take them out of forkstack's (deleted when empty). A lost
+      // race here retries the whole write, which is idempotent.
+      for (const old of stale) await removeFrom(api, old, claim);
+      return written;
     },
     opts,
   );
+}
+
+/** Takes the fork's routes out of one VirtualService (deleting one forkstack created once it holds no fork route). */
+async function removeFrom(api: VirtualServiceApi, vs: VirtualService, claim: Pick<ForkRouteClaim, "forkId" | "headerName">): Promise<VirtualService | undefined> {
+  const result = removeForkRoutes(vs, claim.forkId, claim.headerName);
+  switch (result.action) {
+    case "none":
+      return vs;
+    case "delete":
+      await api.delete(vs.metadata.namespace ?? "default", vs.metadata.name, String(vs.metadata.resourceVersion));
+      return undefined;
+    case "update":
+      return api.replace({ ...result.virtualService, metadata: { ...result.virtualService.metadata, resourceVersion: vs.metadata.resourceVersion } });
+  }
 }
 
 /**
@@ -153,29 +172,36 @@ export function applyClaim(api: VirtualServiceApi, claim: ForkRouteClaim, opts: 
  */
 export function releaseClaim(
   api: VirtualServiceApi,
-  claim: Pick<ForkRouteClaim, "forkId" | "service">,
+  claim: Pick<ForkRouteClaim, "forkId" | "service" | "headerName" | "delegate">,
   opts: SyncOptions = {},
 ): Promise<VirtualService | undefined> {
   return readModifyWrite(
     api,
     `removing ${subject(claim)}`,
     async (list) => {
-      const existing = findVirtualService(list, claim.service);
+      const { target: existing, stale } = placeRoutes(list, claim.service, claim.delegate);
+      for (const old of stale) await removeFrom(api, old, claim);
       if (existing === undefined) return undefined;
-      const result = removeForkRoutes(existing, claim.forkId);
-      switch (result.action) {
-        case "none":
-          return existing;
-        case "delete":
-          await api.delete(existing.metadata.namespace ?? "default", existing.metadata.name, String(existing.metadata.resourceVersion));
-          return undefined;
-        case "update":
-          return api.replace({
-            ...result.virtualService,
-            metadata: { ...result.virtualService.metadata, resourceVersion: existing.metadata.resourceVersion },
-          });
-      }
+      return removeFrom(api, existing, claim);
     },
     opts,
   );
+}
+
+/** Whether the fork's routes stand in the live VirtualService as the merge would write them. */
+export type RouteDrift = "in-sync" | "missing" | "changed";
+
+/**
+ * Reads the Service's VirtualService and compares it with what applyClaim would write: `missing`
+ * when the fork has no route there (or there is no VirtualService), `changed` when its routes differ
+ * or are no longer above the app's, `in-sync` otherwise. Read-only.
+ */
+export async function routeDrift(api: VirtualServiceApi, claim: ForkRouteClaim): Promise<{ drift: RouteDrift; virtualService?: VirtualService }> {
+  const { target: vs, stale } = placeRoutes(await api.listAll(), claim.service, claim.delegate);
+  if (vs === undefined || routesOfFork(vs, claim.forkId, claim.headerName).length === 0) return { drift: "missing", virtualService: vs };
+  const wanted = addForkRoutes(vs, claim);
+  const same = JSON.stringify((wanted.spec as { http?: unknown }).http) === JSON.stringify((vs.spec as { http?: unknown }).http);
+  // A copy of the fork's routes left in a stale VirtualService forkstack created: the next update takes it out.
+  const leftBehind = stale.some((old) => routesOfFork(old, claim.forkId, claim.headerName).length > 0);
+  return { drift: same && !leftBehind ? "in-sync" : "changed", virtualService: vs };
 }

@@ -12,9 +12,11 @@
  * API's Status object in `.body` (https://github.com/kubernetes-client/javascript, src/gen/apis/exception.ts).
  */
 import type * as k8s from "@kubernetes/client-node";
-import type { KubeObject } from "../../render/cluster";
+import type { KubeObject } from "./objects";
 import { ConfigError } from "../errors";
-import { ClusterAccess, ConflictError, NotFoundError, VirtualService, VS_GROUP, VS_PLURAL, VS_VERSION } from "./vsApi";
+import { kubeconfigError, redact } from "./kubeconfig";
+import { statusOf, withRetries } from "./retry";
+import { ClusterAccess, SnapshotKind, ConflictError, NotFoundError, VirtualService, VS_GROUP, VS_PLURAL, VS_VERSION } from "./vsApi";
 
 type ClientNode = typeof k8s;
 
@@ -24,17 +26,11 @@ export function loadClientNode(): Promise<ClientNode> {
   return importEsm("@kubernetes/client-node");
 }
 
-/** The HTTP status of a client-node error, if it is an API answer. */
-function statusOf(err: unknown): number | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "number" ? code : undefined;
-}
-
 function messageOf(err: unknown): string {
   const body = (err as { body?: unknown }).body;
   const parsed = typeof body === "string" ? safeJson(body) : body;
   const message = (parsed as { message?: unknown } | undefined)?.message;
-  return typeof message === "string" ? message : err instanceof Error ? err.message : String(err);
+  return redact(typeof message === "string" ? message : err instanceof Error ? err.message : String(err));
 }
 
 function safeJson(text: string): unknown {
@@ -51,6 +47,7 @@ function translate(err: unknown, what: string): never {
   if (status === 409) throw new ConflictError(`${what}: ${messageOf(err)}`);
   if (status === 404) throw new NotFoundError(`${what}: ${messageOf(err)}`);
   if (status !== undefined) throw new Error(`${what}: HTTP ${status}: ${messageOf(err)}`);
+  if (err instanceof Error) throw new Error(`${what}: ${redact(err.message)}`);
   throw err;
 }
 
@@ -65,6 +62,10 @@ function asVirtualService(item: any): VirtualService {
 }
 
 /**
+ * Every call has a timeout and is retried on 429, 5xx and reset connections (kube/retry.ts); a
+ * create or replace that timed out may have been applied, which is safe: the retry then answers
+ * 409 and the read-modify-write (fork/routeSync.ts) reads and merges again.
+ *
  * ClusterAccess for the cluster a kubeconfig names. An empty kubeconfig means the ambient one
  * ($KUBECONFIG, ~/.kube/config or the in-cluster service account); `context` defaults to the
  * kubeconfig's current context.
@@ -72,8 +73,15 @@ function asVirtualService(item: any): VirtualService {
 export async function clientNodeAccess(kubeconfig: string, context?: string): Promise<ClusterAccess> {
   const k = await loadClientNode();
   const kc = new k.KubeConfig();
+  const source = "kubeconfig (the base stack's kubeconfig output)";
   if (kubeconfig.trim() === "") kc.loadFromDefault();
-  else kc.loadFromString(kubeconfig);
+  else {
+    try {
+      kc.loadFromString(kubeconfig);
+    } catch (err) {
+      throw kubeconfigError(err, source);
+    }
+  }
   if (context !== undefined && context !== "") {
     if (kc.getContextObject(context) === null) {
       const known = kc.getContexts().map((c) => c.name);
@@ -84,12 +92,21 @@ export async function clientNodeAccess(kubeconfig: string, context?: string): Pr
   const custom = kc.makeApiClient(k.CustomObjectsApi);
   const core = kc.makeApiClient(k.CoreV1Api);
   const apps = kc.makeApiClient(k.AppsV1Api);
+  const policy = kc.makeApiClient(k.PolicyV1Api);
+  const networking = kc.makeApiClient(k.NetworkingV1Api);
+  const listers: Record<SnapshotKind, (namespace: string) => Promise<{ items?: unknown[] }>> = {
+    Service: (namespace) => core.listNamespacedService({ namespace }),
+    Deployment: (namespace) => apps.listNamespacedDeployment({ namespace }),
+    PodDisruptionBudget: (namespace) => policy.listNamespacedPodDisruptionBudget({ namespace }),
+    NetworkPolicy: (namespace) => networking.listNamespacedNetworkPolicy({ namespace }),
+    Mapping: (namespace) => custom.listNamespacedCustomObject({ group: "getambassador.io", version: "v3alpha1", plural: "mappings", namespace }) as Promise<{ items?: unknown[] }>,
+  };
   const vs = { group: VS_GROUP, version: VS_VERSION, plural: VS_PLURAL };
   const label = (namespace: string | undefined, name: string) => `VirtualService ${namespace ?? "default"}/${name}`;
 
   async function readOptional(read: () => Promise<unknown>, what: string): Promise<KubeObject | undefined> {
     try {
-      return plain<KubeObject>(await read());
+      return plain<KubeObject>(await withRetries(what, read));
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
       return translate(err, what);
@@ -100,7 +117,7 @@ export async function clientNodeAccess(kubeconfig: string, context?: string): Pr
     virtualServices: {
       async list(namespace) {
         try {
-          const res = await custom.listNamespacedCustomObject({ ...vs, namespace });
+          const res = await withRetries(`listing VirtualServices in ${namespace}`, () => custom.listNamespacedCustomObject({ ...vs, namespace }));
           return (res.items ?? []).map(asVirtualService);
         } catch (err) {
           return translate(err, `listing VirtualServices in ${namespace}`);
@@ -108,7 +125,7 @@ export async function clientNodeAccess(kubeconfig: string, context?: string): Pr
       },
       async listAll() {
         try {
-          const res = await custom.listClusterCustomObject(vs);
+          const res = await withRetries("listing VirtualServices", () => custom.listClusterCustomObject(vs));
           return (res.items ?? []).map(asVirtualService);
         } catch (err) {
           return translate(err, "listing VirtualServices");
@@ -117,7 +134,7 @@ export async function clientNodeAccess(kubeconfig: string, context?: string): Pr
       async create(body) {
         const namespace = body.metadata.namespace ?? "default";
         try {
-          return asVirtualService(await custom.createNamespacedCustomObject({ ...vs, namespace, body }));
+          return asVirtualService(await withRetries(`creating ${label(namespace, body.metadata.name)}`, () => custom.createNamespacedCustomObject({ ...vs, namespace, body })));
         } catch (err) {
           return translate(err, `creating ${label(namespace, body.metadata.name)}`);
         }
@@ -125,7 +142,7 @@ export async function clientNodeAccess(kubeconfig: string, context?: string): Pr
       async replace(body) {
         const namespace = body.metadata.namespace ?? "default";
         try {
-          return asVirtualService(await custom.replaceNamespacedCustomObject({ ...vs, namespace, name: body.metadata.name, body }));
+          return asVirtualService(await withRetries(`replacing ${label(namespace, body.metadata.name)}`, () => custom.replaceNamespacedCustomObject({ ...vs, namespace, name: body.metadata.name, body })));
         } catch (err) {
           return translate(err, `replacing ${label(namespace, body.metadata.name)}`);
         }
@@ -134,7 +151,7 @@ export async function clientNodeAccess(kubeconfig: string, context?: string): Pr
         try {
           // A delete precondition: the server deletes only the version we decided on
           // (https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/delete-options/).
-          await custom.deleteNamespacedCustomObject({ ...vs, namespace, name, body: { preconditions: { resourceVersion } } });
+          await withRetries(`deleting ${label(namespace, name)}`, () => custom.deleteNamespacedCustomObject({ ...vs, namespace, name, body: { preconditions: { resourceVersion } } }));
         } catch (err) {
           if (statusOf(err) === 404) return;
           translate(err, `deleting ${label(namespace, name)}`);
@@ -144,6 +161,16 @@ export async function clientNodeAccess(kubeconfig: string, context?: string): Pr
     reader: {
       getService: (namespace, name) => readOptional(() => core.readNamespacedService({ namespace, name }), `reading Service ${namespace}/${name}`),
       getDeployment: (namespace, name) => readOptional(() => apps.readNamespacedDeployment({ namespace, name }), `reading Deployment ${namespace}/${name}`),
+      async list(kind, namespace) {
+        try {
+          const res = await withRetries(`listing ${kind}s in ${namespace}`, () => listers[kind](namespace));
+          return plain<KubeObject[]>(res.items ?? []);
+        } catch (err) {
+          // A kind the cluster does not serve (no Emissary CRDs yet) has no objects to collide with.
+          if (statusOf(err) === 404) return [];
+          return translate(err, `listing ${kind}s in ${namespace}`);
+        }
+      },
     },
   };
 }

@@ -4,7 +4,7 @@
  * cluster (render/simulatedApi.ts). Keeping it this small lets the read-modify-write loop
  * (fork/routeSync.ts) be tested without a cluster.
  */
-import type { KubeObject } from "../../render/cluster";
+import type { KubeObject } from "./objects";
 
 /** A networking.istio.io VirtualService as the API server returns it. */
 export type VirtualService = KubeObject;
@@ -45,10 +45,15 @@ export interface VirtualServiceApi {
   delete(namespace: string, name: string, resourceVersion: string): Promise<void>;
 }
 
-/** Reads for a fork's preflight checks: does the Service or Deployment it names exist? */
+/** Kinds a fork's plan reads from the cluster (kube/snapshot.ts). */
+export type SnapshotKind = "Service" | "Deployment" | "PodDisruptionBudget" | "NetworkPolicy" | "Mapping";
+
+/** Reads for a fork's plan: the objects it copies, checks names against and must keep isolated. */
 export interface ClusterReader {
   getService(namespace: string, name: string): Promise<KubeObject | undefined>;
   getDeployment(namespace: string, name: string): Promise<KubeObject | undefined>;
+  /** Every object of the kind in the namespace (an API the cluster does not serve: none). */
+  list(kind: SnapshotKind, namespace: string): Promise<KubeObject[]>;
 }
 
 export interface ClusterAccess {

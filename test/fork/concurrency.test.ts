@@ -11,7 +11,7 @@ import * as YAML from "yaml";
 import type { ForkRouteClaim } from "../../components/fork/routes";
 import { isForkRoute, LABELS, serviceFqdn } from "../../components/naming";
 import type { KubeObject } from "../../render/cluster";
-import { spawnJob } from "../helpers/concurrentWriters";
+import { spawnJob, stopJobWorker } from "../helpers/concurrentWriters";
 import { FakeKubeApi, startFakeKubeApi } from "../helpers/fakeKubeApi";
 import { validateAgainstSchema } from "../helpers/schemas";
 const ADOPTED = YAML.parse(`
@@ -51,6 +51,8 @@ function routeNames(vs: KubeObject): string[] {
 
 type Outcome = { ok: unknown } | { error: string; message: string };
 const failures = (outcomes: Outcome[]) => outcomes.filter((o) => "error" in o);
+
+afterAll(() => stopJobWorker());
 
 describe("twenty forks writing one new VirtualService at once", () => {
   let api: FakeKubeApi;
@@ -129,5 +131,31 @@ describe("twenty forks writing an app team's VirtualService at once", () => {
   it("restores the team's VirtualService to its original spec, labels and identity", () => {
     const [vs] = api.virtualServices();
     expect([vs.spec, vs.metadata.labels, vs.metadata.uid, vs.metadata.annotations?.[LABELS.createdBy]]).toEqual([ADOPTED.spec, ADOPTED.metadata.labels, ADOPTED.metadata.uid, undefined]);
+  });
+});
+
+describe("twenty forks at once while the API server sheds every 10th request (429), fails every 13th (503) and resets every 17th", () => {
+  let api: FakeKubeApi;
+  let applied: Outcome[];
+  let afterApply: KubeObject[];
+
+  beforeAll(async () => {
+    api = await startFakeKubeApi({ fault: (n) => (n % 17 === 0 ? "reset" : n % 13 === 0 ? "503" : n % 10 === 0 ? "429" : undefined) });
+    applied = await spawnJob({ op: "apply", kubeconfig: api.kubeconfig, claims: claims("api") });
+    afterApply = api.virtualServices();
+  }, 120_000);
+
+  afterAll(() => api.close());
+
+  it("succeeds for every fork", () => {
+    expect(failures(applied)).toEqual([]);
+  });
+
+  it("holds every fork's route exactly once", () => {
+    expect(routeNames(afterApply[0]).filter(isForkRoute).sort()).toEqual(FORKS.map((f) => `forkstack-${f}`));
+  });
+
+  it("met every kind of fault (the test injected them)", () => {
+    expect([429, 503, 0].map((code) => api.requests.some((r) => r.status === code))).toEqual([true, true, true]);
   });
 });

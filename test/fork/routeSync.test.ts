@@ -4,7 +4,7 @@
  * what others own.
  */
 import * as YAML from "yaml";
-import { applyClaim, ConflictRetriesExhaustedError, releaseClaim, SyncOptions } from "../../components/fork/routeSync";
+import { applyClaim, ConflictRetriesExhaustedError, releaseClaim, routeDrift, SyncOptions } from "../../components/fork/routeSync";
 import type { ForkRouteClaim } from "../../components/fork/routes";
 import { ConflictError, NotFoundError, VirtualServiceApi } from "../../components/kube/vsApi";
 import { isForkRoute, LABELS, serviceFqdn } from "../../components/naming";
@@ -229,5 +229,103 @@ describe("releaseClaim", () => {
     await applyClaim(inner, claim("alice"), noWait);
     const api: VirtualServiceApi = { ...inner, delete: async () => Promise.reject(new ConflictError("precondition failed")) };
     await expect(releaseClaim(api, claim("alice"), { ...noWait, maxAttempts: 2 })).rejects.toThrow('removing routes of fork "alice" for Service shop/api: gave up after 2 attempts');
+  });
+});
+
+describe("an app team (re)creating its VirtualService next to one forkstack created", () => {
+  const noWait: SyncOptions = { sleep: async () => undefined };
+  const appVs = (): KubeObject => ({
+    apiVersion: "networking.istio.io/v1",
+    kind: "VirtualService",
+    metadata: { name: "api", namespace: "shop" },
+    spec: { hosts: ["api"], http: [{ name: "app-default", timeout: "3s", route: [{ destination: { host: "api" } }] }] },
+  });
+  const vsNames = (cluster: SimulatedCluster) => cluster.list("networking.istio.io/v1", "VirtualService").map((v) => v.metadata.name).sort();
+
+  async function setup() {
+    const cluster = new SimulatedCluster();
+    const api = simulatedAccess(cluster).virtualServices;
+    await applyClaim(api, claim("alice"), noWait);
+    await applyClaim(api, claim("bob"), noWait);
+    cluster.put(appVs());
+    return { cluster, api };
+  }
+
+  it("moves a fork's routes into the app's VirtualService on its next update", async () => {
+    const { cluster, api } = await setup();
+    await applyClaim(api, claim("alice"), noWait);
+    expect(forkRoutes(cluster.get("networking.istio.io/v1", "VirtualService", "shop", "api"))).toEqual(["forkstack-alice"]);
+  });
+
+  it("keeps forkstack's VirtualService while another fork's route is still in it", async () => {
+    const { cluster, api } = await setup();
+    await applyClaim(api, claim("alice"), noWait);
+    expect(forkRoutes(cluster.get("networking.istio.io/v1", "VirtualService", "shop", "forkstack-api"))).toEqual(["forkstack-bob"]);
+  });
+
+  it("deletes forkstack's VirtualService once the last fork moved out, leaving the host covered once", async () => {
+    const { cluster, api } = await setup();
+    await applyClaim(api, claim("alice"), noWait);
+    await applyClaim(api, claim("bob"), noWait);
+    expect(vsNames(cluster)).toEqual(["api"]);
+  });
+
+  it("reports a fork whose routes are still in forkstack's VirtualService as missing from the app's", async () => {
+    const { api } = await setup();
+    expect((await routeDrift(api, claim("bob"))).drift).toBe("missing");
+  });
+
+  it("reports a fork as in sync once its routes moved and the stale VirtualService is gone", async () => {
+    const { api } = await setup();
+    await applyClaim(api, claim("alice"), noWait);
+    await applyClaim(api, claim("bob"), noWait);
+    expect((await routeDrift(api, claim("alice"))).drift).toBe("in-sync");
+  });
+
+  it("reports a fork as changed while a copy of its routes is left in forkstack's VirtualService", async () => {
+    const { cluster, api } = await setup();
+    // The app's VirtualService already holds alice's routes (a move that stopped half-way).
+    const { addForkRoutes } = require("../../components/fork/routes") as typeof import("../../components/fork/routes");
+    cluster.put(addForkRoutes(cluster.get("networking.istio.io/v1", "VirtualService", "shop", "api")!, claim("alice")));
+    expect((await routeDrift(api, claim("alice"))).drift).toBe("changed");
+  });
+
+  it("takes a leaving fork's route out of both", async () => {
+    const { cluster, api } = await setup();
+    await applyClaim(api, claim("alice"), noWait);
+    await releaseClaim(api, claim("bob"), noWait);
+    expect([vsNames(cluster), forkRoutes(cluster.get("networking.istio.io/v1", "VirtualService", "shop", "api"))]).toEqual([["api"], ["forkstack-alice"]]);
+  });
+});
+
+describe("a claim placed in a delegate VirtualService", () => {
+  const noWait: SyncOptions = { sleep: async () => undefined };
+  const delegated = (): ForkRouteClaim => ({ ...claim("alice", "checkout"), delegate: { name: "checkout-routes", namespace: "shop" } });
+
+  function setup() {
+    const cluster = new SimulatedCluster();
+    cluster.put({ apiVersion: "networking.istio.io/v1", kind: "VirtualService", metadata: { name: "checkout", namespace: "shop" }, spec: { hosts: ["checkout"], http: [{ name: "to-team", delegate: { name: "checkout-routes", namespace: "shop" } }] } });
+    cluster.put({ apiVersion: "networking.istio.io/v1", kind: "VirtualService", metadata: { name: "checkout-routes", namespace: "shop" }, spec: { http: [{ name: "default", route: [{ destination: { host: "checkout" } }] }] } });
+    return { cluster, api: simulatedAccess(cluster).virtualServices };
+  }
+
+  it("writes the fork's route into the delegate", async () => {
+    const { cluster, api } = setup();
+    await applyClaim(api, delegated(), noWait);
+    expect(forkRoutes(cluster.get("networking.istio.io/v1", "VirtualService", "shop", "checkout-routes"))).toEqual(["forkstack-alice"]);
+  });
+
+  it("takes the fork's route out of the delegate on release, restoring it", async () => {
+    const { cluster, api } = setup();
+    const before = cluster.get("networking.istio.io/v1", "VirtualService", "shop", "checkout-routes")!.spec;
+    await applyClaim(api, delegated(), noWait);
+    await releaseClaim(api, delegated(), noWait);
+    expect(cluster.get("networking.istio.io/v1", "VirtualService", "shop", "checkout-routes")!.spec).toEqual(before);
+  });
+
+  it("fails in one line when the delegate is gone", async () => {
+    const { cluster, api } = setup();
+    cluster.delete("networking.istio.io/v1", "VirtualService", "shop", "checkout-routes");
+    await expect(applyClaim(api, delegated(), noWait)).rejects.toThrow("the delegate VirtualService shop/checkout-routes does not exist");
   });
 });

@@ -3,7 +3,7 @@ import * as path from "path";
 import * as YAML from "yaml";
 import {
   addForkRoutes,
-  coversService,
+  coverageOf,
   findVirtualService,
   ForkRouteClaim,
   forksIn,
@@ -35,29 +35,46 @@ const vsWith = (name: string, namespace: string, spec: Record<string, unknown>):
   spec,
 });
 
-describe("coversService", () => {
+describe("coverageOf", () => {
+  const fqdn = "api.shop.svc.cluster.local";
+  const kind = (...vss: VirtualService[]) => coverageOf(vss, fqdn).kind;
+
   it.each(["api", "api.shop", "api.shop.svc", "api.shop.svc.cluster.local"])("matches host %s in the Service's namespace", (host) => {
-    expect(coversService(vsWith("v", "shop", { hosts: [host] }), api)).toBe(true);
+    expect(kind(vsWith("v", "shop", { hosts: [host] }))).toBe("exact");
   });
 
   it("resolves a short host in the VirtualService's own namespace", () => {
-    expect(coversService(vsWith("v", "other", { hosts: ["api"] }), api)).toBe(false);
+    expect(kind(vsWith("v", "other", { hosts: ["api"] }))).toBe("none");
   });
 
   it("matches a fully qualified host from another namespace", () => {
-    expect(coversService(vsWith("v", "other", { hosts: ["api.shop.svc.cluster.local"] }), api)).toBe(true);
+    expect(kind(vsWith("v", "other", { hosts: ["api.shop.svc.cluster.local"] }))).toBe("exact");
   });
 
   it("ignores a gateway-only VirtualService", () => {
-    expect(coversService(vsWith("v", "shop", { hosts: ["api"], gateways: ["istio-system/public"] }), api)).toBe(false);
+    expect(kind(vsWith("v", "shop", { hosts: ["api"], gateways: ["istio-system/public"] }))).toBe("none");
   });
 
   it("counts a VirtualService bound to the mesh and a gateway", () => {
-    expect(coversService(vsWith("v", "shop", { hosts: ["api"], gateways: ["mesh", "istio-system/public"] }), api)).toBe(true);
+    expect(kind(vsWith("v", "shop", { hosts: ["api"], gateways: ["mesh", "istio-system/public"] }))).toBe("exact");
   });
 
-  it("does not count a wildcard host", () => {
-    expect(coversService(vsWith("v", "shop", { hosts: ["*.shop.svc.cluster.local"] }), api)).toBe(false);
+  it("reports a wildcard host that covers the Service", () => {
+    expect(kind(vsWith("v", "shop", { hosts: ["*.shop.svc.cluster.local"] }))).toBe("wildcard");
+  });
+
+  it("lets an exact host win over a wildcard", () => {
+    const c = coverageOf([vsWith("wild", "shop", { hosts: ["*.shop.svc.cluster.local"] }), vsWith("exact", "shop", { hosts: ["api"] })], fqdn);
+    expect(c.kind === "exact" && c.virtualService.metadata.name).toBe("exact");
+  });
+
+  it("lets the more specific of two wildcards win", () => {
+    const c = coverageOf([vsWith("all", "shop", { hosts: ["*.svc.cluster.local"] }), vsWith("shop", "shop", { hosts: ["*.shop.svc.cluster.local"] })], fqdn);
+    expect(c.kind === "wildcard" && c.virtualService.metadata.name).toBe("shop");
+  });
+
+  it("refuses to fork under a wildcard-only VirtualService", () => {
+    expect(() => findVirtualService([vsWith("v", "shop", { hosts: ["*.shop.svc.cluster.local"] })], api)).toThrow(/only the wildcard VirtualService shop\/v/);
   });
 });
 
@@ -261,5 +278,82 @@ describe("an adopted VirtualService with tcp routes only", () => {
   it("returns to its original spec when the fork leaves", () => {
     const result = removeForkRoutes(addForkRoutes(tcpOnly, claim("alice")), "alice") as { virtualService: VirtualService };
     expect(result.virtualService.spec).toEqual(tcpOnly.spec);
+  });
+});
+
+describe("fork routes on gateway-bound, delegating and look-alike VirtualServices", () => {
+  const gatewayBound = () => vsWith("api", "shop", { hosts: ["api"], gateways: ["mesh", "payments/public-gw"], http: [{ name: "default", route: [{ destination: { host: "api" } }] }] });
+
+  it("makes every fork match mesh-only on a VirtualService bound to a gateway", () => {
+    const vs = addForkRoutes(gatewayBound(), claim("alice"));
+    expect(route(vs, "forkstack-alice").match).toEqual([{ headers: { "x-fork-identifier": { exact: "alice" } }, gateways: ["mesh"] }]);
+  });
+
+  it("gives an app route scoped to gateways only no fork variant", () => {
+    const vs = vsWith("api", "shop", {
+      hosts: ["api"],
+      gateways: ["mesh", "payments/public-gw"],
+      http: [
+        { name: "public", match: [{ gateways: ["payments/public-gw"], uri: { prefix: "/pub" } }], route: [{ destination: { host: "api" } }] },
+        { name: "default", route: [{ destination: { host: "api" } }] },
+      ],
+    });
+    expect(names(addForkRoutes(vs, claim("alice")))).toEqual(["forkstack-alice--1", "public", "default"]);
+  });
+
+  it("adds no gateways to fork matches of a mesh-only VirtualService", () => {
+    const vs = addForkRoutes(vsWith("api", "shop", { hosts: ["api"], http: [{ name: "default", route: [{ destination: { host: "api" } }] }] }), claim("alice"));
+    expect(route(vs, "forkstack-alice").match[0].gateways).toBeUndefined();
+  });
+
+  it("validates a gateway-bound VirtualService with fork routes against the Istio schema", () => {
+    expect(() => validateAgainstSchema(addForkRoutes(gatewayBound(), claim("alice")))).not.toThrow();
+  });
+
+  it("refuses a VirtualService whose route delegates, naming the delegate", () => {
+    const vs = vsWith("api", "shop", { hosts: ["api"], http: [{ name: "to-team", match: [{ uri: { prefix: "/" } }], delegate: { name: "api-routes", namespace: "team" } }] });
+    expect(() => addForkRoutes(vs, claim("alice"))).toThrow("VirtualService shop/api delegates route to-team to team/api-routes; forkstack does not place fork routes inside delegates");
+  });
+
+  it("treats an app route named forkstack-* without the fork header match as the app's", () => {
+    const vs = vsWith("api", "shop", { hosts: ["api"], http: [{ name: "forkstack-legacy", route: [{ destination: { host: "api" } }] }] });
+    const added = addForkRoutes(vs, claim("alice"));
+    expect(names(added)).toEqual(["forkstack-alice", "forkstack-legacy"]);
+  });
+
+  it("leaves an app route named forkstack-* in place when a fork leaves", () => {
+    const vs = vsWith("api", "shop", { hosts: ["api"], http: [{ name: "forkstack-legacy", route: [{ destination: { host: "api" } }] }] });
+    const removed = removeForkRoutes(addForkRoutes(vs, claim("alice")), "alice") as { virtualService: VirtualService };
+    expect(names(removed.virtualService)).toEqual(["forkstack-legacy"]);
+  });
+
+  it("refuses when an app route already has the fork route's name", () => {
+    const vs = vsWith("api", "shop", { hosts: ["api"], http: [{ name: "forkstack-alice", route: [{ destination: { host: "api" } }] }] });
+    expect(() => addForkRoutes(vs, claim("alice"))).toThrow(/has an app route named forkstack-alice/);
+  });
+});
+
+describe("delegateOf", () => {
+  const { delegateOf } = require("../../components/fork/routes") as typeof import("../../components/fork/routes");
+  const root = (spec: Record<string, unknown>) => vsWith("checkout", "shop", { hosts: ["checkout"], ...spec });
+
+  it("names the one delegate every route delegates to", () => {
+    expect(delegateOf(root({ http: [{ name: "a", delegate: { name: "d", namespace: "team" } }] }))).toEqual({ name: "d", namespace: "team" });
+  });
+
+  it("takes a delegate without a namespace in the root's namespace", () => {
+    expect(delegateOf(root({ http: [{ name: "a", delegate: { name: "d" } }] }))).toEqual({ name: "d", namespace: "shop" });
+  });
+
+  it("refuses two delegates", () => {
+    expect(() => delegateOf(root({ http: [{ name: "a", match: [{ uri: { prefix: "/a" } }], delegate: { name: "d1" } }, { name: "b", delegate: { name: "d2" } }] }))).toThrow(/delegates to shop\/d1 and shop\/d2/);
+  });
+
+  it("refuses a gateway-bound root that delegates", () => {
+    expect(() => delegateOf(root({ gateways: ["mesh", "shop/public"], http: [{ name: "a", delegate: { name: "d" } }] }))).toThrow(/is bound to gateways/);
+  });
+
+  it("says a VirtualService without delegates has none", () => {
+    expect(delegateOf(root({ http: [{ name: "a", route: [{ destination: { host: "checkout" } }] }] }))).toBeUndefined();
   });
 });

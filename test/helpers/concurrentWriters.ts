@@ -3,8 +3,8 @@
  * a plain `node` process, for tests that cannot load client-node inside Jest: client-node 2.x is
  * ESM-only and Jest runs test code as CommonJS in a vm context, where dynamic `import()` fails
  * without `--experimental-vm-modules`. Spawned by the tests with
- * `node -r ts-node/register/transpile-only test/helpers/concurrentWriters.ts '<job JSON>'`; prints
- * one JSON line with the results and exits 0, or prints the error and exits 1.
+ * `node -r ts-node/register/transpile-only test/helpers/concurrentWriters.ts --serve`, one process per test
+ * file (spawnJob): each job is one JSON line on stdin, answered by one JSON line on stdout.
  *
  * Jobs:
  * - `{ op: "apply" | "release", kubeconfig, claims, options? }`: every claim at once (Promise.all),
@@ -12,8 +12,9 @@
  * - `{ op: "probe", kubeconfig, steps }`: adapter calls one after another, each step's outcome
  *   recorded (`{ ok: value }` or `{ error: name, message }`).
  */
-import { execFile } from "child_process";
+import { ChildProcess, spawn } from "child_process";
 import * as path from "path";
+import * as readline from "readline";
 import { clientNodeAccess } from "../../components/kube/clientNode";
 import type { SyncOptions } from "../../components/fork/routeSync";
 import type { ForkRouteClaim } from "../../components/fork/routes";
@@ -72,30 +73,73 @@ export async function run(job: Job): Promise<unknown> {
   return results.map((r) => (r.status === "fulfilled" ? { ok: r.value ?? null } : { error: (r.reason as Error).name, message: (r.reason as Error).message }));
 }
 
-/** Runs a job in a child `node` process (see the file comment for why) and resolves to its result. */
-export function spawnJob(job: Job, timeoutMs = 60_000): Promise<any> {
+/**
+ * One child `node` process per test file serves every job of the file, one JSON line in, one out
+ * (`--serve`): starting node with ts-node and client-node costs more than most jobs, so a file's
+ * jobs share one start. `stopJobWorker()` in afterAll ends it.
+ */
+let worker: { child: ChildProcess; pending: { resolve: (v: any) => void; reject: (e: Error) => void }[]; stderr: string[] } | undefined;
+
+function startWorker() {
   const root = path.resolve(__dirname, "../..");
+  const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(__dirname, "concurrentWriters.ts"), "--serve"], { cwd: root, stdio: ["pipe", "pipe", "pipe"] });
+  const w = { child, pending: [] as { resolve: (v: any) => void; reject: (e: Error) => void }[], stderr: [] as string[] };
+  readline.createInterface({ input: child.stdout! }).on("line", (line) => {
+    const next = w.pending.shift();
+    if (next === undefined) return;
+    const answer = JSON.parse(line) as { result?: unknown; error?: string };
+    if (answer.error !== undefined) next.reject(new Error(`concurrentWriters failed: ${answer.error}`));
+    else next.resolve(answer.result);
+  });
+  child.stderr!.on("data", (d: Buffer) => w.stderr.push(d.toString()));
+  child.on("exit", () => {
+    for (const p of w.pending.splice(0)) p.reject(new Error(`concurrentWriters exited: ${w.stderr.join("").trim()}`));
+    if (worker === w) worker = undefined;
+  });
+  return w;
+}
+
+/** Runs a job in the file's child `node` process (see the file comment for why) and resolves to its result. */
+export function spawnJob(job: Job, timeoutMs = 60_000): Promise<any> {
+  worker = worker ?? startWorker();
+  const w = worker;
   return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      ["-r", "ts-node/register/transpile-only", path.join(__dirname, "concurrentWriters.ts"), JSON.stringify(job)],
-      { cwd: root, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        if (err) reject(new Error(`concurrentWriters failed: ${stderr.trim() || err.message}`));
-        else resolve(JSON.parse(stdout.trim().split("\n").pop()!));
+    const timer = setTimeout(() => reject(new Error(`concurrentWriters: no answer within ${timeoutMs} ms`)), timeoutMs);
+    w.pending.push({
+      resolve: (v) => {
+        clearTimeout(timer);
+        resolve(v);
       },
-    );
+      reject: (e) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    });
+    w.child.stdin!.write(`${JSON.stringify(job)}\n`);
+  });
+}
+
+/** Ends the file's child process (call in afterAll). */
+export function stopJobWorker(): Promise<void> {
+  const w = worker;
+  worker = undefined;
+  if (w === undefined || w.child.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    w.child.once("exit", () => resolve());
+    w.child.stdin!.end();
   });
 }
 
 if (require.main === module) {
-  run(JSON.parse(process.argv[2]) as Job).then(
-    (result) => {
-      process.stdout.write(`${JSON.stringify(result)}\n`);
-    },
-    (err) => {
-      process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
-      process.exitCode = 1;
-    },
-  );
+  // Jobs run one at a time, in order: each answer line belongs to the oldest question.
+  let queue: Promise<void> = Promise.resolve();
+  readline.createInterface({ input: process.stdin }).on("line", (line) => {
+    queue = queue.then(async () => {
+      try {
+        process.stdout.write(`${JSON.stringify({ result: await run(JSON.parse(line) as Job) })}\n`);
+      } catch (err) {
+        process.stdout.write(`${JSON.stringify({ error: err instanceof Error ? err.message : String(err) })}\n`);
+      }
+    });
+  });
 }

@@ -37,6 +37,12 @@ export interface FakeKubeApi {
 export interface FakeKubeApiOptions {
   /** Objects that exist before the test: VirtualServices, Services, Deployments. */
   seed?: readonly KubeObject[];
+  /**
+   * Faults the server injects, by request number (1-based): `429` sheds the request with
+   * `Retry-After: 0` as API priority and fairness does, `503` answers Service Unavailable, `reset`
+   * destroys the connection without an answer. The request is not applied.
+   */
+  fault?: (n: number) => "429" | "503" | "reset" | undefined;
 }
 
 const VS_BASE = "/apis/networking.istio.io/v1";
@@ -52,6 +58,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
   const virtualServices = new Map<string, KubeObject>();
   const others = new Map<string, KubeObject>();
   const requests: FakeRequest[] = [];
+  let received = 0;
   const key = (ns: string, name: string) => `${ns}/${name}`;
 
   for (const obj of options.seed ?? []) {
@@ -169,6 +176,19 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     req.on("end", () => {
       const path = new URL(req.url ?? "/", "http://localhost").pathname;
       const method = req.method ?? "GET";
+      const fault = options.fault?.(++received);
+      if (fault === "reset") {
+        requests.push({ method, path, status: 0 });
+        req.socket.destroy();
+        return;
+      }
+      if (fault !== undefined) {
+        const code = Number(fault);
+        requests.push({ method, path, status: code });
+        res.writeHead(code, { "content-type": "application/json", ...(code === 429 ? { "retry-after": "0" } : {}) });
+        res.end(JSON.stringify(status(code, code === 429 ? "TooManyRequests" : "ServiceUnavailable", code === 429 ? "too many requests, please try again later" : "the server is currently unable to handle the request")));
+        return;
+      }
       let code: number;
       let payload: unknown;
       try {

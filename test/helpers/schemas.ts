@@ -10,6 +10,8 @@
 import * as apps from "kubernetes-models/apps/v1";
 import * as core from "kubernetes-models/v1";
 import * as autoscaling from "kubernetes-models/autoscaling/v2";
+import * as policy from "kubernetes-models/policy/v1";
+import * as networking from "kubernetes-models/networking.k8s.io/v1";
 import * as admission from "kubernetes-models/admissionregistration.k8s.io/v1";
 import * as rbac from "kubernetes-models/rbac.authorization.k8s.io/v1";
 import * as istio from "@kubernetes-models/istio/networking.istio.io/v1beta1";
@@ -24,6 +26,8 @@ const MODELS: Record<string, Model> = {
   "v1/ServiceAccount": core.ServiceAccount,
   "apps/v1/Deployment": apps.Deployment,
   "autoscaling/v2/HorizontalPodAutoscaler": autoscaling.HorizontalPodAutoscaler,
+  "policy/v1/PodDisruptionBudget": policy.PodDisruptionBudget,
+  "networking.k8s.io/v1/NetworkPolicy": networking.NetworkPolicy,
   "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy": admission.ValidatingAdmissionPolicy,
   "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding": admission.ValidatingAdmissionPolicyBinding,
   "rbac.authorization.k8s.io/v1/ClusterRole": rbac.ClusterRole,

@@ -5,7 +5,7 @@
  */
 import * as YAML from "yaml";
 import type { KubeObject } from "../../render/cluster";
-import { spawnJob, StepOutcome } from "../helpers/concurrentWriters";
+import { spawnJob, stopJobWorker, StepOutcome } from "../helpers/concurrentWriters";
 import { FakeKubeApi, startFakeKubeApi } from "../helpers/fakeKubeApi";
 
 const SEED = YAML.parseAllDocuments(`
@@ -67,6 +67,8 @@ const STEPS = {
   getDeployment: { call: "getDeployment", namespace: "shop", name: "reviews" },
   getDeploymentMissing: { call: "getDeployment", namespace: "shop", name: "nope" },
 } as const;
+
+afterAll(() => stopJobWorker());
 
 describe("clientNodeAccess over HTTP", () => {
   let api: FakeKubeApi;

@@ -9,7 +9,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { FORK_ROUTES_KIND, ForkRoutes, forkRoutesHandler, forkRoutesProvider, ForkRoutesState } from "../../components/fork/forkRoutes";
+import { FORK_ROUTES_KIND, ForkRoutes, forkRoutesProvider, ForkRoutesState } from "../../components/fork/forkRoutes";
+import { forkRoutesHandler } from "../../render/simulatedApi";
 import { resetClusterAccessFactory, setClusterAccessFactory } from "../../components/kube/access";
 import { isForkRoute } from "../../components/naming";
 import { KubeObject, SimulatedCluster } from "../../render/cluster";
@@ -44,8 +45,53 @@ describe("forkRoutesProvider", () => {
   });
   afterEach(() => resetClusterAccessFactory());
 
-  it("reports no change when no input changed", async () => {
-    expect(await forkRoutesProvider.diff!("id", { ...STATE, virtualServiceName: "forkstack-api" }, STATE)).toEqual({ changes: false, replaces: [], deleteBeforeReplace: false });
+  it("reports no change when no input changed and the live routes stand", async () => {
+    const { outs } = await forkRoutesProvider.create(STATE);
+    expect(await forkRoutesProvider.diff!("id", outs, STATE)).toEqual({ changes: false, replaces: [], deleteBeforeReplace: false });
+  });
+
+  /** Removes the fork's routes out of band, as a GitOps sync of the app's VirtualService would. */
+  function syncAppVersion(): void {
+    const [vs] = vsList(cluster);
+    cluster.put({ ...vs, spec: { ...(vs.spec as any), http: (vs.spec as any).http.filter((r: any) => !isForkRoute(r.name)) } });
+  }
+
+  it("sees a fork route removed out of band as a change on the next up", async () => {
+    const { outs } = await forkRoutesProvider.create(STATE);
+    syncAppVersion();
+    expect((await forkRoutesProvider.diff!("id", outs, STATE)).changes).toBe(true);
+  });
+
+  it("reports a fork route removed out of band on refresh", async () => {
+    const { outs } = await forkRoutesProvider.create(STATE);
+    syncAppVersion();
+    expect((await forkRoutesProvider.read!("id", outs)).props?.routes).toBe("missing");
+  });
+
+  it("reports an edited fork route as changed on refresh", async () => {
+    const { outs } = await forkRoutesProvider.create(STATE);
+    const [vs] = vsList(cluster);
+    const http = (vs.spec as any).http;
+    http[0].route[0].destination.host = "elsewhere.shop.svc.cluster.local";
+    cluster.put({ ...vs, spec: { ...(vs.spec as any), http } });
+    expect((await forkRoutesProvider.read!("id", outs)).props?.routes).toBe("changed");
+  });
+
+  it("restores a fork route removed out of band on update", async () => {
+    const { outs } = await forkRoutesProvider.create(STATE);
+    syncAppVersion();
+    await forkRoutesProvider.update!("id", outs, STATE);
+    expect(forkRouteNames(vsList(cluster)[0])).toEqual(["forkstack-alice"]);
+  });
+
+  it("fails when a written route is not there when read back", async () => {
+    setClusterAccessFactory(async () => {
+      const access = simulatedAccess(cluster);
+      // A mutating webhook that strips every fork route on write.
+      const strip = (vs: KubeObject): KubeObject => ({ ...vs, spec: { ...(vs.spec as any), http: ((vs.spec as any).http ?? []).filter((r: any) => !isForkRoute(r.name)) } });
+      return { ...access, virtualServices: { ...access.virtualServices, create: (vs) => access.virtualServices.create(strip(vs)), replace: (vs) => access.virtualServices.replace(strip(vs)) } };
+    });
+    await expect(forkRoutesProvider.create(STATE)).rejects.toThrow(/were written but are missing when read back/);
   });
 
   it("updates in place, never replaces, when an input changed", async () => {

@@ -11,6 +11,7 @@ import * as YAML from "yaml";
 import { KubeObject } from "../../render/cluster";
 import { hasSchema, validateAgainstSchema } from "../helpers/schemas";
 import { validateEmissary } from "../helpers/emissary";
+import { main } from "../../render/cli";
 
 const ROOT = path.resolve(__dirname, "../..");
 const SHOP = path.join(ROOT, "test/fixtures/render/shop");
@@ -22,7 +23,25 @@ interface Run {
   stderr: string;
 }
 
-function runCli(args: string[]): Run {
+/**
+ * Runs the CLI in-process (render/cli.ts `main`, what the process runs): the same parsing, render
+ * and one-line errors, without a ts-node start per call. One test below runs it as a process.
+ */
+async function runCli(args: string[]): Promise<Run> {
+  const out: string[] = [];
+  const err: string[] = [];
+  // Renders pin their clock to RENDER_EPOCH unless FORKSTACK_NOW is set: keep it unset here.
+  const now = process.env.FORKSTACK_NOW;
+  delete process.env.FORKSTACK_NOW;
+  try {
+    const code = await main(args, { stdout: (t) => void out.push(t), stderr: (t) => void err.push(t) }, ROOT);
+    return { code, stdout: out.join(""), stderr: err.join("") };
+  } finally {
+    if (now !== undefined) process.env.FORKSTACK_NOW = now;
+  }
+}
+
+function runCliProcess(args: string[]): Run {
   const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "render/cli.ts", ...args], {
     cwd: ROOT,
     encoding: "utf8",
@@ -55,22 +74,29 @@ const ofFork = (objects: KubeObject[], fork: string) => objects.filter((o) => o.
 const routeNames = (vs: KubeObject | undefined) => ((vs?.spec as any)?.http ?? []).map((r: any) => r.name);
 const find = (objects: KubeObject[], kind: string, name: string) => objects.find((o) => o.kind === kind && o.metadata.name === name);
 
+describe("render CLI as a process", () => {
+  it("exits 1 with one line on stderr for an unknown flag", () => {
+    const r = runCliProcess(["--bogus", "--stack", "base", "--out", tmpOut()]);
+    expect([r.code, errorLines(r.stderr)]).toEqual([1, [expect.stringMatching(/^render: --bogus/)]]);
+  }, 120_000);
+});
+
 describe("render CLI: input mistakes", () => {
-  it("rejects an unknown flag with one line and exit code 1", () => {
-    const r = runCli(["--bogus", "--stack", "base", "--out", tmpOut()]);
+  it("rejects an unknown flag with one line and exit code 1", async () => {
+    const r = await runCli(["--bogus", "--stack", "base", "--out", tmpOut()]);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(`render: --bogus: "--bogus" is not an option; use --config-dir, --cluster, --stack, --out, --json or --now; see npm run render -- --help\n`);
   });
 
-  it("requires --out and writes nothing without it", () => {
-    const r = runCli(["--config-dir", SHOP, "--stack", "base"]);
+  it("requires --out and writes nothing without it", async () => {
+    const r = await runCli(["--config-dir", SHOP, "--stack", "base"]);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe("render: --out: (missing) is required; name the directory to write the render to, e.g. --out render-out\n");
   });
 
-  it("names a stack's missing config file and writes nothing", () => {
+  it("names a stack's missing config file and writes nothing", async () => {
     const out = tmpOut();
-    const r = runCli(["--config-dir", SHOP, "--stack", "base", "--stack", "ghost", "--out", out]);
+    const r = await runCli(["--config-dir", SHOP, "--stack", "base", "--stack", "ghost", "--out", out]);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(
       `render: --stack: "ghost" has no config file ${path.join(SHOP, "Pulumi.ghost.yaml")}; write ${path.join(SHOP, "Pulumi.ghost.yaml")}, or pass --config-dir with the folder that holds Pulumi.ghost.yaml\n`,
@@ -78,31 +104,31 @@ describe("render CLI: input mistakes", () => {
     expect(fs.existsSync(out)).toBe(false);
   });
 
-  it("rejects a positional argument", () => {
-    const r = runCli(["base", "--out", tmpOut()]);
+  it("rejects a positional argument", async () => {
+    const r = await runCli(["base", "--out", tmpOut()]);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe('render: argument: "base" is not expected; name stacks with --stack NAME; see npm run render -- --help\n');
   });
 
-  it("refuses an --out directory that holds other files and leaves it as it was", () => {
+  it("refuses an --out directory that holds other files and leaves it as it was", async () => {
     const out = tmpOut();
     fs.mkdirSync(out);
     fs.writeFileSync(path.join(out, "keep.txt"), "mine");
-    const r = runCli(["--config-dir", SHOP, "--stack", "base", "--out", out]);
+    const r = await runCli(["--config-dir", SHOP, "--stack", "base", "--out", out]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^render: --out: ".*" holds other files \(keep\.txt\); name a new or empty directory/);
     expect(fs.readdirSync(out)).toEqual(["keep.txt"]);
   });
 
-  it("names an unreadable --cluster file", () => {
-    const r = runCli(["--config-dir", SHOP, "--cluster", "nope.yaml", "--stack", "base", "--out", tmpOut()]);
+  it("names an unreadable --cluster file", async () => {
+    const r = await runCli(["--config-dir", SHOP, "--cluster", "nope.yaml", "--stack", "base", "--out", tmpOut()]);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe('render: --cluster: "nope.yaml" cannot be read; pass a YAML file of Kubernetes objects that exists\n');
   });
 
-  it("rejects a fork rendered without its base stack before it", () => {
+  it("rejects a fork rendered without its base stack before it", async () => {
     const out = tmpOut();
-    const r = runCli(["--config-dir", SHOP, "--stack", "a", "--out", out]);
+    const r = await runCli(["--config-dir", SHOP, "--stack", "a", "--out", out]);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(
       'render: stack a: forkstack:baseStack: "organization/forkstack/base" names stack "base", which is not rendered before "a"; add --stack base before --stack a\n',
@@ -110,8 +136,8 @@ describe("render CLI: input mistakes", () => {
     expect(fs.existsSync(out)).toBe(false);
   });
 
-  it("prints the usage for --help and exits 0", () => {
-    const r = runCli(["--help"]);
+  it("prints the usage for --help and exits 0", async () => {
+    const r = await runCli(["--help"]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("--stack NAME");
   });
@@ -122,16 +148,16 @@ describe("render CLI: the real program on the shop fixtures", () => {
   let both: { run: Run; out: string; objects: KubeObject[] };
   let onlyB: { run: Run; out: string; objects: KubeObject[] };
 
-  function render(stacks: string[], extra: string[] = []) {
+  async function render(stacks: string[], extra: string[] = []) {
     const out = tmpOut();
-    const run = runCli(["--config-dir", SHOP, "--cluster", SEED, ...stacks.flatMap((s) => ["--stack", s]), "--out", out, ...extra]);
+    const run = await runCli(["--config-dir", SHOP, "--cluster", SEED, ...stacks.flatMap((s) => ["--stack", s]), "--out", out, ...extra]);
     if (run.code !== 0) throw new Error(`render ${stacks.join(",")} failed (${run.code}): ${run.stderr}`);
     return { run, out, objects: readCluster(out) };
   }
 
-  beforeAll(() => {
-    both = render(["base", "a", "b"]);
-    onlyB = render(["base", "b"]);
+  beforeAll(async () => {
+    both = await render(["base", "a", "b"]);
+    onlyB = await render(["base", "b"]);
   }, 300_000);
 
   it("reports each stack on stdout and its progress on stderr", () => {
@@ -199,8 +225,8 @@ describe("render CLI: the real program on the shop fixtures", () => {
     expect(shared?.spec).toMatchObject({ service: "frontend.shop:80", remove_request_headers: ["x-fork-identifier"] });
   });
 
-  it("copies nothing for a header-only fork", () => {
-    const hdr = render(["base", "hdr"]);
+  it("copies nothing for a header-only fork", async () => {
+    const hdr = await render(["base", "hdr"]);
     expect(ofFork(hdr.objects, "hdr").map((o) => o.kind)).toEqual(["Mapping"]);
     const resources = JSON.parse(fs.readFileSync(path.join(hdr.out, "resources.json"), "utf8"));
     const created = resources.filter((r: any) => r.stack === "hdr" && !r.read && /:(Deployment|Service)$/.test(r.type));
@@ -218,8 +244,8 @@ describe("render CLI: the real program on the shop fixtures", () => {
     expect(checked).toEqual(expect.arrayContaining(["Deployment", "Service", "VirtualService", "Mapping"]));
   });
 
-  it("prints a machine-readable summary with --json", () => {
-    const r = render(["base", "hdr"], ["--json"]).run;
+  it("prints a machine-readable summary with --json", async () => {
+    const r = (await render(["base", "hdr"], ["--json"])).run;
     const summary = JSON.parse(r.stdout);
     expect(summary.stacks.map((s: any) => [s.stack, s.kind])).toEqual([
       ["base", "base"],
@@ -227,19 +253,47 @@ describe("render CLI: the real program on the shop fixtures", () => {
     ]);
   }, 120_000);
 
-  it("rejects an invalid fork id with one line naming the stack and field, and writes nothing", () => {
+  it("rejects an invalid fork id with one line naming the stack and field, and writes nothing", async () => {
     const out = tmpOut();
-    const r = runCli(["--config-dir", SHOP, "--cluster", SEED, "--stack", "base", "--stack", "badid", "--out", out]);
+    const r = await runCli(["--config-dir", SHOP, "--cluster", SEED, "--stack", "base", "--stack", "badid", "--out", out]);
     expect(r.code).toBe(1);
     expect(errorLines(r.stderr)).toEqual([expect.stringMatching(/^render: stack badid: forkstack:fork\.id: "Bad_Id" is not a lowercase DNS label; /)]);
     expect(fs.existsSync(out)).toBe(false);
   }, 120_000);
 
-  it("rejects a fork of a service the cluster does not have, and writes nothing", () => {
+  it("rejects a fork of a service the cluster does not have, and writes nothing", async () => {
     const out = tmpOut();
-    const r = runCli(["--config-dir", SHOP, "--cluster", SEED, "--stack", "base", "--stack", "nosvc", "--out", out]);
+    const r = await runCli(["--config-dir", SHOP, "--cluster", SEED, "--stack", "base", "--stack", "nosvc", "--out", out]);
     expect(r.code).toBe(1);
     expect(errorLines(r.stderr)).toEqual([expect.stringMatching(/^render: stack nosvc: forkstack:fork\.services\[0\]\..*payments/)]);
     expect(fs.existsSync(out)).toBe(false);
+  }, 120_000);
+});
+
+describe("render CLI: forks that touch shared pieces twice (issue 15)", () => {
+  /** A config dir with the shop fixtures plus extra stacks. */
+  function dirWith(extra: Record<string, string>): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "forkstack-cli-cfg-"));
+    made.push(dir);
+    for (const f of fs.readdirSync(SHOP)) fs.copyFileSync(path.join(SHOP, f), path.join(dir, f));
+    for (const [name, text] of Object.entries(extra)) fs.writeFileSync(path.join(dir, `Pulumi.${name}.yaml`), text);
+    return dir;
+  }
+
+  it("refuses a second stack with a fork id another stack owns, naming both, and writes nothing", async () => {
+    const dir = dirWith({ "a-copy": fs.readFileSync(path.join(SHOP, "Pulumi.a.yaml"), "utf8") });
+    const out = tmpOut();
+    const r = await runCli(["--config-dir", dir, "--cluster", SEED, "--stack", "base", "--stack", "a", "--stack", "a-copy", "--out", out]);
+    expect([r.code, errorLines(r.stderr), fs.existsSync(out)]).toEqual([
+      1,
+      [expect.stringMatching(/^render: stack a-copy: forkstack:fork\.id: "a" is already used by stack forkstack\/a \(.+\), not by this stack forkstack\/a-copy; /)],
+      false,
+    ]);
+  }, 120_000);
+
+  it("refuses a misspelled key in a fork stack instead of running the shared image", async () => {
+    const dir = dirWith({ typo: "config:\n  forkstack:baseStack: organization/forkstack/base\n  forkstack:fork:\n    id: typo\n    services:\n      - { name: api, namespace: shop, imgae: registry.example.com/api:t-1 }\n" });
+    const r = await runCli(["--config-dir", dir, "--cluster", SEED, "--stack", "base", "--stack", "typo", "--out", tmpOut()]);
+    expect(errorLines(r.stderr)).toEqual([expect.stringMatching(/^render: stack typo: forkstack:fork\.services\[0\]\.imgae: .* did you mean forkstack:fork\.services\[0\]\.image\?/)]);
   }, 120_000);
 });

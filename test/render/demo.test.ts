@@ -1,8 +1,8 @@
 /**
- * `npm run demo` as a newcomer runs it: a child process on the real examples/ (the acceptance:
- * exit 0 offline), and its one-line failure when an example file is missing.
+ * `npm run demo` as a newcomer runs it, in-process (runDemo is what render/demo.ts runs as a
+ * process): the real examples/ render offline with exit code 0, and a missing example file fails
+ * in one line.
  */
-import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -30,14 +30,20 @@ describe("demo: missing examples", () => {
 describe("demo: the examples", () => {
   let run: { code: number | null; stdout: string; stderr: string };
 
-  beforeAll(() => {
-    const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "render/demo.ts"], {
-      cwd: ROOT,
-      encoding: "utf8",
-      timeout: 240_000,
-      env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== "FORKSTACK_NOW")),
-    });
-    run = { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  // In-process (render/demo.ts `runDemo`, what `npm run demo` runs): no ts-node start of its own.
+  beforeAll(async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const now = process.env.FORKSTACK_NOW;
+    delete process.env.FORKSTACK_NOW;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "forkstack-demo-test-"));
+    try {
+      const code = await runDemo({ stdout: (t) => void out.push(t), stderr: (t) => void err.push(t), outDir: path.join(dir, "render") });
+      run = { code, stdout: out.join(""), stderr: err.join("") };
+    } finally {
+      if (now !== undefined) process.env.FORKSTACK_NOW = now;
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   }, 300_000);
 
   it("exits 0", () => {

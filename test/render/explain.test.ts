@@ -220,3 +220,47 @@ describe("formatExplanation", () => {
     expect(broken.endsWith("\nchain BROKEN")).toBe(true);
   });
 });
+
+describe("explain and routing agree on which VirtualService covers a host", () => {
+  const wildcard = (name: string, http: unknown[]): KubeObject => ({
+    apiVersion: "networking.istio.io/v1",
+    kind: "VirtualService",
+    metadata: { name, namespace: "shop" },
+    spec: { hosts: ["*.shop.svc.cluster.local"], http },
+  });
+
+  it("follows a wildcard VirtualService when no exact one names the host", () => {
+    const objects = [...without(load(), "VirtualService", "api"), wildcard("all-shop", [{ name: "slow", timeout: "9s", route: [{ destination: { host: "api.shop.svc.cluster.local" } }] }])];
+    const { hops } = explainRequest(objects, { host: "alice.shop.dev.example.com", calls: ["api"] });
+    expect(hops[1].decidedBy).toBe("VirtualService shop/all-shop route slow");
+  });
+
+  it("lets the exact VirtualService win over a wildcard one, as the fork routes do", () => {
+    const objects = [...load(), wildcard("all-shop", [{ name: "slow", route: [{ destination: { host: "api.shop.svc.cluster.local" } }] }])];
+    const { hops, problems } = explainRequest(objects, { host: "alice.shop.dev.example.com", calls: ["api"] });
+    expect([hops[1].decidedBy, problems]).toEqual([`VirtualService shop/api route ${routeName("alice")}`, []]);
+  });
+});
+
+describe("selectRoute at a gateway", () => {
+  const { selectRoute } = require("../../render/explain") as typeof import("../../render/explain");
+  const { addForkRoutes } = require("../../components/fork/routes") as typeof import("../../components/fork/routes");
+  const bound = addForkRoutes(
+    {
+      apiVersion: "networking.istio.io/v1",
+      kind: "VirtualService",
+      metadata: { name: "api", namespace: "payments" },
+      spec: { hosts: ["api"], gateways: ["mesh", "payments/public-gw"], http: [{ name: "default", route: [{ destination: { host: "api" } }] }] },
+    },
+    { forkId: "alice", headerName: "x-fork-identifier", service: { name: "api", namespace: "payments" }, targetHost: "api-alice.payments.svc.cluster.local" },
+  );
+  const fork = { "x-fork-identifier": "alice" };
+
+  it("sends a request with the fork header from the public gateway to the shared route", () => {
+    expect(selectRoute(bound, fork, "/", "payments/public-gw")?.route.name).toBe("default");
+  });
+
+  it("sends a request with the fork header from a sidecar to the fork's route", () => {
+    expect(selectRoute(bound, fork, "/", "mesh")?.route.name).toBe(routeName("alice"));
+  });
+});

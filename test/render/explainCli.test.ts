@@ -2,6 +2,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { main } from "../../render/explainCli";
 
 const ROOT = path.resolve(__dirname, "../..");
 const FIXTURE = path.join(__dirname, "../fixtures/explain/alice.yaml");
@@ -15,10 +16,25 @@ beforeAll(() => {
 
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
+/** The CLI in-process (render/explainCli.ts `main`, what the process runs); one test runs the process. */
 function explain(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const out: string[] = [];
+  const err: string[] = [];
+  const status = main(args, { stdout: (t) => void out.push(t), stderr: (t) => void err.push(t) });
+  return { status, stdout: out.join(""), stderr: err.join("") };
+}
+
+function explainProcess(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "render/explainCli.ts", ...args], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
+
+describe("npm run explain as a process", () => {
+  it("exits 1 and prints the problem when the chain is broken", () => {
+    const r = explainProcess("--render", dir, "--host", "bob.shop.dev.example.com", "--calls", "api");
+    expect([r.status, r.stdout.includes("problem (hop 0): no Mapping for host bob.shop.dev.example.com")]).toEqual([1, true]);
+  }, 60_000);
+});
 
 describe("npm run explain", () => {
   it("prints the hops and exits 0 when the chain holds", () => {

@@ -1,0 +1,105 @@
+/**
+ * planFork without Pulumi: the fork as a plain value from config, base outputs and a cluster
+ * snapshot (test/fixtures/fork/*.yaml, as a live cluster returns it).
+ */
+import * as path from "path";
+import { BaseOutputs, ForkConfig, parseForkConfig } from "../../components/config";
+import { ForkPlan, planFork, PlanInput } from "../../components/fork/plan";
+import { SimulatedCluster } from "../../render/cluster";
+
+const cluster = SimulatedCluster.fromFiles([path.join(__dirname, "../fixtures/fork/shop.yaml"), path.join(__dirname, "../fixtures/fork/payments.yaml")]).all();
+const base: BaseOutputs = {
+  headerName: "x-fork-identifier",
+  ambassadorId: "fork-proxy-ambassador",
+  gatewayNamespace: "emissary",
+  upstreams: [{ host: "shop.dev.example.com", service: { name: "frontend", namespace: "shop", port: 80 } }],
+  hostScheme: "subdomain",
+  domain: "dev.example.com",
+  maxForkReplicas: 3,
+};
+const input = (fork: unknown, over: Partial<PlanInput> = {}): PlanInput => ({ fork: parseForkConfig(fork) as ForkConfig, base, cluster, owner: "forkstack/alice", ...over });
+const planned = (fork: unknown): ForkPlan => {
+  const r = planFork(input(fork));
+  if (!r.ok) throw r.refusal;
+  return r.plan;
+};
+const ledger = { name: "ledger", namespace: "payments" };
+const grpc = { name: "ledger-grpc", namespace: "payments", deployment: "ledger" };
+
+describe("planFork", () => {
+  it("keeps the one Deployment copy unchanged when one of two Services over it leaves the fork", () => {
+    const both = planned({ id: "alice", services: [ledger, grpc] });
+    const one = planned({ id: "alice", services: [ledger] });
+    expect(one.deployments).toEqual(both.deployments);
+  });
+
+  it("gives both Service copies a selector that picks the one Deployment copy's pods", () => {
+    const p = planned({ id: "alice", services: [ledger, grpc] });
+    const pods = (p.deployments[0].object.spec as any).template.metadata.labels;
+    const picks = p.services.map((s) => Object.entries((s.object.spec as any).selector).every(([k, v]) => pods[k] === v));
+    expect(picks).toEqual([true, true]);
+  });
+
+  it("routes each forked Service to its own copy", () => {
+    const p = planned({ id: "alice", services: [ledger, grpc] });
+    expect(p.routes.map((r) => [r.claim.service.name, r.claim.targetHost, r.virtualService])).toEqual([
+      ["ledger", "ledger-alice.payments.svc.cluster.local", "payments/ledger"],
+      ["ledger-grpc", "ledger-grpc-alice.payments.svc.cluster.local", undefined],
+    ]);
+  });
+
+  it("records the owning stack on the copies and Mappings", () => {
+    const p = planned({ id: "alice", services: [ledger] });
+    const owners = [...p.deployments, ...p.services, ...p.mappings].map((o) => o.object.metadata.annotations?.["forkstack.dev/stack"]);
+    expect(new Set(owners)).toEqual(new Set(["forkstack/alice"]));
+  });
+
+  it("returns a refusal rather than throwing", () => {
+    const r = planFork(input({ id: "alice", services: [{ name: "nope", namespace: "payments" }] }));
+    expect(r.ok ? "planned" : r.refusal.field).toBe("forkstack:fork.services[0].name");
+  });
+
+  it("refuses replicas over the base stack's limit", () => {
+    const r = planFork(input({ id: "alice", services: [{ ...ledger, replicas: 4 }] }));
+    expect(r.ok ? "planned" : r.refusal.message).toBe(
+      "forkstack:fork.services[0].replicas: 4 is more than the base stack allows (forkstack:maxForkReplicas = 3); use at most 3, or ask the base stack's owners to raise forkstack:maxForkReplicas",
+    );
+  });
+
+  it("refuses two different images for Services over one Deployment", () => {
+    const r = planFork(input({ id: "alice", services: [{ ...ledger, image: "r.example.com/l:1" }, { ...grpc, image: "r.example.com/l:2" }] }));
+    expect(r.ok ? "planned" : r.refusal.field).toBe("forkstack:fork.services[1].image");
+  });
+
+  it("targets the fork's copy of the entry service from the fork Mapping", () => {
+    const p = planned({ id: "alice", services: [{ name: "frontend", namespace: "shop" }] });
+    expect((p.mappings[0].object.spec as any).service).toBe("frontend-alice.shop:80");
+  });
+});
+
+describe("planFork logical names", () => {
+  it("aliases a Deployment copy to the name it had when copies were keyed by Service", () => {
+    const p = planned({ id: "alice", services: [grpc] });
+    expect([p.deployments[0].key, p.deployments[0].aliases]).toEqual(["alice-payments-ledger-deployment", ["alice-payments-ledger-grpc-deployment"]]);
+  });
+
+  it("needs no alias when the Deployment is named like the Service", () => {
+    expect(planned({ id: "alice", services: [ledger] }).deployments[0].aliases).toBeUndefined();
+  });
+});
+
+describe("planFork finds the Deployment behind a Service", () => {
+  it("uses the one Deployment whose pods the Service selects when deployment: is not given and none has its name", () => {
+    const p = planned({ id: "alice", services: [{ name: "ledger-grpc", namespace: "payments" }] });
+    expect(p.copies[0].deployment).toBe("ledger-alice.payments");
+  });
+
+  it("shares that Deployment's copy with the Service named like it", () => {
+    expect(planned({ id: "alice", services: [ledger, { name: "ledger-grpc", namespace: "payments" }] }).deployments).toHaveLength(1);
+  });
+
+  it("keeps an explicit deployment: that does not exist a refusal", () => {
+    const r = planFork(input({ id: "alice", services: [{ name: "ledger-grpc", namespace: "payments", deployment: "ledger-v2" }] }));
+    expect(r.ok ? "planned" : r.refusal.message).toMatch(/^forkstack:fork\.services\[0\]\.deployment: "ledger-v2\.payments" is not a Deployment in the shared cluster/);
+  });
+});

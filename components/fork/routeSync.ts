@@ -192,6 +192,18 @@ export function releaseClaim(
 export type RouteDrift = "in-sync" | "missing" | "changed";
 
 /**
+ * JSON with object keys sorted: the API server returns custom objects with their keys in Go's
+ * encoding/json map order (sorted), not in the order they were written, so a plain
+ * JSON.stringify comparison calls every live route "changed" (seen by the e2e tier on a real
+ * kube-apiserver). Array order still counts: route order is meaning.
+ */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v) =>
+    v !== null && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, (v as Record<string, unknown>)[k]])) : v,
+  );
+}
+
+/**
  * Reads the Service's VirtualService and compares it with what applyClaim would write: `missing`
  * when the fork has no route there (or there is no VirtualService), `changed` when its routes differ
  * or are no longer above the app's, `in-sync` otherwise. Read-only.
@@ -200,7 +212,7 @@ export async function routeDrift(api: VirtualServiceApi, claim: ForkRouteClaim):
   const { target: vs, stale } = placeRoutes(await api.listAll(), claim.service, claim.delegate);
   if (vs === undefined || routesOfFork(vs, claim.forkId, claim.headerName).length === 0) return { drift: "missing", virtualService: vs };
   const wanted = addForkRoutes(vs, claim);
-  const same = JSON.stringify((wanted.spec as { http?: unknown }).http) === JSON.stringify((vs.spec as { http?: unknown }).http);
+  const same = canonicalJson((wanted.spec as { http?: unknown }).http) === canonicalJson((vs.spec as { http?: unknown }).http);
   // A copy of the fork's routes left in a stale VirtualService forkstack created: the next update takes it out.
   const leftBehind = stale.some((old) => routesOfFork(old, claim.forkId, claim.headerName).length > 0);
   return { drift: same && !leftBehind ? "in-sync" : "changed", virtualService: vs };

@@ -10,7 +10,7 @@ import { forkRoutesProvider, FORK_ROUTES_KIND, ForkRoutesState } from "../../com
 import { clientNodeAccess } from "../../components/kube/clientNode";
 import { routeName, serviceFqdn } from "../../components/naming";
 import { seedShop } from "../harness/fixtures";
-import { get } from "../harness/objects";
+import { apply, get } from "../harness/objects";
 import { adminRest, e2eState } from "../harness/state";
 
 const state = e2eState();
@@ -50,6 +50,17 @@ describe("ForkRoutes provider on a real API server", () => {
   it("diff sees a changed target and nothing else", async () => {
     assert.equal((await forkRoutesProvider.diff!("id", inputs(), inputs())).changes, false);
     assert.equal((await forkRoutesProvider.diff!("id", inputs(), inputs({ targetHost: "x.svc" }))).changes, true);
+  });
+
+  it("read and diff notice a route removed out of band, and update puts it back", async () => {
+    const vs = await get(rest, VS, "VirtualService", ns, "forkstack-catalog");
+    const http = (vs.spec.http as any[]).filter((r) => r.name !== routeName("alice"));
+    await apply(rest, { apiVersion: VS, kind: "VirtualService", metadata: { name: vs.metadata.name, namespace: ns }, spec: { ...vs.spec, http } }, { fieldManager: "someone-else" });
+    const read = await forkRoutesProvider.read!(`${ns}/catalog/alice`, inputs());
+    assert.equal(read.props?.routes, "missing");
+    assert.equal((await forkRoutesProvider.diff!("id", inputs(), inputs())).changes, true);
+    await forkRoutesProvider.update!(`${ns}/catalog/alice`, inputs(), inputs());
+    assert.deepEqual((await routes()).map((r) => r.name), [routeName("alice"), "default"]);
   });
 
   it("update rewrites the route in place", async () => {

@@ -66,12 +66,12 @@ describe("50 forks writing one new VirtualService at the same moment", () => {
     const leaving = forks.filter((_, i) => i % 2 === 0);
     const staying = forks.filter((_, i) => i % 2 === 1);
     const accesses = await Promise.all(leaving.map(() => clientNodeAccess(kubeconfig())));
-    await Promise.all(leaving.map((f, i) => releaseClaim(accesses[i].virtualServices, { forkId: f, service: { name: "api", namespace: ns } }, CONTENDED)));
+    await Promise.all(leaving.map((f, i) => releaseClaim(accesses[i].virtualServices, claim(ns, "api", f), CONTENDED)));
     const mid = await get(rest, VS, "VirtualService", ns, "forkstack-api");
     assert.deepEqual(routeNames(mid).filter(isForkRoute).sort(), staying.map((f) => routeName(f)).sort());
 
     const rest2 = await Promise.all(staying.map(() => clientNodeAccess(kubeconfig())));
-    await Promise.all(staying.map((f, i) => releaseClaim(rest2[i].virtualServices, { forkId: f, service: { name: "api", namespace: ns } }, CONTENDED)));
+    await Promise.all(staying.map((f, i) => releaseClaim(rest2[i].virtualServices, claim(ns, "api", f), CONTENDED)));
     assert.equal(await get(rest, VS, "VirtualService", ns, "forkstack-api"), undefined);
   });
 });
@@ -113,7 +113,7 @@ describe("an app team's VirtualService adopted by forks", () => {
     assert.equal(forkRoute.timeout, "5s");
     assert.deepEqual(forkRoute.route, [{ destination: { host: serviceFqdn("reviews-alice", ns) }, weight: 100 }]);
 
-    await releaseClaim(access.virtualServices, { forkId: "alice", service: { name: "reviews", namespace: ns } });
+    await releaseClaim(access.virtualServices, claim(ns, "reviews", "alice"));
     const after = await get(rest, VS, "VirtualService", ns, "reviews");
     assert.equal(JSON.stringify(after.spec), JSON.stringify(original.spec));
     assert.deepEqual(after.metadata.labels, original.metadata.labels);

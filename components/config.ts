@@ -182,6 +182,8 @@ export interface BaseOutputs {
   readonly domain: string;
   /** The most replicas a fork's copy may run (`forkstack:maxForkReplicas` of the base). */
   readonly maxForkReplicas: number;
+  /** Namespaces forks may copy into, and how copies there may run (`forkstack:forkAccess.namespaces`). */
+  readonly forkNamespaces: Readonly<Record<string, ServiceAccountRule>>;
 }
 
 // --- validation helpers -------------------------------------------------------------------------
@@ -824,12 +826,20 @@ export function parseBaseOutputs(baseStack: string, values: Readonly<Record<stri
   const maxRaw = values.maxForkReplicas;
   if (maxRaw !== undefined && maxRaw !== null && (typeof maxRaw !== "number" || !Number.isInteger(maxRaw) || maxRaw < 1)) bad("maxForkReplicas", "is not a whole number of at least 1");
   const maxForkReplicas = typeof maxRaw === "number" ? maxRaw : DEFAULTS.maxForkReplicas;
+  const nsRaw = required("forkNamespaces");
+  if (typeof nsRaw !== "object" || Array.isArray(nsRaw)) bad("forkNamespaces", "is not a map of namespace to ServiceAccount rule");
+  const forkNamespaces: Record<string, ServiceAccountRule> = {};
+  for (const [ns, rule] of Object.entries(nsRaw as Record<string, unknown>)) {
+    if (rule === "shared") forkNamespaces[ns] = "shared";
+    else if (Array.isArray(rule) && rule.length > 0 && rule.every((s) => typeof s === "string")) forkNamespaces[ns] = rule as string[];
+    else bad(`forkNamespaces.${ns}`, "is not shared or a list of ServiceAccounts");
+  }
   return {
-    base: { headerName, ambassadorId, gatewayNamespace, upstreams, hostScheme, domain, maxForkReplicas },
+    base: { headerName, ambassadorId, gatewayNamespace, upstreams, hostScheme, domain, maxForkReplicas, forkNamespaces },
     kubeconfig: optionalText("kubeconfig"),
     kubeContext: optionalText("kubeContext"),
   };
 }
 
 /** Every output parseBaseOutputs reads. */
-export const BASE_OUTPUT_NAMES = ["headerName", "ambassadorId", "gatewayNamespace", "upstreams", "hostScheme", "domain", "maxForkReplicas", "kubeconfig", "kubeContext"] as const;
+export const BASE_OUTPUT_NAMES = ["headerName", "ambassadorId", "gatewayNamespace", "upstreams", "hostScheme", "domain", "maxForkReplicas", "forkNamespaces", "kubeconfig", "kubeContext"] as const;

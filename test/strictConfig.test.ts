@@ -142,10 +142,15 @@ describe("EKS network", () => {
 });
 
 describe("the base stack's outputs", () => {
-  const outputs = { headerName: "x-fork-identifier", ambassadorId: "fork-proxy-ambassador", gatewayNamespace: "emissary", upstreams: [{ host: "shop.dev.example.com", service: { name: "frontend", namespace: "shop", port: 80 } }], hostScheme: "subdomain", domain: "dev.example.com" };
+  const outputs = { headerName: "x-fork-identifier", ambassadorId: "fork-proxy-ambassador", gatewayNamespace: "emissary", upstreams: [{ host: "shop.dev.example.com", service: { name: "frontend", namespace: "shop", port: 80 } }], hostScheme: "subdomain", domain: "dev.example.com", forkNamespaces: { shop: "shared" } };
 
   it("defaults maxForkReplicas for an older base", () => {
     expect(parseBaseOutputs("org/forkstack/dev", outputs).base.maxForkReplicas).toBe(3);
+  });
+
+  it("refuses a base without forkNamespaces: it predates the fork role, so where forks may go is unknown", () => {
+    const { forkNamespaces: _, ...older } = outputs;
+    expect(messageOf(() => parseBaseOutputs("org/forkstack/dev", older))).toMatch(/^forkstack:baseStack: "org\/forkstack\/dev" has no output "forkNamespaces"; run `pulumi up` on the base stack first/);
   });
 
   it("refuses a malformed upstream output naming the base stack", () => {

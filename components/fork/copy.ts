@@ -30,6 +30,8 @@ export interface CopyOptions {
   selecting?: readonly KubeObject[];
   /** `project/stack` of the fork stack that owns the copy; recorded as LABELS.stack. */
   owner?: string;
+  /** Run the copy as this ServiceAccount instead of the shared Deployment's. */
+  serviceAccount?: string;
 }
 
 // The parts of a Service and a Deployment this module reads. Everything else is carried over as is.
@@ -236,7 +238,7 @@ export function copyDeployment(sharedDeployment: KubeObject, sharedService: Kube
       template: {
         ...template,
         metadata: { ...templateMetadata, labels: { ...sharedTemplateLabels, ...podLabels } },
-        spec: { ...template.spec, containers },
+        spec: { ...template.spec, containers, ...(opts.serviceAccount !== undefined ? { serviceAccountName: opts.serviceAccount } : {}) },
       },
     },
   };

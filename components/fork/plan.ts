@@ -18,6 +18,7 @@
 import { BaseOutputs, ForkConfig, ForkService, ServiceRef } from "../config";
 import { ConfigError } from "../errors";
 import { forkMapping } from "../mappings";
+import type { ServiceAccountRule } from "../forkPolicy";
 import type { KubeObject } from "../kube/objects";
 import { objectRef, selecting } from "../kube/selectors";
 import { forkHost, forkUrl, LABELS, mappingName, serviceFqdn, virtualServiceName } from "../naming";
@@ -113,6 +114,22 @@ function plan(input: PlanInput): ForkPlan {
   const routes: PlannedRoute[] = [];
   const copies: CopiedService[] = [];
 
+  // Only where the platform team allows forks (forkstack:forkAccess.namespaces of the base); the
+  // API server's admission policy refuses the rest too, but later and less clearly.
+  fork.services.forEach((s, i) => {
+    if (!(s.namespace in base.forkNamespaces)) {
+      const allowed = Object.keys(base.forkNamespaces).sort();
+      throw new ConfigError(
+        `${FIELD}.services[${i}].namespace`,
+        s.namespace,
+        "is not a forkable namespace of the base stack",
+        allowed.length === 0
+          ? "the base stack allows forks in no namespace: ask the platform team to list it under forkstack:forkAccess.namespaces"
+          : `fork a service in ${allowed.join(", ")}, or ask the platform team to add ${s.namespace} to forkstack:forkAccess.namespaces`,
+      );
+    }
+  });
+
   // Every forked Service over one Deployment shares one copy of it (issue 15).
   const forked = fork.services.map((s) => resolveDeployment(shared, s));
   const byDeployment = new Map<string, number[]>();
@@ -150,7 +167,8 @@ function plan(input: PlanInput): ForkPlan {
       );
     }
 
-    const opts = { forkId: fork.id, image: settings.image, env: settings.env, replicas: settings.replicas, expiresAt: input.expiresAt, selecting: selectingShared, owner };
+    const serviceAccount = copyServiceAccount(dep, base.forkNamespaces[first.namespace]);
+    const opts = { forkId: fork.id, image: settings.image, env: settings.env, replicas: settings.replicas, expiresAt: input.expiresAt, selecting: selectingShared, owner, serviceAccount };
     const depCopy = copyDeployment(dep, svcs[0], opts);
     checkNameFree(input, "Deployment", first.namespace, depCopy.metadata.name, `${FIELD}.services[${indexes[0]}].deployment`, `${first.deployment}.${first.namespace}`);
     const depKey = `${fork.id}-${first.namespace}-${first.deployment}-deployment`;
@@ -198,6 +216,17 @@ function plan(input: PlanInput): ForkPlan {
  * its selector picks (a gRPC Service `api-grpc` over Deployment `api`). Left as it is otherwise, so
  * a missing or ambiguous Deployment is refused by name below.
  */
+/**
+ * The ServiceAccount a copy runs as: the shared Deployment's own where the namespace's rule is
+ * `shared` or lists it; else the first one the rule names (a low-privilege account the platform
+ * team provides), so the copy never runs with rights the namespace keeps from forks.
+ */
+function copyServiceAccount(dep: KubeObject, rule: ServiceAccountRule): string | undefined {
+  if (rule === "shared") return undefined;
+  const own = ((dep.spec as any)?.template?.spec?.serviceAccountName as string | undefined) ?? "default";
+  return rule.includes(own) ? undefined : rule[0];
+}
+
 function resolveDeployment(shared: readonly KubeObject[], s: ForkService): ForkService {
   if (s.deploymentGiven === true || find(shared, "Deployment", s.namespace, s.deployment) !== undefined) return s;
   const svc = find(shared, "Service", s.namespace, s.name);

@@ -16,6 +16,7 @@ const base: BaseOutputs = {
   hostScheme: "subdomain",
   domain: "dev.example.com",
   maxForkReplicas: 3,
+  forkNamespaces: { shop: "shared", payments: "shared" },
 };
 const input = (fork: unknown, over: Partial<PlanInput> = {}): PlanInput => ({ fork: parseForkConfig(fork) as ForkConfig, base, cluster, owner: "forkstack/alice", ...over });
 const planned = (fork: unknown): ForkPlan => {
@@ -102,4 +103,31 @@ describe("planFork finds the Deployment behind a Service", () => {
     const r = planFork(input({ id: "alice", services: [{ name: "ledger-grpc", namespace: "payments", deployment: "ledger-v2" }] }));
     expect(r.ok ? "planned" : r.refusal.message).toMatch(/^forkstack:fork\.services\[0\]\.deployment: "ledger-v2\.payments" is not a Deployment in the shared cluster/);
   });
+});
+
+describe("forkable namespaces", () => {
+  const withRule = (rule: "shared" | string[]) => ({ base: { ...base, forkNamespaces: { shop: "shared" as const, payments: rule } } });
+  const sa = (p: ForkPlan) => (p.deployments[0].object.spec as any).template.spec.serviceAccountName;
+
+  it("refuses a service in a namespace the base stack does not mark forkable, naming the ones it does", () => {
+    const r = planFork(input({ id: "alice", services: [ledger] }, { base: { ...base, forkNamespaces: { shop: "shared" } } }));
+    expect(r.ok ? "planned" : r.refusal.message).toBe(
+      'forkstack:fork.services[0].namespace: "payments" is not a forkable namespace of the base stack; fork a service in shop, or ask the platform team to add payments to forkstack:forkAccess.namespaces',
+    );
+  });
+
+  // The shared ledger runs as its own ServiceAccount.
+  const withSa = cluster.map((o) =>
+    o.kind === "Deployment" && o.metadata.name === "ledger" ? { ...o, spec: { ...(o.spec as any), template: { ...(o.spec as any).template, spec: { ...(o.spec as any).template.spec, serviceAccountName: "ledger-sa" } } } } : o,
+  );
+
+  it.each([
+    ["shared", "ledger-sa"],
+    [["ledger-sa", "fork-runner"], "ledger-sa"],
+    [["fork-runner", "fork-reader"], "fork-runner"],
+  ] as const)("with the rule %j the copy runs as %s", (rule, expected) => {
+    const r = planFork(input({ id: "alice", services: [ledger] }, { ...withRule(rule === "shared" ? rule : [...rule]), cluster: withSa }));
+    expect(r.ok ? sa(r.plan) : r.refusal.message).toBe(expected);
+  });
+
 });

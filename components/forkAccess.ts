@@ -5,10 +5,9 @@
  * whoever runs them; the base stack publishes no credential.
  */
 import * as aws from "@pulumi/aws";
-import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { KubeObject } from "./kube/objects";
 import { forkPolicies, forkRoleBindings, forkRoles, PolicyContext } from "./forkPolicy";
+import { applyObject } from "./kube/applyObject";
 
 export interface ForkAccessArgs {
   /** Who may fork where, and what the policies check against (upstream hosts, header, gateway). */
@@ -19,10 +18,6 @@ export interface ForkAccessArgs {
   readonly dependsOn?: pulumi.Input<pulumi.Resource>[];
 }
 
-function apply(name: string, obj: KubeObject, opts: pulumi.CustomResourceOptions): k8s.apiextensions.CustomResource {
-  const { apiVersion, kind, metadata, ...rest } = obj;
-  return new k8s.apiextensions.CustomResource(name, { apiVersion, kind, metadata, ...rest }, opts);
-}
 
 export class ForkAccess extends pulumi.ComponentResource {
   /** The group fork runners belong to. */
@@ -32,17 +27,17 @@ export class ForkAccess extends pulumi.ComponentResource {
     super("forkstack:access:ForkAccess", name, {}, opts);
     const childOpts = { parent: this, dependsOn: args.dependsOn ?? [] };
     for (const obj of [...forkRoles(args.policy), ...forkRoleBindings(args.policy)]) {
-      apply(`${name}-${obj.kind.toLowerCase()}-${obj.metadata.namespace ? `${obj.metadata.namespace}-` : ""}${obj.metadata.name}`, obj, childOpts);
+      applyObject(`${name}-${obj.kind.toLowerCase()}-${obj.metadata.namespace ? `${obj.metadata.namespace}-` : ""}${obj.metadata.name}`, obj, childOpts);
     }
     // Policies before their bindings: a binding to a missing policy is accepted but enforces nothing.
     const policies = forkPolicies(args.policy);
     const created = new Map<string, pulumi.Resource>();
     for (const obj of policies.filter((o) => o.kind === "ValidatingAdmissionPolicy")) {
-      created.set(obj.metadata.name, apply(`${name}-policy-${obj.metadata.name}`, obj, childOpts));
+      created.set(obj.metadata.name, applyObject(`${name}-policy-${obj.metadata.name}`, obj, childOpts));
     }
     for (const obj of policies.filter((o) => o.kind === "ValidatingAdmissionPolicyBinding")) {
       const policyName = (obj.spec as { policyName: string }).policyName;
-      apply(`${name}-binding-${obj.metadata.name}`, obj, { ...childOpts, dependsOn: [created.get(policyName)!] });
+      applyObject(`${name}-binding-${obj.metadata.name}`, obj, { ...childOpts, dependsOn: [created.get(policyName)!] });
     }
     if (args.eksCluster !== undefined) {
       for (const principalArn of args.policy.access.principals) {

@@ -8,7 +8,6 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { KubeObject } from "./kube/objects";
 import { HostScheme, TlsMode, Upstream } from "./config";
 import {
   ambassadorModule,
@@ -24,6 +23,7 @@ import {
   loadBalancerAnnotations,
 } from "./gatewayObjects";
 import { sharedMapping } from "./mappings";
+import { applyObject } from "./kube/applyObject";
 
 export interface AmbassadorGatewayArgs {
   /** Namespace of the gateway. @default DEFAULTS.gatewayNamespace */
@@ -51,11 +51,6 @@ export interface AmbassadorGatewayArgs {
   readonly dependsOn?: pulumi.Input<pulumi.Resource>[];
 }
 
-/** Creates a namespaced or cluster-scoped object of a built-in kind or a CRD from its plain form. */
-function apply(name: string, obj: KubeObject, opts: pulumi.CustomResourceOptions): k8s.apiextensions.CustomResource {
-  const { apiVersion, kind, metadata, ...rest } = obj;
-  return new k8s.apiextensions.CustomResource(name, { apiVersion, kind, metadata, ...rest }, opts);
-}
 
 export class AmbassadorGateway extends pulumi.ComponentResource {
   public readonly namespace: pulumi.Output<string>;
@@ -111,13 +106,13 @@ export class AmbassadorGateway extends pulumi.ComponentResource {
     const crdOpts = { parent: this, dependsOn: crdDeps };
     // The Module is the install's own (there is one per ambassador_id); a platform-run Emissary
     // (install: false) keeps its Module, which should strip the fork header the same way.
-    if (install) apply(`${name}-module`, ambassadorModule(ctx, args.headerName), crdOpts);
-    for (const listener of gatewayListeners(ctx)) apply(`${name}-listener-${listener.metadata.name}`, listener, crdOpts);
-    for (const host of gatewayHosts(args.upstreams, ctx)) apply(`${name}-host-${host.metadata.name}`, host, crdOpts);
+    if (install) applyObject(`${name}-module`, ambassadorModule(ctx, args.headerName), crdOpts);
+    for (const listener of gatewayListeners(ctx)) applyObject(`${name}-listener-${listener.metadata.name}`, listener, crdOpts);
+    for (const host of gatewayHosts(args.upstreams, ctx)) applyObject(`${name}-host-${host.metadata.name}`, host, crdOpts);
     const mappingCtx = { ambassadorId: args.ambassadorId, namespace: args.namespace, headerName: args.headerName };
     for (const upstream of args.upstreams) {
       const mapping = sharedMapping(upstream, mappingCtx);
-      apply(`${name}-mapping-${mapping.metadata.name}`, mapping, crdOpts);
+      applyObject(`${name}-mapping-${mapping.metadata.name}`, mapping, crdOpts);
     }
 
     // Our own LoadBalancer Service rather than a `.get` of the chart's: its status is an output the

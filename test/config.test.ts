@@ -1,5 +1,5 @@
 import { expiryOf, parseBaseConfig, parseForkConfig, parseServiceRef, validateForkId } from "../components/config";
-import { ConfigError } from "../components/errors";
+import { configErrorOf } from "./helpers/configError";
 
 const base = {
   domain: "dev.example.com",
@@ -7,15 +7,6 @@ const base = {
   upstreams: [{ host: "shop.dev.example.com", service: "frontend.shop:80" }],
 };
 
-function errorOf(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error("expected a ConfigError");
-}
 
 describe("base config", () => {
   it("applies the documented defaults", () => {
@@ -28,14 +19,14 @@ describe("base config", () => {
   });
 
   it("names forkstack:domain when it is missing", () => {
-    const e = errorOf(() => parseBaseConfig({ ...base, domain: undefined }));
+    const e = configErrorOf(() => parseBaseConfig({ ...base, domain: undefined }));
     expect(e.field).toBe("forkstack:domain");
     expect(e.message).toMatch(/^forkstack:domain: \(missing\) is required; /);
     expect(e.message).not.toContain("\n");
   });
 
   it("names the upstream's service field when it is malformed", () => {
-    const e = errorOf(() => parseBaseConfig({ ...base, upstreams: [{ host: "shop.dev.example.com", service: "frontend:80" }] }));
+    const e = configErrorOf(() => parseBaseConfig({ ...base, upstreams: [{ host: "shop.dev.example.com", service: "frontend:80" }] }));
     expect(e.field).toBe("forkstack:upstreams[0].service");
     expect(e.message).toContain('"frontend:80"');
     expect(e.message).toContain("name.namespace:port");
@@ -43,18 +34,18 @@ describe("base config", () => {
 
   it("rejects duplicate upstream hosts naming both entries", () => {
     const up = { host: "shop.dev.example.com", service: "frontend.shop:80" };
-    const e = errorOf(() => parseBaseConfig({ ...base, upstreams: [up, up] }));
+    const e = configErrorOf(() => parseBaseConfig({ ...base, upstreams: [up, up] }));
     expect(e.field).toBe("forkstack:upstreams[1].host");
     expect(e.message).toContain("repeats forkstack:upstreams[0].host");
   });
 
   it("rejects an upstream host outside the hosted zone", () => {
-    const e = errorOf(() => parseBaseConfig({ ...base, upstreams: [{ host: "shop.example.org", service: "frontend.shop:80" }] }));
+    const e = configErrorOf(() => parseBaseConfig({ ...base, upstreams: [{ host: "shop.example.org", service: "frontend.shop:80" }] }));
     expect(e.field).toBe("forkstack:upstreams[0].host");
   });
 
   it("rejects an unknown cluster mode", () => {
-    expect(errorOf(() => parseBaseConfig({ ...base, cluster: { mode: "gke" } })).field).toBe("forkstack:cluster.mode");
+    expect(configErrorOf(() => parseBaseConfig({ ...base, cluster: { mode: "gke" } })).field).toBe("forkstack:cluster.mode");
   });
 
   it("rejects a port outside 1-65535", () => {
@@ -80,13 +71,13 @@ describe("fork config", () => {
     ["pr--1", 'contains "--"'],
     ["", "is required"],
   ])("rejects fork id %j", (id, problem) => {
-    const e = errorOf(() => validateForkId(id));
+    const e = configErrorOf(() => validateForkId(id));
     expect(e.field).toBe("forkstack:fork.id");
     expect(e.message).toContain(problem);
   });
 
   it("rejects a malformed image naming the service's index", () => {
-    const e = errorOf(() => parseForkConfig({ id: "alice", services: [{ name: "api", namespace: "shop", image: "Registry/API:" }] }));
+    const e = configErrorOf(() => parseForkConfig({ id: "alice", services: [{ name: "api", namespace: "shop", image: "Registry/API:" }] }));
     expect(e.field).toBe("forkstack:fork.services[0].image");
   });
 
@@ -99,18 +90,18 @@ describe("fork config", () => {
 
   it("rejects the same service listed twice", () => {
     const s = { name: "api", namespace: "shop" };
-    const e = errorOf(() => parseForkConfig({ id: "alice", services: [s, s] }));
+    const e = configErrorOf(() => parseForkConfig({ id: "alice", services: [s, s] }));
     expect(e.field).toBe("forkstack:fork.services[1].name");
     expect(e.message).toContain("repeats forkstack:fork.services[0]");
   });
 
   it("rejects nested env values", () => {
-    expect(errorOf(() => parseForkConfig({ id: "a", services: [{ name: "api", namespace: "shop", env: { N: { x: 1 } } }] })).field).toBe("forkstack:fork.services[0].env.N");
+    expect(configErrorOf(() => parseForkConfig({ id: "a", services: [{ name: "api", namespace: "shop", env: { N: { x: 1 } } }] })).field).toBe("forkstack:fork.services[0].env.N");
   });
 
   it("computes the expiry from the ttl", () => {
     const f = parseForkConfig({ id: "a", ttl: "72h" });
     expect(expiryOf(f, new Date("2026-11-23T10:00:00Z"))).toBe("2026-11-26T10:00:00Z");
-    expect(errorOf(() => parseForkConfig({ id: "a", ttl: "3 days" })).field).toBe("forkstack:fork.ttl");
+    expect(configErrorOf(() => parseForkConfig({ id: "a", ttl: "3 days" })).field).toBe("forkstack:fork.ttl");
   });
 });

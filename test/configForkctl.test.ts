@@ -1,6 +1,6 @@
 /** The config keys forkctl relies on: a fork's fixed expiry and the base stack's prices. */
 import { expiryOf, parseBaseConfig, parseForkConfig } from "../components/config";
-import { ConfigError } from "../components/errors";
+import { configErrorOf } from "./helpers/configError";
 
 const base = {
   domain: "dev.example.com",
@@ -9,15 +9,7 @@ const base = {
 };
 const now = new Date("2026-12-01T10:00:00Z");
 
-function messageOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err.message;
-    throw err;
-  }
-  throw new Error("expected a ConfigError");
-}
+const messageOf = (fn: () => unknown): string => configErrorOf(fn).message;
 
 describe("fork expiresAt", () => {
   it("is the expiry whatever the deployment time, and wins over ttl", () => {

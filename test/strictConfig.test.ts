@@ -3,21 +3,13 @@ import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { checkTopLevelKeys, parseBaseConfig, parseBaseOutputs, parseForkConfig, PROJECT_DEFAULTS } from "../components/config";
-import { ConfigError } from "../components/errors";
+import { configErrorOf } from "./helpers/configError";
 
 const base = { domain: "dev.example.com", cluster: { mode: "kubeconfig" }, upstreams: [{ host: "shop.dev.example.com", service: "frontend.shop:80" }] };
 const fork = (over: Record<string, unknown> = {}) => ({ id: "alice", services: [{ name: "api", namespace: "shop" }], ...over });
 const svc = (over: Record<string, unknown>) => fork({ services: [{ name: "api", namespace: "shop", ...over }] });
 
-function messageOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err.message;
-    throw err;
-  }
-  throw new Error("expected a ConfigError");
-}
+const messageOf = (fn: () => unknown): string => configErrorOf(fn).message;
 
 describe("top-level keys", () => {
   it("refuses an unknown key, naming the closest known one", () => {

@@ -1,5 +1,5 @@
 import { DEFAULTS, parseBaseConfig, parseChartRepo, parseImageRegistry } from "../../components/config";
-import { ConfigError } from "../../components/errors";
+import { configErrorOf } from "../helpers/configError";
 
 const base = {
   domain: "dev.example.com",
@@ -7,15 +7,6 @@ const base = {
   upstreams: [{ host: "shop.dev.example.com", service: "frontend.shop:80" }],
 };
 
-function errorOf(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error("expected a ConfigError");
-}
 
 describe("forkstack:istio", () => {
   it("defaults to 1.31.x from blob.istio.io with images from docker.io/istio, installed", () => {
@@ -46,14 +37,14 @@ describe("forkstack:istio", () => {
     ["https://mirror.example.com/charts?token=x", "is not a plain repository address"],
     [42, "is not a chart repository"],
   ])("refuses the chart repository %j: %s", (repo, problem) => {
-    const e = errorOf(() => parseBaseConfig({ ...base, istio: { chartRepo: repo } }));
+    const e = configErrorOf(() => parseBaseConfig({ ...base, istio: { chartRepo: repo } }));
     expect(e.field).toBe("forkstack:istio.chartRepo");
     expect(e.message).toContain(problem);
     expect(e.message).not.toContain("\n");
   });
 
   it("refuses a chart repository with credentials without printing them", () => {
-    const e = errorOf(() => parseChartRepo("forkstack:istio.chartRepo", "https://robot:s3cret@mirror.example.com/charts"));
+    const e = configErrorOf(() => parseChartRepo("forkstack:istio.chartRepo", "https://robot:s3cret@mirror.example.com/charts"));
     expect(e.message).toContain("carries credentials");
     expect(e.message).not.toContain("s3cret");
     expect(e.message).not.toContain("robot");
@@ -69,7 +60,7 @@ describe("forkstack:istio", () => {
   it.each(["https://docker.io/istio", "docker.io/istio:1.31.1", "docker.io/istio/", "Docker.io/Istio", "docker.io/istio@sha256:abc", ""])(
     "refuses the hub %j naming forkstack:istio.hub",
     (hub) => {
-      const e = errorOf(() => parseBaseConfig({ ...base, istio: { hub } }));
+      const e = configErrorOf(() => parseBaseConfig({ ...base, istio: { hub } }));
       expect(e.field).toBe("forkstack:istio.hub");
       expect(e.message).toMatch(/is not an image registry; use a registry and path/);
     },
@@ -78,7 +69,7 @@ describe("forkstack:istio", () => {
   it("reads install flags as booleans and refuses anything else", () => {
     const c = parseBaseConfig({ ...base, istio: { install: false }, emissary: { install: "false" } });
     expect([c.istio.install, c.emissary.install]).toEqual([false, false]);
-    const e = errorOf(() => parseBaseConfig({ ...base, istio: { install: "no" } }));
+    const e = configErrorOf(() => parseBaseConfig({ ...base, istio: { install: "no" } }));
     expect(e.message).toBe('forkstack:istio.install: "no" is not a boolean; use true or false');
   });
 });

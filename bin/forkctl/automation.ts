@@ -11,6 +11,7 @@ import {
   LocalWorkspace,
   LocalWorkspaceOptions,
   PulumiCommand,
+  PulumiFn,
   Stack,
   StackNotFoundError,
 } from "@pulumi/pulumi/automation";
@@ -21,6 +22,8 @@ import { ForkBackend, LastUpdate, StackInfo, StackLockedError, UpOutcome } from 
 import { ClusterView, ForkctlDeps } from "./commands";
 
 export const PROJECT_ROOT = path.join(__dirname, "..", "..");
+/** Pulumi.yaml's `name`. */
+const PROJECT_NAME = "forkstack";
 
 export interface AutomationOptions {
   /** The Pulumi project folder. @default the forkstack checkout this file is in */
@@ -29,6 +32,12 @@ export interface AutomationOptions {
   readonly pulumiRoot?: string;
   /** Extra environment for the CLI. */
   readonly envVars?: Record<string, string>;
+  /**
+   * Run this function as the program, in this process (an Automation API inline program), instead
+   * of `workDir`'s Pulumi.yaml `main` through the Node.js language host. For the e2e tier, where the
+   * language host cannot be built (README "e2e tier"); `npx forkctl` never sets it.
+   */
+  readonly program?: PulumiFn;
 }
 
 /** Splits streamed engine output into lines. */
@@ -63,9 +72,21 @@ export class AutomationBackend implements ForkBackend {
     return this.options;
   }
 
+  /** Selects (or with `create`, creates when missing) a stack of the local program in workDir, or of the inline one. */
+  private async open(stack: string, create: boolean): Promise<Stack> {
+    const opts = await this.workspaceOptions();
+    const program = this.opts.program;
+    if (program) {
+      const args = { stackName: stack, projectName: PROJECT_NAME, program };
+      return create ? LocalWorkspace.createOrSelectStack(args, opts) : LocalWorkspace.selectStack(args, opts);
+    }
+    const args = { stackName: stack, workDir: this.workDir };
+    return create ? LocalWorkspace.createOrSelectStack(args, opts) : LocalWorkspace.selectStack(args, opts);
+  }
+
   private async select(stack: string): Promise<Stack | undefined> {
     try {
-      return await LocalWorkspace.selectStack({ stackName: stack, workDir: this.workDir }, await this.workspaceOptions());
+      return await this.open(stack, false);
     } catch (err) {
       if (err instanceof StackNotFoundError) return undefined;
       throw err;
@@ -99,7 +120,7 @@ export class AutomationBackend implements ForkBackend {
 
   async up(stack: string, config: Readonly<Record<string, string>>, onOutput: (line: string) => void): Promise<UpOutcome> {
     try {
-      const s = await LocalWorkspace.createOrSelectStack({ stackName: stack, workDir: this.workDir }, await this.workspaceOptions());
+      const s = await this.open(stack, true);
       // The fork contract is exactly what forkctl writes: stale forkstack:* keys go.
       const current = await s.getAllConfig();
       for (const key of Object.keys(current)) if (key.startsWith("forkstack:") && !(key in config)) await s.removeConfig(key);
@@ -180,8 +201,8 @@ export function liveClusterView(context?: string): ClusterView {
 }
 
 /** forkctl's dependencies for a real run. */
-export function automationDeps(opts: { cluster: boolean; progress: (line: string) => void }): ForkctlDeps {
-  const backend = new AutomationBackend();
+export function automationDeps(opts: { cluster: boolean; progress: (line: string) => void }, backendOptions: AutomationOptions = {}): ForkctlDeps {
+  const backend = new AutomationBackend(backendOptions);
   return {
     backend,
     now: () => new Date(),

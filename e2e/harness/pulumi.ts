@@ -51,6 +51,14 @@ function e2eAnnotations(args: pulumi.ResourceTransformArgs): pulumi.ResourceTran
   return { props, opts: args.opts };
 }
 
+/** `program` with the e2e's two annotations (above) on every Kubernetes object it declares. */
+export function e2eProgram(program: () => Promise<Record<string, unknown>>): () => Promise<Record<string, unknown>> {
+  return async () => {
+    pulumi.runtime.registerResourceTransform(e2eAnnotations);
+    return program();
+  };
+}
+
 export interface Engine {
   workDir: string;
   env: Record<string, string>;
@@ -102,10 +110,7 @@ export async function engine(state: E2eState, configs: Record<string, string>): 
         {
           stackName: name,
           projectName: "forkstack",
-          program: async () => {
-            pulumi.runtime.registerResourceTransform(e2eAnnotations);
-            return program();
-          },
+          program: e2eProgram(program),
         },
         { workDir, envVars: { ...env, ...extraEnv }, pulumiCommand, secretsProvider: "passphrase" },
       );

@@ -11,38 +11,23 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { parse, stringify } from "yaml";
+import { parse } from "yaml";
 import type { Stack } from "@pulumi/pulumi/automation";
 import { isForkRoute, LABELS, MANAGED_BY, routeName } from "../../components/naming";
 import { e2eBaseProgram } from "../harness/baseStack";
-import { clientCert, Pki } from "../harness/certs";
-import { kubeconfigText } from "../harness/cluster";
 import { request, RestConfig } from "../harness/rest";
 import { compareObjects, idOf } from "../harness/compare";
-import { ensureNamespace, ROOT, seedShop, SHOP_FIXTURE, yamlDocs } from "../harness/fixtures";
+import { ensureNamespace, seedShop, SHOP_FIXTURE, yamlDocs } from "../harness/fixtures";
 import { FAKE_LB_HOSTNAME, fakeLoadBalancer } from "../harness/loadBalancer";
 import { apply, get, list, resourceOf } from "../harness/objects";
 import { changes, E2E_ANNOTATIONS, Engine, engine } from "../harness/pulumi";
 import { render, Rendered } from "../harness/render";
+import { exampleConfigs, forkGroupOf, forkUser } from "../harness/stacks";
 import { adminRest, e2eState } from "../harness/state";
 
 const state = e2eState();
 const rest = adminRest(state);
 const VS = "networking.istio.io/v1";
-
-/**
- * The example configs, with the chart installs off (the platform, here the harness, runs Istio's
- * and Emissary's CRDs; no chart can be downloaded) and TLS by cert-manager.
- */
-function configs(): Record<string, string> {
-  const read = (s: string) => parse(fs.readFileSync(path.join(ROOT, "examples", `Pulumi.${s}.yaml`), "utf8"));
-  const dev = read("dev");
-  dev.config["forkstack:istio"] = { install: false };
-  dev.config["forkstack:emissary"] = { install: false };
-  // cert-manager mode: the gateway then needs no ACM certificate ARN (ACM is AWS; see harness/baseStack.ts).
-  dev.config["forkstack:tls"] = { mode: "cert-manager", email: "platform@example.com" };
-  return { dev: stringify(dev), alice: stringify(read("alice")), bob: stringify(read("bob")) };
-}
 
 const KINDS: Array<[string, string]> = [
   ["apps/v1", "Deployment"],
@@ -134,7 +119,7 @@ describe("pulumi up / preview / destroy with the real engine", { timeout: 900_00
     await seedShop(rest, "shop");
     await ensureNamespace(rest, "emissary");
     seededIds = new Set(yamlDocs(SHOP_FIXTURE).map(idOf));
-    const cfg = configs();
+    const cfg = exampleConfigs();
     eng = await engine(state, cfg);
     const configDir = fs.mkdtempSync(path.join(eng.workDir, "render-config-"));
     for (const [s, text] of Object.entries(cfg)) fs.writeFileSync(path.join(configDir, `Pulumi.${s}.yaml`), text);
@@ -142,11 +127,9 @@ describe("pulumi up / preview / destroy with the real engine", { timeout: 900_00
     const program = require("../../index") as () => Promise<Record<string, unknown>>;
     // The forks run as a developer in the base's fork group (examples/Pulumi.dev.yaml
     // forkstack:forkAccess.group), with a kubeconfig of their own: the base publishes no credential.
-    const group = (parse(cfg.dev).config["forkstack:forkAccess"] as { group: string }).group;
-    const cert = clientCert({ dir: path.dirname(state.pki.ca), caCert: state.pki.ca, caKey: state.pki.caKey } as Pki, "dev-alice", [group]);
-    forkKubeconfig = path.join(eng.workDir, "fork-kubeconfig");
-    fs.writeFileSync(forkKubeconfig, kubeconfigText(state.server, state.pki.ca, cert.cert, cert.key, "dev-alice"), { mode: 0o600 });
-    forkRest = { server: state.server, ca: rest.ca, cert: fs.readFileSync(cert.cert, "utf8"), key: fs.readFileSync(cert.key, "utf8") };
+    const user = forkUser(state, eng.workDir, "dev-alice", forkGroupOf(cfg.dev), rest.ca);
+    forkKubeconfig = user.kubeconfig;
+    forkRest = user.rest;
     dev = await eng.stack("dev", e2eBaseProgram, { KUBECONFIG: state.kubeconfigPath });
     alice = await eng.stack("alice", program, { KUBECONFIG: forkKubeconfig });
     bob = await eng.stack("bob", program, { KUBECONFIG: forkKubeconfig });
@@ -216,6 +199,65 @@ describe("pulumi up / preview / destroy with the real engine", { timeout: 900_00
     const res = await request(forkRest, "DELETE", `/apis/getambassador.io/v3alpha1/namespaces/emissary/mappings/${shared.metadata.name}`);
     assert.equal(res.status, 403, JSON.stringify(res.body));
     assert.ok(await get(rest, "getambassador.io/v3alpha1", "Mapping", "emissary", shared.metadata.name));
+  });
+
+  it("the fork group may not delete a shared Service", async () => {
+    const res = await request(forkRest, "DELETE", "/api/v1/namespaces/shop/services/api");
+    assert.equal(res.status, 403, JSON.stringify(res.body));
+    assert.match(res.body.message, /is shared .*a fork may not change or delete it/);
+    assert.ok(await get(rest, "v1", "Service", "shop", "api"));
+  });
+
+  it("the fork group may not change a shared route of a VirtualService that holds its own route", async () => {
+    const before = await get(rest, VS, "VirtualService", "shop", "forkstack-api");
+    const http = JSON.parse(JSON.stringify(before.spec.http)) as any[];
+    const shared = http.find((r) => !isForkRoute(r.name));
+    assert.ok(shared, "the api VirtualService has no shared route");
+    // Point the shared default at alice's copy: everyone's requests would reach her fork.
+    shared.route = [{ destination: { host: "api-alice.shop.svc.cluster.local" } }];
+    const res = await request(forkRest, "PUT", `/apis/${VS}/namespaces/shop/virtualservices/forkstack-api`, { ...before, spec: { ...before.spec, http } });
+    assert.equal(res.status, 403, JSON.stringify(res.body));
+    assert.match(res.body.message, /a fork may add, change or remove only its own routes/);
+    assert.deepEqual((await get(rest, VS, "VirtualService", "shop", "forkstack-api")).spec, before.spec);
+  });
+
+  describe("Mappings the fork group may and may not create", () => {
+    const MAPPING = "getambassador.io/v3alpha1";
+    const mappingsPath = `/apis/${MAPPING}/namespaces/emissary/mappings`;
+    /** alice's own Mapping (as `pulumi up` created it) under another name, changed by `edit`. */
+    async function aliceMappingAs(name: string, edit: (spec: any) => void): Promise<any> {
+      const own = (await list(rest, MAPPING, "Mapping", "emissary")).find((m) => m.metadata.labels?.[LABELS.fork] === "alice");
+      assert.ok(own, "alice has no Mapping");
+      const spec = JSON.parse(JSON.stringify(own.spec));
+      edit(spec);
+      return { apiVersion: MAPPING, kind: "Mapping", metadata: { name, namespace: "emissary", labels: own.metadata.labels }, spec };
+    }
+
+    it("a copy of the fork's own Mapping is admitted (the refusals below are the policy's, not RBAC's)", async () => {
+      const res = await request(forkRest, "POST", mappingsPath, await aliceMappingAs("alice-e2e-probe", () => undefined));
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      const del = await request(forkRest, "DELETE", `${mappingsPath}/alice-e2e-probe`);
+      assert.equal(del.status, 200, JSON.stringify(del.body));
+    });
+
+    it("refuses a Mapping for a shared upstream host", async () => {
+      const shared = (await list(rest, MAPPING, "Mapping", "emissary")).find((m) => !m.metadata.labels?.[LABELS.fork]);
+      const res = await request(forkRest, "POST", mappingsPath, await aliceMappingAs("alice-e2e-shared-host", (spec) => (spec.hostname = shared.spec.hostname)));
+      assert.equal(res.status, 403, JSON.stringify(res.body));
+      assert.match(res.body.message, new RegExp(`hostname ${shared.spec.hostname.replace(/[.*]/g, "\\$&")} is not a fork hostname of alice`));
+    });
+
+    it("refuses a Mapping that does not set the fork header, or lets a client append to it", async () => {
+      const header = String(parse(exampleConfigs().dev).config["forkstack:headerName"] ?? "x-fork-identifier");
+      for (const [name, edit] of [
+        ["alice-e2e-no-header", (spec: any) => delete spec.add_request_headers],
+        ["alice-e2e-append", (spec: any) => (spec.add_request_headers[header] = { ...spec.add_request_headers[header], append: true })],
+      ] as const) {
+        const res = await request(forkRest, "POST", mappingsPath, await aliceMappingAs(name, edit));
+        assert.equal(res.status, 403, `${name}: ${JSON.stringify(res.body)}`);
+        assert.match(res.body.message, /must set .* alice with append: false/, name);
+      }
+    });
   });
 
   it("a preview of an unchanged fork shows no changes", async () => {

@@ -1,0 +1,49 @@
+/**
+ * What the stage-2 e2e tests (real Pulumi engine) share: the example stack configs as the e2e runs
+ * them, and a developer in the base's fork group with a kubeconfig of their own.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parse, stringify } from "yaml";
+import { clientCert, Pki } from "./certs";
+import { kubeconfigText } from "./cluster";
+import { ROOT } from "./fixtures";
+import { RestConfig } from "./rest";
+import { E2eState } from "./state";
+
+/**
+ * The example configs, with the chart installs off (the platform, here the harness, runs Istio's
+ * and Emissary's CRDs; no chart can be downloaded) and TLS by cert-manager.
+ */
+export function exampleConfigs(): { dev: string; alice: string; bob: string } {
+  const read = (s: string) => parse(fs.readFileSync(path.join(ROOT, "examples", `Pulumi.${s}.yaml`), "utf8"));
+  const dev = read("dev");
+  dev.config["forkstack:istio"] = { install: false };
+  dev.config["forkstack:emissary"] = { install: false };
+  // cert-manager mode: the gateway then needs no ACM certificate ARN (ACM is AWS; see harness/baseStack.ts).
+  dev.config["forkstack:tls"] = { mode: "cert-manager", email: "platform@example.com" };
+  return { dev: stringify(dev), alice: stringify(read("alice")), bob: stringify(read("bob")) };
+}
+
+/** The base config's fork group (examples/Pulumi.dev.yaml forkstack:forkAccess.group). */
+export function forkGroupOf(devConfig: string): string {
+  return (parse(devConfig).config["forkstack:forkAccess"] as { group: string }).group;
+}
+
+export interface ForkUser {
+  /** A kubeconfig file with the user's client certificate (mode 0600). */
+  kubeconfig: string;
+  rest: RestConfig;
+}
+
+/**
+ * A developer `user` in `group`: a client certificate signed by the e2e cluster's CA (CN = user,
+ * O = group), which is how the API server authenticates them
+ * (https://kubernetes.io/docs/reference/access-authn-authz/authentication/#x509-client-certificates).
+ */
+export function forkUser(state: E2eState, dir: string, user: string, group: string, ca: string): ForkUser {
+  const cert = clientCert({ dir: path.dirname(state.pki.ca), caCert: state.pki.ca, caKey: state.pki.caKey } as Pki, user, [group]);
+  const kubeconfig = path.join(dir, `${user}-kubeconfig`);
+  fs.writeFileSync(kubeconfig, kubeconfigText(state.server, state.pki.ca, cert.cert, cert.key, user), { mode: 0o600 });
+  return { kubeconfig, rest: { server: state.server, ca, cert: fs.readFileSync(cert.cert, "utf8"), key: fs.readFileSync(cert.key, "utf8") } };
+}

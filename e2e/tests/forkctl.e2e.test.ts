@@ -1,0 +1,185 @@
+/**
+ * forkctl (README "forkctl") with the real Pulumi CLI, a `file://` backend and the e2e API server,
+ * run as a developer in the base's fork group: `up` (twice — the second is "no changes" and keeps
+ * the expiry stamped by the first), a header-only fork, `ls`, `gc --dry-run` and `gc` with one fork
+ * expired and one not, and `down` (twice — the second finds no stack and succeeds).
+ *
+ * What runs is forkctl's own: bin/forkctl/cli.ts `main` (arguments, output, exit codes) over
+ * `automationDeps` (the Automation API backend and the live cluster view through client-node).
+ * Two things differ from `npx forkctl`, both said in README "e2e tier": the program runs inline
+ * (`AutomationOptions.program`, the real index.ts) because the Node.js language host cannot be built
+ * here, and forkctl's clock is the test's, so that a fork can expire without waiting an hour.
+ *
+ * Self-contained: it brings up its own base stack and destroys it again, so the files after it
+ * (pulumi.e2e.test.ts) start from the same cluster as without it.
+ */
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import { after, before, describe, it } from "node:test";
+import { parse, stringify } from "yaml";
+import type { Stack } from "@pulumi/pulumi/automation";
+import { automationDeps } from "../../bin/forkctl/automation";
+import { main } from "../../bin/forkctl/cli";
+import { isoSeconds } from "../../bin/forkctl/commands";
+import { routeName } from "../../components/naming";
+import { e2eBaseProgram } from "../harness/baseStack";
+import { ensureNamespace, seedShop } from "../harness/fixtures";
+import { fakeLoadBalancer } from "../harness/loadBalancer";
+import { get, list } from "../harness/objects";
+import { e2eProgram, Engine, engine } from "../harness/pulumi";
+import { request, waitFor } from "../harness/rest";
+import { exampleConfigs, forkGroupOf, ForkUser, forkUser } from "../harness/stacks";
+import { adminRest, e2eState } from "../harness/state";
+
+const state = e2eState();
+const rest = adminRest(state);
+const BASE = "organization/forkstack/dev";
+const VS = "networking.istio.io/v1";
+const CATALOG_IMAGE = "registry.example.com/shop/catalog:pr-7";
+const HOUR = 3_600_000;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The VirtualServices of `namespace` that hold a route of fork `id`. */
+async function routesOf(id: string, namespace = "shop"): Promise<string[]> {
+  const all = await list(rest, VS, "VirtualService", namespace);
+  return all.filter((vs) => (vs.spec.http ?? []).some((r: any) => r.name === routeName(id))).map((vs) => vs.metadata.name);
+}
+
+describe("forkctl up / ls / gc / down with the real Pulumi CLI and a file:// backend", { timeout: 900_000 }, () => {
+  let eng: Engine;
+  let base: Stack;
+  let user: ForkUser;
+  /** forkctl's clock: the tests move it forward to make a fork expire. */
+  const t0 = new Date(Math.floor(Date.now() / 1000) * 1000);
+  let now = t0;
+
+  async function forkctl(...argv: string[]): Promise<Run> {
+    let stdout = "";
+    let stderr = "";
+    // The fork program's own reads (preflight) run in this process and use $KUBECONFIG, as the CLI does.
+    process.env.KUBECONFIG = user.kubeconfig;
+    const program = e2eProgram(require("../../index") as () => Promise<Record<string, unknown>>);
+    const code = await main(
+      argv,
+      { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) },
+      (opts) => ({
+        ...automationDeps(opts, { workDir: eng.workDir, pulumiRoot: state.pulumiBinDir, envVars: { ...eng.env, KUBECONFIG: user.kubeconfig }, program }),
+        now: () => now,
+      }),
+      { FORKSTACK_BASE: undefined },
+    );
+    return { code, stdout, stderr };
+  }
+
+  const json = (run: Run) => {
+    assert.equal(run.code, 0, `exit ${run.code}: ${run.stderr.split("\n").slice(-15).join("\n")}`);
+    return JSON.parse(run.stdout);
+  };
+
+  before(async () => {
+    await seedShop(rest, "shop");
+    await ensureNamespace(rest, "emissary");
+    const cfg = exampleConfigs();
+    // A price per vCPU-hour and GiB-hour, so that the report carries one.
+    const dev = parse(cfg.dev);
+    dev.config["forkstack:pricing"] = { vcpuHour: 0.05, gibHour: 0.01, currency: "USD" };
+    eng = await engine(state, { dev: stringify(dev) });
+    user = forkUser(state, eng.workDir, "ci-pipeline", forkGroupOf(cfg.dev), rest.ca);
+    process.env.KUBECONFIG = state.kubeconfigPath;
+    base = await eng.stack("dev", e2eBaseProgram, { KUBECONFIG: state.kubeconfigPath });
+    const stopLb = fakeLoadBalancer(rest, "emissary");
+    const res = await base.up({ onOutput: () => undefined }).finally(stopLb);
+    assert.equal(res.summary.result, "succeeded");
+    // The authorizer sees the base's new RoleBindings through its informer, a moment after the write.
+    await waitFor("the fork role to take effect", async () => (await request(user.rest, "GET", `/apis/${VS}/namespaces/shop/virtualservices`)).status === 200, 10_000);
+  });
+
+  after(async () => {
+    process.env.KUBECONFIG = state.kubeconfigPath;
+    try {
+      if (base) await base.destroy({ onOutput: () => undefined });
+    } finally {
+      if (eng) fs.rmSync(eng.workDir, { recursive: true, force: true });
+    }
+  });
+
+  it("up creates the fork, prints its URL, copy, expiry, cost and hop table, and stamps the expiry", { timeout: 300_000 }, async () => {
+    const r = json(await forkctl("up", "pr-7", "--service", `shop/catalog=${CATALOG_IMAGE}`, "--env", "shop/catalog:PODINFO_UI_MESSAGE=catalog from pr-7", "--ttl", "1h", "--base", BASE, "--output", "json"));
+    assert.equal(r.id, "pr-7");
+    assert.equal(r.state, "ok");
+    assert.equal(r.changed, true);
+    assert.deepEqual(r.urls, { "shop.dev.example.com": "https://pr-7.shop.dev.example.com/" });
+    assert.deepEqual(r.copies.map((c: any) => [c.service, c.image]), [["catalog.shop", CATALOG_IMAGE]]);
+    assert.equal(r.expiresAt, isoSeconds(new Date(t0.getTime() + HOUR)));
+    // The copy of catalog requests what the shared one does (examples/cluster/shop.yaml): 10m, 32Mi.
+    assert.equal(r.cost.pods, 1);
+    assert.equal(r.cost.cpu, 0.01);
+    assert.equal(r.cost.memoryGiB, 32 / 1024);
+    assert.ok(Math.abs(r.cost.pricePerHour.amount - (0.01 * 0.05 + (32 / 1024) * 0.01)) < 1e-9, JSON.stringify(r.cost));
+    assert.match(r.explained, /frontend/);
+    // What the API server holds now, read as admin.
+    const copy = (r.copies[0].copy as string).split(".");
+    const deployment = await get(rest, "apps/v1", "Deployment", copy[1], copy[0]);
+    assert.ok(deployment, `no Deployment ${r.copies[0].copy}`);
+    assert.equal(deployment.spec.template.spec.containers[0].image, CATALOG_IMAGE);
+    assert.deepEqual(await routesOf("pr-7"), ["forkstack-catalog"]);
+  });
+
+  it("the same up again is 'no changes' and keeps the expiry stamped at creation", { timeout: 300_000 }, async () => {
+    now = new Date(t0.getTime() + 10 * 60_000);
+    const run = await forkctl("up", "pr-7", "--service", `shop/catalog=${CATALOG_IMAGE}`, "--env", "shop/catalog:PODINFO_UI_MESSAGE=catalog from pr-7", "--ttl", "1h", "--base", BASE, "--no-cluster");
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^fork pr-7: no changes$/m);
+    assert.match(run.stdout, new RegExp(`expires: ${isoSeconds(new Date(t0.getTime() + HOUR))} \\(in 1 h\\)`));
+  });
+
+  it("a header-only fork with a longer ttl copies nothing", { timeout: 300_000 }, async () => {
+    const r = json(await forkctl("up", "pr-8", "--header", "x-feature-flags=beta", "--ttl", "7d", "--base", BASE, "--output", "json", "--no-cluster"));
+    assert.deepEqual(r.copies, []);
+    assert.deepEqual(r.urls, { "shop.dev.example.com": "https://pr-8.shop.dev.example.com/" });
+    assert.deepEqual(await routesOf("pr-8"), []);
+  });
+
+  it("ls lists both forks (and not the base stack) with their expiry, last update and state", async () => {
+    const forks = json(await forkctl("ls", "--output", "json"));
+    assert.deepEqual(
+      forks.map((f: any) => [f.id, f.state, f.expiresAt]),
+      [
+        ["pr-7", "ok", isoSeconds(new Date(t0.getTime() + HOUR))],
+        ["pr-8", "ok", isoSeconds(new Date(t0.getTime() + 10 * 60_000 + 7 * 24 * HOUR))],
+      ],
+    );
+    for (const f of forks) assert.ok(!Number.isNaN(Date.parse(f.lastUpdate)), `${f.id}: lastUpdate ${f.lastUpdate}`);
+  });
+
+  it("gc --dry-run two hours later names the expired fork and destroys nothing", async () => {
+    now = new Date(t0.getTime() + 2 * HOUR);
+    const r = json(await forkctl("gc", "--dry-run", "--output", "json"));
+    assert.deepEqual(r, { dryRun: true, removed: ["pr-7"], failed: [], kept: ["pr-8"] });
+    assert.equal((await routesOf("pr-7")).length, 1);
+  });
+
+  it("gc destroys the expired fork — its copy and its route — and keeps the other", { timeout: 300_000 }, async () => {
+    const r = json(await forkctl("gc", "--output", "json"));
+    assert.deepEqual(r, { dryRun: false, removed: ["pr-7"], failed: [], kept: ["pr-8"] });
+    assert.equal(await get(rest, "apps/v1", "Deployment", "shop", "catalog-pr-7"), undefined);
+    assert.deepEqual(await routesOf("pr-7"), []);
+    const forks = json(await forkctl("ls", "--output", "json"));
+    assert.deepEqual(forks.map((f: any) => f.id), ["pr-8"]);
+  });
+
+  it("down destroys and removes a fork; down of a fork that is gone succeeds and says so", { timeout: 300_000 }, async () => {
+    assert.deepEqual(json(await forkctl("down", "pr-8", "--output", "json")), { id: "pr-8", removed: true });
+    const again = await forkctl("down", "pr-8");
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(again.stdout.trim(), "fork pr-8: no such stack, nothing to do");
+    assert.equal((await forkctl("ls")).stdout.trim(), "no forks");
+    const mappings = await list(rest, "getambassador.io/v3alpha1", "Mapping", "emissary");
+    assert.deepEqual(mappings.filter((m) => /pr-[78]/.test(m.spec.hostname ?? "")).map((m) => m.metadata.name), []);
+  });
+});

@@ -38,12 +38,20 @@ if (!supported(process.versions.node)) {
   console.error(`forkstack: ${process.version} is older than Node 22.19; running under ${node}`);
 }
 
+// ts-node keeps a V8 compile cache of the TypeScript compiler, by default in the temp folder
+// (os.tmpdir()/v8-compile-cache-<uid>, v8-compile-cache-lib): keep it with forkstack's other caches,
+// so `npm run demo` and the CLIs leave nothing in the temp folder.
+const cacheHome = process.env.XDG_CACHE_HOME || path.join(require("os").homedir(), ".cache");
+// One folder per Node (a cache made by another V8 is refused, not misread, but would churn).
+const nodeKey = node === process.execPath ? `v8-${process.versions.v8}` : path.basename(path.dirname(path.dirname(node)));
+const compileCache = process.env.V8_COMPILE_CACHE_CACHE_DIR || path.join(cacheHome, "forkstack", "v8-compile-cache", nodeKey);
+
 // A child process rather than require(): a bin such as ts-node's runs only as the main module.
 const resolved = require.resolve(entry, { paths: [process.cwd(), path.join(__dirname, "..")] });
 const run = spawnSync(node, [resolved, ...args], {
   stdio: "inherit",
   // Child processes of the entry point (`node`, ts-node) must find the same Node first.
-  env: { ...process.env, PATH: `${path.dirname(node)}${path.delimiter}${process.env.PATH ?? ""}` },
+  env: { ...process.env, V8_COMPILE_CACHE_CACHE_DIR: compileCache, PATH: `${path.dirname(node)}${path.delimiter}${process.env.PATH ?? ""}` },
 });
 if (run.error) {
   console.error(`forkstack: could not start ${node}: ${run.error.message}`);

@@ -8,37 +8,35 @@
 import * as path from "path";
 import { parseArgs } from "util";
 import { ConfigError, oneLine } from "../components/errors";
-import { argsErrorMessage } from "./args";
+import { argsErrorMessage, flagPhrase, FlagTable, formatFlags, HELP_FLAG, usageLine } from "./args";
 import { formatRenderSummary } from "./report";
-import { checkOutDir, renderStacks, RenderError, summarize, writeRender } from "./render";
+import { checkOutDir, missingDirs, RENDER_EPOCH, renderStacks, RenderError, summarize, writeRender } from "./render";
 
-export const USAGE = `usage: npm run render -- [--config-dir DIR] [--cluster FILE]... --stack NAME [--stack NAME]... --out DIR [--json] [--now ISO]
+/** render's flags: what parseArgs parses, what --help prints, what README's table is checked against. */
+export const FLAGS = {
+  "config-dir": { type: "string", arg: "DIR", ifOmitted: "the project root", help: "the folder of the Pulumi.<stack>.yaml files" },
+  cluster: { type: "string", multiple: true, arg: "FILE", ifOmitted: "an empty cluster", help: "YAML of objects the cluster already holds (kubectl get -o yaml)" },
+  stack: { type: "string", multiple: true, arg: "NAME", ifOmitted: "required", help: "a stack to render, in order: the base before its forks" },
+  out: { type: "string", arg: "DIR", ifOmitted: "required", help: "where cluster.yaml, resources.json and outputs.json go; missing folders are created" },
+  json: { type: "boolean", ifOmitted: "off", help: "print the summary as JSON" },
+  now: { type: "string", arg: "ISO", ifOmitted: `$FORKSTACK_NOW, else ${RENDER_EPOCH}`, help: "the instant the stacks see as now; wins over FORKSTACK_NOW" },
+  help: HELP_FLAG,
+} as const satisfies FlagTable;
 
-  --config-dir DIR  folder of Pulumi.<stack>.yaml files (default: the project root)
-  --cluster FILE    YAML of objects the cluster already holds (repeatable)
-  --stack NAME      a stack to render, in order: the base before its forks (repeatable)
-  --out DIR         where cluster.yaml, resources.json and outputs.json are written
-  --json            print the summary as JSON
-  --now ISO         the instant the stacks see as now (default FORKSTACK_NOW, else 2026-01-01T00:00:00Z)`;
+export const USAGE = `${usageLine("usage: npm run render -- [--config-dir DIR] [--cluster FILE]... --stack NAME [--stack NAME]... --out DIR [--json] [--now ISO]")}
+
+${formatFlags(FLAGS)}
+
+exit code: 0 rendered, 1 anything went wrong (one line render: …, nothing written)`;
 
 export interface Io {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
 }
 
-const OPTIONS = {
-  "config-dir": { type: "string" },
-  cluster: { type: "string", multiple: true },
-  stack: { type: "string", multiple: true },
-  out: { type: "string" },
-  json: { type: "boolean" },
-  now: { type: "string" },
-  help: { type: "boolean", short: "h" },
-} as const;
-
 /** parseArgs' messages, as the one-line field/value/problem/fix form. */
 const ARGS_HELP = {
-  flags: "--config-dir, --cluster, --stack, --out, --json or --now",
+  flags: flagPhrase(FLAGS),
   positionalFix: "name stacks with --stack NAME",
   help: "see npm run render -- --help",
 };
@@ -51,7 +49,7 @@ export async function main(argv: readonly string[], io: Io, projectRoot = path.r
   try {
     let values;
     try {
-      ({ values } = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: false }));
+      ({ values } = parseArgs({ args: [...argv], options: FLAGS, strict: true, allowPositionals: false }));
     } catch (err) {
       throw new RenderError(argsErrorMessage(err, ARGS_HELP));
     }
@@ -75,7 +73,10 @@ export async function main(argv: readonly string[], io: Io, projectRoot = path.r
       },
       onWarning: (line) => io.stderr(`warning: ${line}\n`),
     });
+    const created = missingDirs(values.out);
     writeRender(values.out, render);
+    // Missing folders are created (a fresh --out a/b/c is fine), but say so: a typo shows up here.
+    if (created.length > 0) io.stderr(`created ${created.join(", ")}\n`);
     const summary = summarize(render, values.out);
     io.stdout(values.json ? `${JSON.stringify(summary, null, 2)}\n` : formatRenderSummary(summary));
     return 0;

@@ -1,20 +1,23 @@
 /**
  * `npm run demo`: the first thing a newcomer runs. Renders the sample base stack and two example
- * forks that overlap on one service (examples/: dev, alice, bob) offline into a temp directory,
- * and prints what each fork gets (URLs), what it copied, what it costs against copying the whole
+ * forks that overlap on one service (examples/: dev, alice, bob) offline, in memory, and prints
+ * what each fork gets (URLs), what it copied, what it costs against copying the whole
  * environment, and one request per fork followed through the mesh (render/explain.ts).
  *
- * Needs no network, cloud, cluster or Pulumi CLI. Exits 1 with one line when something is missing.
+ * Needs no network, cloud, cluster or Pulumi CLI, and leaves no file behind: the render is written
+ * only where `--out DIR` says (to follow other requests through it with `npm run explain`). Every
+ * line fits DEMO_WIDTH columns. Exits 1 with one line when something is missing.
  */
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
+import { parseArgs } from "util";
 import { DEFAULTS } from "../components/config";
-import { oneLine } from "../components/errors";
+import { ConfigError, oneLine } from "../components/errors";
+import { argsErrorMessage, flagPhrase, FlagTable, formatFlags, HELP_FLAG } from "./args";
 import { explainRequest, formatExplanation } from "./explain";
 import { stalledLine } from "./cli";
-import { renderStacks, RenderError, writeRender } from "./render";
-import { buildDemoReport, formatDemoReport } from "./report";
+import { checkOutDir, renderStacks, RenderError, writeRender } from "./render";
+import { buildDemoReport, DEMO_WIDTH, formatDemoReport } from "./report";
 
 /** The stacks the demo renders, in order: the base, then two forks that both copy `api`. */
 export const DEMO_STACKS = ["dev", "alice", "bob"] as const;
@@ -22,11 +25,25 @@ export const DEMO_STACKS = ["dev", "alice", "bob"] as const;
 /** The chain a request walks after the entry service (examples/README.md: frontend → api → catalog → inventory). */
 export const DEMO_CALLS = ["api", "catalog", "inventory"] as const;
 
+/** The demo's flags: what parseArgs parses, what --help prints, what README's table is checked against. */
+export const FLAGS = {
+  out: { type: "string", arg: "DIR", ifOmitted: "nothing is written", help: "also write the render there, to follow other requests with npm run explain" },
+  help: HELP_FLAG,
+} as const satisfies FlagTable;
+
+export const USAGE = `usage: npm run demo [-- --out DIR]
+
+${formatFlags(FLAGS)}
+
+exit code: 0 done, 1 anything went wrong (one line demo: …)`;
+
+const ARGS_HELP = { flags: flagPhrase(FLAGS), positionalFix: "the demo takes no arguments", help: "see npm run demo -- --help" };
+
 export interface DemoOptions {
   /** The folder with the example stack configs and `cluster/shop.yaml`. */
   examplesDir?: string;
-  /** Where the render is written; default a fresh temp directory. */
-  outDir?: string;
+  /** The command-line arguments (see FLAGS). */
+  argv?: readonly string[];
   stdout: (text: string) => void;
   stderr: (text: string) => void;
 }
@@ -43,6 +60,19 @@ let currentStack: string | undefined;
 export async function runDemo(opts: DemoOptions): Promise<number> {
   const examplesDir = opts.examplesDir ?? path.resolve(__dirname, "../examples");
   try {
+    let values;
+    try {
+      ({ values } = parseArgs({ args: [...(opts.argv ?? [])], options: FLAGS, strict: true, allowPositionals: false }));
+    } catch (err) {
+      throw new RenderError(argsErrorMessage(err, ARGS_HELP));
+    }
+    if (values.help) {
+      opts.stdout(`${USAGE}\n`);
+      return 0;
+    }
+    const outDir = values.out;
+    if (outDir === "") throw new RenderError(new ConfigError("--out", outDir, "is empty", "name a folder, e.g. --out render-out").message);
+    if (outDir !== undefined) checkOutDir(outDir);
     const missing = demoInputs().filter((f) => !fs.existsSync(path.join(examplesDir, f)));
     if (missing.length > 0) {
       throw new RenderError(`${path.join(examplesDir, missing[0])} is missing; the demo renders the example stacks in ${examplesDir} (restore it from git)`);
@@ -57,19 +87,24 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       },
       onWarning: (line) => opts.stderr(`warning: ${line}\n`),
     });
-    const outDir = opts.outDir ?? path.join(fs.mkdtempSync(path.join(os.tmpdir(), "forkstack-demo-")), "render");
-    writeRender(outDir, render);
+    if (outDir !== undefined) writeRender(outDir, render);
 
     const objects = render.cluster.all();
     const headerName = String(render.results[0]?.outputs.headerName ?? DEFAULTS.headerName);
+    // The explained requests are indented by two under their heading.
     const report = buildDemoReport(render, (_forkId, host) =>
-      formatExplanation(explainRequest(objects, { host, calls: [...DEMO_CALLS] }, { headerName }), { headerName }),
+      formatExplanation(explainRequest(objects, { host, calls: [...DEMO_CALLS] }, { headerName }), { headerName, width: DEMO_WIDTH - 2 }),
     );
     opts.stdout(formatDemoReport(report));
-    const firstFork = report.forks[0];
+    const firstUrl = report.forks[0]?.urls[0];
+    const host = firstUrl ? new URL(firstUrl).host : "shop.dev.example.com";
+    const dir = outDir ?? "render-out";
+    const explain = `  npm run explain -- --render ${dir} \\\n      --host ${host} --calls ${DEMO_CALLS.join(",")}`;
     opts.stdout(
-      `\nThe render is in ${outDir} (cluster.yaml, resources.json, outputs.json). Follow another request:\n` +
-        `  npm run explain -- --render ${outDir} --host ${firstFork ? new URL(firstFork.urls[0] ?? "https://shop.dev.example.com/").host : "shop.dev.example.com"} --calls ${DEMO_CALLS.join(",")}\n`,
+      outDir !== undefined
+        ? `\nThe render (cluster.yaml, resources.json, outputs.json) is in\n  ${outDir}\nFollow another request through it:\n${explain}\n`
+        : `\nNothing was written. To follow other requests, keep the render (render-out/ is gitignored):\n` +
+            `  npm run demo -- --out render-out\n${explain}\n`,
     );
     return 0;
   } catch (err) {
@@ -84,7 +119,7 @@ if (require.main === module) {
     process.stderr.write(stalledLine(currentStack).replace(/^render: /, "demo: "));
     process.exit(1);
   });
-  runDemo({ stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) }).then((code) => {
+  runDemo({ argv: process.argv.slice(2), stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) }).then((code) => {
     // Exit explicitly: the SDK's mock runtime can leave handles open that would keep node alive.
     process.exit(code);
   });

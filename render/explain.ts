@@ -19,6 +19,7 @@
 import { DEFAULTS } from "../components/config";
 import { coverageOf } from "../components/fork/routes";
 import { LABELS } from "../components/naming";
+import { wrap } from "./args";
 import { KubeObject } from "./cluster";
 
 export interface ExplainRequest {
@@ -35,6 +36,11 @@ export interface ExplainRequest {
 export interface ExplainOptions {
   /** The fork header, for the assumption line and to show which fork a request carries. @default x-fork-identifier */
   headerName?: string;
+  /**
+   * formatExplanation: the widest line allowed. The one-row-per-hop table is used when it fits,
+   * else one block per hop; long notes are wrapped. @default unlimited (always the table)
+   */
+  width?: number;
 }
 
 export interface Hop {
@@ -64,6 +70,8 @@ export interface Explanation {
   problems: Problem[];
   /** Headers as the entry service receives them (after the Mapping), lowercase names. */
   headers: Record<string, string>;
+  /** The headers the gateway's Mapping added or changed (a fork's own `headers` among them). */
+  gatewaySet: Record<string, string>;
   /** Assumptions the answer rests on; printed with it. */
   assumptions: string[];
 }
@@ -337,6 +345,8 @@ export function explainRequest(objects: readonly KubeObject[], req: ExplainReque
   const problems: Problem[] = [];
   const assumptions = [`every service propagates the ${headerName} header on its outbound calls (the application's job; Envoy does not copy it)`];
   const gateway = gatewayHop(index, req, path, problems);
+  const sent = lowerKeys(req.headers);
+  const gatewaySet = Object.fromEntries(Object.entries(gateway.headers).filter(([k, v]) => sent[k] !== v));
   const hops: Hop[] = [gateway.hop];
   if (gateway.hop.decidedBy !== "no Mapping") {
     let callerNs = gateway.hop.target?.split("/")[0] ?? parseServiceName(gateway.hop.service, "default").namespace;
@@ -346,12 +356,16 @@ export function explainRequest(objects: readonly KubeObject[], req: ExplainReque
       callerNs = hop.target?.split("/")[0] ?? parseServiceName(call, callerNs).namespace;
     });
   }
-  return { hops, problems, headers: gateway.headers, assumptions };
+  return { hops, problems, headers: gateway.headers, gatewaySet, assumptions };
 }
 
-/** A small table a person reads: one row per hop, then problems and assumptions. */
+/**
+ * What a person reads: one row per hop (or, when that table is wider than `opts.width`, one block
+ * per hop), then the headers the gateway set, problems, assumptions and the verdict.
+ */
 export function formatExplanation(result: Explanation, opts: ExplainOptions = {}): string {
   const headerName = (opts.headerName ?? DEFAULTS.headerName).toLowerCase();
+  const width = opts.width ?? Infinity;
   const header = ["#", "service", "decided by", "serves it", "image", "fork"];
   const rows = result.hops.map((h, i) => [
     String(i),
@@ -363,11 +377,20 @@ export function formatExplanation(result: Explanation, opts: ExplainOptions = {}
   ]);
   const widths = header.map((_, c) => Math.max(header[c].length, ...rows.map((r) => r[c].length)));
   const line = (cells: string[]) => cells.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd();
-  const out = [line(header), ...rows.map(line)];
+  const table = [line(header), ...rows.map(line)];
+  const out = table.every((l) => [...l].length <= width)
+    ? table
+    : result.hops.flatMap((h, i) => [
+        `${i}  ${h.service} → ${h.target === undefined ? "-" : `Service ${h.target}`}  (${h.fork ?? "shared"}${h.broken ? ", BROKEN" : ""})`,
+        `   decided by ${h.decidedBy}`,
+        ...(h.target === undefined ? [] : [`   served by ${h.deployment ?? "-"}, image ${h.image ?? "-"}`]),
+      ]);
   const carried = result.headers[headerName];
-  out.push(`${headerName} after the gateway: ${carried ?? "(not set)"}`);
-  for (const p of result.problems) out.push(`problem (hop ${p.hop}): ${p.message}`);
-  for (const a of result.assumptions) out.push(`assumption: ${a}`);
-  out.push(result.problems.length === 0 ? "chain ok" : "chain BROKEN");
-  return out.join("\n");
+  const notes = [`${headerName} after the gateway: ${carried ?? "(not set)"}`];
+  const others = Object.entries(result.gatewaySet ?? {}).filter(([k]) => k !== headerName);
+  if (others.length > 0) notes.push(`the gateway also sets: ${others.map(([k, v]) => `${k}: ${v}`).join("; ")}`);
+  for (const p of result.problems) notes.push(`problem (hop ${p.hop}): ${p.message}`);
+  for (const a of result.assumptions) notes.push(`assumption: ${a}`);
+  notes.push(result.problems.length === 0 ? "chain ok" : "chain BROKEN");
+  return [...out, ...notes.flatMap((n) => ([...n].length <= width ? [n] : wrap(n, width, 2)))].join("\n");
 }

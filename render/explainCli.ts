@@ -11,38 +11,38 @@ import * as path from "path";
 import { parseArgs } from "util";
 import { DEFAULTS, HEADER_NAME } from "../components/config";
 import { ConfigError, oneLine } from "../components/errors";
-import { argsErrorMessage } from "./args";
+import { argsErrorMessage, flagPhrase, FlagTable, formatFlags, HELP_FLAG, usageLine } from "./args";
 import { KubeObject, SimulatedCluster } from "./cluster";
 import { explainRequest, formatExplanation } from "./explain";
 
-export const USAGE = `usage: npm run explain -- --render DIR --host HOST [--path P] [--header K=V]... --calls svc,svc,... [--header-name H] [--json]
+/** explain's flags: what parseArgs parses, what --help prints, what README's table is checked against. */
+export const FLAGS = {
+  render: { type: "string", arg: "DIR", ifOmitted: "required", help: "the folder a render wrote (reads DIR/cluster.yaml)" },
+  host: { type: "string", arg: "HOST", ifOmitted: "required", help: "the public host the client calls, e.g. alice.shop.dev.example.com (a URL is read as its host and path)" },
+  path: { type: "string", arg: "P", ifOmitted: "/, or the path of a --host URL", help: "the request path" },
+  header: { type: "string", multiple: true, arg: "K=V", ifOmitted: "none", help: "a header the client sends" },
+  calls: { type: "string", arg: "LIST", ifOmitted: "required", help: "the services the entry service calls in turn, e.g. api,catalog (name or name.namespace; '' for the gateway hop only)" },
+  "header-name": { type: "string", arg: "H", ifOmitted: `the base stack's headerName in DIR/outputs.json, else ${DEFAULTS.headerName}`, help: "the fork header" },
+  json: { type: "boolean", ifOmitted: "off", help: "print the result as JSON" },
+  help: HELP_FLAG,
+} as const satisfies FlagTable;
 
-  --render DIR       a render's output folder (reads DIR/cluster.yaml)
-  --host HOST        the public host the client calls, e.g. alice.shop.dev.example.com
-  --path P           the request path (default /)
-  --header K=V       a header the client sends (repeatable)
-  --calls LIST       the services the entry service calls in turn, e.g. api,catalog,inventory
-                     (name, or name.namespace; default namespace: the caller's)
-  --header-name H    the fork header (default: the base stack's output in DIR/outputs.json, else ${DEFAULTS.headerName})
-  --json             print the result as JSON
+/** What each exit code of explain means (README and --help say the same). */
+export const EXIT_CODES = "exit code: 0 the chain holds, 1 the chain is broken (each problem printed), 2 the input is wrong";
 
-exit code: 0 the chain holds, 1 the chain is broken, 2 the input is wrong`;
+export const USAGE = `${usageLine("usage: npm run explain -- --render DIR --host HOST [--path P] [--header K=V]... --calls svc,svc,... [--header-name H] [--json]")}
+
+${formatFlags(FLAGS)}
+
+${EXIT_CODES}`;
+
+/** The widest line explain prints (a table wider than this becomes one block per hop). */
+export const WIDTH = 100;
 
 export interface Io {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
 }
-
-const OPTIONS = {
-  render: { type: "string" },
-  host: { type: "string" },
-  path: { type: "string" },
-  header: { type: "string", multiple: true },
-  calls: { type: "string" },
-  "header-name": { type: "string" },
-  json: { type: "boolean" },
-  help: { type: "boolean", short: "h" },
-} as const;
 
 const FIX = "see npm run explain -- --help";
 
@@ -54,7 +54,7 @@ function inputError(field: string, value: unknown, problem: string, fix: string)
 }
 
 const ARGS_HELP = {
-  flags: "--render, --host, --path, --header, --calls, --header-name or --json",
+  flags: flagPhrase(FLAGS),
   positionalFix: "pass everything as --flag value",
   help: FIX,
 };
@@ -70,6 +70,28 @@ function parseHeaders(list: readonly string[]): Record<string, string> {
     headers[name] = item.slice(eq + 1);
   }
   return headers;
+}
+
+const HOST = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(:\d{1,5})?$/;
+
+/**
+ * `--host`: a host name (a port is ignored), or a URL as a browser shows it
+ * (`https://alice.shop.dev.example.com/cart`), read as its host and, when not "/", its path.
+ */
+export function parseHost(text: string): { host: string; path?: string } {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      throw inputError("--host", text, "is not a URL or a host name", "write the host alone, e.g. --host alice.shop.dev.example.com");
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") throw inputError("--host", text, `has the scheme ${url.protocol}`, "use an http(s) URL or the host alone");
+    return { host: url.hostname, ...(url.pathname !== "/" ? { path: url.pathname } : {}) };
+  }
+  const host = text.toLowerCase();
+  if (!HOST.test(host)) throw inputError("--host", text, "is not a host name", "write the host alone, e.g. --host alice.shop.dev.example.com, or a URL https://…");
+  return { host };
 }
 
 function readObjects(dir: string): KubeObject[] {
@@ -106,7 +128,7 @@ export function main(argv: readonly string[], io: Io): number {
   try {
     let values;
     try {
-      ({ values } = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: false }));
+      ({ values } = parseArgs({ args: [...argv], options: FLAGS, strict: true, allowPositionals: false }));
     } catch (err) {
       throw new InputError(argsErrorMessage(err, ARGS_HELP));
     }
@@ -120,14 +142,15 @@ export function main(argv: readonly string[], io: Io): number {
     const calls = values.calls.split(",").map((c) => c.trim()).filter((c) => c !== "");
     const bad = calls.find((c) => !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)?$/.test(c));
     if (bad !== undefined) throw inputError("--calls", bad, "is not a service name", "write name or name.namespace, e.g. api or api.shop");
-    const pathValue = values.path ?? "/";
+    const target = parseHost(values.host);
+    const pathValue = values.path ?? target.path ?? "/";
     if (!pathValue.startsWith("/")) throw inputError("--path", pathValue, "does not start with /", "write e.g. --path /cart");
     const headers = parseHeaders(values.header ?? []);
     const objects = readObjects(values.render);
     const headerName = values["header-name"] ?? headerNameOf(values.render) ?? DEFAULTS.headerName;
 
-    const result = explainRequest(objects, { host: values.host, path: pathValue, headers, calls }, { headerName });
-    io.stdout(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${formatExplanation(result, { headerName })}\n`);
+    const result = explainRequest(objects, { host: target.host, path: pathValue, headers, calls }, { headerName });
+    io.stdout(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${formatExplanation(result, { headerName, width: WIDTH })}\n`);
     return result.problems.length === 0 ? 0 : 1;
   } catch (err) {
     io.stderr(`explain: ${err instanceof InputError ? err.message : `internal error: ${oneLine(err)}`}\n`);

@@ -277,6 +277,16 @@ export function checkOutDir(outDir: string): void {
   }
 }
 
+/** The folders `writeRender(outDir)` will create, outermost first (empty when `outDir` exists). */
+export function missingDirs(outDir: string): string[] {
+  const missing: string[] = [];
+  for (let dir = path.normalize(outDir); !fs.existsSync(dir); dir = path.dirname(dir)) {
+    missing.unshift(dir);
+    if (path.dirname(dir) === dir) break;
+  }
+  return missing;
+}
+
 /**
  * Writes the render into `outDir` all at once: the files go to a fresh sibling directory that is
  * then renamed into place (rename is atomic within one filesystem), so a reader never sees half a

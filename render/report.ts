@@ -28,14 +28,17 @@ function table(rows: string[][]): string[] {
   return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]))).join("  ").trimEnd());
 }
 
+/** "1 object", "2 objects". */
+export const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
 /** The render CLI's stdout: one line per stack and where the files went. */
 export function formatRenderSummary(summary: RenderSummary): string {
   const n = summary.stacks.length;
-  const lines = [`rendered ${n} stack${n === 1 ? "" : "s"}${summary.outDir ? ` into ${summary.outDir}` : ""}: cluster.yaml (${summary.clusterObjects} objects), resources.json, outputs.json`];
+  const lines = [`rendered ${plural(n, "stack")}${summary.outDir ? ` into ${summary.outDir}` : ""}: cluster.yaml (${plural(summary.clusterObjects, "object")}), resources.json, outputs.json`];
   const rows = summary.stacks.map((s) => [
     `  ${s.stack}`,
     s.kind,
-    `${s.resources} resources, ${s.objects.length} objects, ${s.reads} reads`,
+    `${plural(s.resources, "resource")}, ${plural(s.objects.length, "object")}, ${plural(s.reads, "read")}`,
     urlsOf(s.outputs).join(" "),
   ]);
   return `${[...lines, ...table(rows)].join("\n")}\n`;
@@ -112,11 +115,12 @@ export function wholeCopyCost(objects: readonly KubeObject[], namespaces: readon
   };
 }
 
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
-
 function indent(text: string, prefix: string): string[] {
   return text.trimEnd().split("\n").map((l) => `${prefix}${l}`);
 }
+
+/** The widest line the demo prints. */
+export const DEMO_WIDTH = 100;
 
 /** The demo's report: readable in ten seconds, the explained requests below the numbers. */
 export function formatDemoReport(report: DemoReport): string {
@@ -127,22 +131,17 @@ export function formatDemoReport(report: DemoReport): string {
     `  ${plural(wholeCopy.deployments, "Deployment")} / ${plural(wholeCopy.pods, "pod")} / ${plural(wholeCopy.objects, "object")} in ${wholeCopy.namespaces.join(", ") || "(none)"}`,
   );
   lines.push("");
+  const continued = " ".repeat("  copied:  ".length);
   for (const fork of report.forks) {
     lines.push(`Fork ${fork.forkId} (stack ${fork.stack})`);
     lines.push(`  URL:     ${fork.urls.join(" ") || "(none)"}`);
-    lines.push(`  copied:  ${fork.copied.length === 0 ? "nothing (header-only fork)" : fork.copied.join("; ")}`);
-    lines.push(
-      `  costs:   ${plural(fork.cost.pods, "pod")}, ${plural(fork.cost.objects, "object")}, ${plural(fork.cost.routes, "route")} in shared VirtualServices` +
-        `  (a full copy: ${plural(wholeCopy.pods, "pod")}, ${plural(wholeCopy.objects, "object")})`,
-    );
+    const copied = fork.copied.length === 0 ? ["nothing (header-only fork)"] : fork.copied;
+    lines.push(...copied.map((c, i) => `${i === 0 ? "  copied:  " : continued}${c}`));
+    lines.push(`  costs:   ${plural(fork.cost.pods, "pod")}, ${plural(fork.cost.objects, "object")}, ${plural(fork.cost.routes, "route")} in shared VirtualServices`);
+    lines.push(`${continued}(a full copy: ${plural(wholeCopy.pods, "pod")}, ${plural(wholeCopy.objects, "object")})`);
     lines.push("");
   }
-  const forkPods = report.forks.reduce((sum, f) => sum + f.cost.pods, 0);
-  const n = report.forks.length;
-  lines.push(
-    `${plural(n, "fork")} cost ${plural(forkPods, "pod")} on top of the shared ${wholeCopy.pods}; ` +
-      `copying the environment per fork would cost ${plural(n * wholeCopy.pods, "pod")}.`,
-  );
+  lines.push(demoCostLine(report));
   for (const fork of report.forks) {
     if (fork.explained === undefined) continue;
     lines.push("");
@@ -150,6 +149,17 @@ export function formatDemoReport(report: DemoReport): string {
     lines.push(...indent(fork.explained, "  "));
   }
   return `${lines.join("\n")}\n`;
+}
+
+/** The line README.md quotes: what the forks cost in pods against a whole copy per fork. */
+export function demoCostLine(report: DemoReport): string {
+  const { wholeCopy } = report;
+  const forkPods = report.forks.reduce((sum, f) => sum + f.cost.pods, 0);
+  const n = report.forks.length;
+  return (
+    `${plural(n, "fork")} cost ${plural(forkPods, "pod")} on top of the shared ${wholeCopy.pods}; ` +
+    `copying the environment per fork would cost ${plural(n * wholeCopy.pods, "pod")}.`
+  );
 }
 
 // --- building the demo report from a render ------------------------------------------------------

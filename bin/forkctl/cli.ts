@@ -7,7 +7,7 @@
 import { parseArgs } from "util";
 import { parseBaseStack } from "../../components/config";
 import { ConfigError, oneLine } from "../../components/errors";
-import { argsErrorMessage } from "../../render/args";
+import { argsErrorMessage, flagPhrase, flagSyntax, FlagTable, formatFlags, HELP_FLAG, usageLine, wrap } from "../../render/args";
 import { ForkBackend } from "./backend";
 import {
   checkForkId,
@@ -29,64 +29,73 @@ import { formatDown, formatFork, formatGc, formatList, OUTPUT_FORMATS, OutputFor
 
 export const DEFAULT_BASE = "organization/forkstack/dev";
 
-export const USAGE = `usage: forkctl <command> [arguments] [--output text|json|markdown]
+/** forkctl's flags: what parseArgs parses, what --help prints, what README's table is checked against. */
+export const FLAGS = {
+  service: { type: "string", multiple: true, arg: "NAMESPACE/NAME=IMAGE", ifOmitted: "none: a header-only fork", help: "a shared Service to copy, with the image its copy runs" },
+  env: { type: "string", multiple: true, arg: "NAMESPACE/NAME:KEY=VALUE", ifOmitted: "none", help: "an env var for that copy's first container" },
+  header: { type: "string", multiple: true, arg: "K=V", ifOmitted: "none", help: "an extra request header the gateway adds for this fork" },
+  ttl: { type: "string", arg: "DURATION", ifOmitted: "up: never expires; extend: required", help: "how long from now the fork lives: 90m, 72h, 7d" },
+  base: { type: "string", arg: "ORG/PROJECT/STACK", ifOmitted: `$FORKSTACK_BASE, else ${DEFAULT_BASE}`, help: "the base stack" },
+  output: { type: "string", arg: "text|json|markdown", ifOmitted: "text", help: "how to print the result (markdown: a pull-request comment)" },
+  "no-cluster": { type: "boolean", ifOmitted: "off: the live cluster is read", help: "do not read the live cluster (no CPU/memory cost, no hop table)" },
+  "dry-run": { type: "boolean", ifOmitted: "off", help: "only say which forks gc would destroy" },
+  help: HELP_FLAG,
+} as const satisfies FlagTable;
+
+type FlagName = keyof typeof FLAGS;
+
+/** Every command: its arguments, the flags it takes (any other is refused rather than ignored), what it does. */
+export const COMMANDS = {
+  up: {
+    args: "<id>",
+    flags: ["service", "env", "header", "ttl", "base", "output", "no-cluster"],
+    help: "create or update fork <id> (stack <id>) and print its URLs; the expiry is stamped when the fork is created (now + ttl) and kept by later updates",
+  },
+  extend: { args: "<id>", flags: ["ttl", "output", "no-cluster"], help: "the fork now expires --ttl from now (e.g. 24h, 7d)" },
+  down: { args: "<id>", flags: ["output"], help: "destroy the fork and remove its stack (done already when it is gone)" },
+  ls: { args: "", flags: ["output"], help: "list fork stacks: id, URLs, expiry, last update, state" },
+  gc: { args: "", flags: ["dry-run", "output"], help: "destroy every expired fork; goes on past failures, exit 1 if any failed" },
+} as const satisfies Record<string, { args: string; flags: readonly FlagName[]; help: string }>;
+
+type Command = keyof typeof COMMANDS;
+const COMMAND_NAMES = Object.keys(COMMANDS) as Command[];
+
+const ENVIRONMENT = `Pulumi runs with this project as its program and the backend you are logged in to
+(PULUMI_BACKEND_URL, PULUMI_ACCESS_TOKEN, PULUMI_CONFIG_PASSPHRASE as for pulumi itself); the
+cluster is reached with your own kubeconfig ($KUBECONFIG), as a member of the fork group.`;
+
+const EXIT_CODES = "exit code: 0 done, 1 an operation failed, 2 the arguments are wrong";
+
+export const USAGE = `usage: forkctl <command> [arguments] [flags]   (forkctl <command> --help: its flags)
 
 commands:
-  up <id> --service NAMESPACE/NAME=IMAGE... [--env NAMESPACE/NAME:KEY=VALUE]... [--header K=V]...
-          [--ttl DURATION] [--base ORG/PROJECT/STACK]
-                 create or update fork <id> (stack <id>) and print its URLs; the expiry is
-                 stamped when the fork is created (now + ttl) and kept by later updates
-  extend <id> --ttl DURATION
-                 the fork now expires DURATION from now (e.g. 24h, 7d)
-  down <id>      destroy the fork and remove its stack (done already when it is gone)
-  ls             list fork stacks: id, URLs, expiry, last update, state
-  gc [--dry-run] destroy every expired fork; goes on past failures, exit 1 if any failed
+${COMMAND_NAMES.map((c) => wrap(`  ${`${c} ${COMMANDS[c].args}`.padEnd(12)}${COMMANDS[c].help}`, 100, 14).join("\n")).join("\n")}
 
 flags:
-  --service NAMESPACE/NAME=IMAGE   a shared Service to copy, with the image its copy runs (repeatable)
-  --env NAMESPACE/NAME:KEY=VALUE   an env var for that copy's first container (repeatable)
-  --header K=V                     an extra request header the gateway adds for this fork (repeatable)
-  --ttl DURATION                   minutes, hours or days: 90m, 72h, 7d (default: never expires)
-  --base ORG/PROJECT/STACK         the base stack (default: $FORKSTACK_BASE, else ${DEFAULT_BASE})
-  --output text|json|markdown      how to print the result (default text; markdown is a PR comment)
-  --no-cluster                     do not read the live cluster (no CPU/memory cost, no hop table)
-  --dry-run                        gc: only say what would be destroyed
-  -h, --help                       this text
+${formatFlags(FLAGS)}
 
-Pulumi runs with this project as its program and the backend you are logged in to (PULUMI_BACKEND_URL,
-PULUMI_ACCESS_TOKEN, PULUMI_CONFIG_PASSPHRASE as for pulumi itself); the cluster is reached with your
-own kubeconfig ($KUBECONFIG), as a member of the fork group.
+${ENVIRONMENT}
 
-exit code: 0 done, 1 an operation failed, 2 the arguments are wrong`;
+${EXIT_CODES}`;
 
-const OPTIONS = {
-  service: { type: "string", multiple: true },
-  env: { type: "string", multiple: true },
-  header: { type: "string", multiple: true },
-  ttl: { type: "string" },
-  base: { type: "string" },
-  output: { type: "string" },
-  "no-cluster": { type: "boolean" },
-  "dry-run": { type: "boolean" },
-  help: { type: "boolean", short: "h" },
-} as const;
+/** `forkctl <command> --help`: the command and every flag it takes, with its default. */
+export function commandUsage(command: Command): string {
+  const { args, flags, help } = COMMANDS[command];
+  const synopsis = flags.map((f) => `[${flagSyntax(f, FLAGS[f])}]`).join(" ");
+  return `${usageLine(`usage: forkctl ${command}${args ? ` ${args}` : ""} ${synopsis}`)}
+
+${wrap(help, 100, 0).join("\n")}
+
+flags:
+${formatFlags(FLAGS, [...flags, "help"])}
+
+${EXIT_CODES}`;
+}
 
 const ARGS_HELP = {
-  flags: "--service, --env, --header, --ttl, --base, --output, --no-cluster or --dry-run",
+  flags: flagPhrase(FLAGS),
   positionalFix: "give the command and the fork id first, e.g. forkctl up pr-123 --service shop/api=IMAGE",
   help: "see forkctl --help",
-};
-
-const COMMANDS = ["up", "extend", "down", "ls", "gc"] as const;
-type Command = (typeof COMMANDS)[number];
-
-/** Which flags each command takes; any other is refused rather than ignored. */
-const ALLOWED: Record<Command, readonly string[]> = {
-  up: ["service", "env", "header", "ttl", "base", "output", "no-cluster"],
-  extend: ["ttl", "output", "no-cluster"],
-  down: ["output"],
-  ls: ["output"],
-  gc: ["dry-run", "output"],
 };
 
 export interface Io {
@@ -107,23 +116,28 @@ interface Parsed {
   cluster: boolean;
 }
 
-export function parse(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Parsed | "help" {
+/** What --help asks for: forkctl's whole usage, or one command's. */
+type Help = { help: Command | undefined };
+
+export function parse(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Parsed | Help {
   let values: Record<string, unknown>;
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true }));
+    ({ values, positionals } = parseArgs({ args: [...argv], options: FLAGS, allowPositionals: true, strict: true }));
   } catch (err) {
     throw new UsageError(argsErrorMessage(err, ARGS_HELP));
   }
-  if (values.help) return "help";
   const [command, ...rest] = positionals;
-  if (command === undefined) throw new UsageError(new ConfigError("command", command, "is required", `use one of ${COMMANDS.join(", ")}; see forkctl --help`).message);
-  if (!(COMMANDS as readonly string[]).includes(command)) {
-    throw new UsageError(new ConfigError("command", command, "is not a forkctl command", `use one of ${COMMANDS.join(", ")}; see forkctl --help`).message);
+  if (values.help) return { help: (COMMAND_NAMES as string[]).includes(command ?? "") ? (command as Command) : undefined };
+  if (command === undefined) throw new UsageError(new ConfigError("command", command, "is required", `use one of ${COMMAND_NAMES.join(", ")}; see forkctl --help`).message);
+  if (!(COMMAND_NAMES as string[]).includes(command)) {
+    throw new UsageError(new ConfigError("command", command, "is not a forkctl command", `use one of ${COMMAND_NAMES.join(", ")}; see forkctl --help`).message);
   }
   const cmd = command as Command;
   for (const flag of Object.keys(values)) {
-    if (!ALLOWED[cmd].includes(flag)) throw new UsageError(new ConfigError(`--${flag}`, values[flag], `is not an option of forkctl ${cmd}`, "see forkctl --help").message);
+    if (!(COMMANDS[cmd].flags as readonly string[]).includes(flag)) {
+      throw new UsageError(new ConfigError(`--${flag}`, values[flag], `is not an option of forkctl ${cmd}`, `see forkctl ${cmd} --help`).message);
+    }
   }
   const takesId = cmd === "up" || cmd === "extend" || cmd === "down";
   if (rest.length > (takesId ? 1 : 0)) {
@@ -165,7 +179,7 @@ export function parse(argv: readonly string[], env: Readonly<Record<string, stri
 }
 /** Runs forkctl; returns the exit code. Never throws for a user mistake or a failed operation. */
 export async function main(argv: readonly string[], io: Io, makeDeps: DepsFactory, env: Readonly<Record<string, string | undefined>> = process.env): Promise<number> {
-  let parsed: Parsed | "help";
+  let parsed: Parsed | Help;
   try {
     parsed = parse(argv, env);
   } catch (err) {
@@ -175,8 +189,8 @@ export async function main(argv: readonly string[], io: Io, makeDeps: DepsFactor
     }
     throw err;
   }
-  if (parsed === "help") {
-    io.stdout(`${USAGE}\n`);
+  if ("help" in parsed) {
+    io.stdout(`${parsed.help === undefined ? USAGE : commandUsage(parsed.help)}\n`);
     return 0;
   }
   const p = parsed;

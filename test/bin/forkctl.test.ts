@@ -12,7 +12,7 @@ import * as YAML from "yaml";
 import { parseForkConfig } from "../../components/config";
 import { ForkBackend, LastUpdate, StackInfo, StackLockedError, UpOutcome } from "../../bin/forkctl/backend";
 import { ClusterView, cpuCores, ForkctlDeps, memoryGiB } from "../../bin/forkctl/commands";
-import { main } from "../../bin/forkctl/cli";
+import { COMMANDS, main } from "../../bin/forkctl/cli";
 import { commentMarker } from "../../bin/forkctl/format";
 import type { KubeObject } from "../../render/cluster";
 import { renderStacks } from "../../render/render";
@@ -181,12 +181,16 @@ describe("forkctl arguments", () => {
     expect(backend.calls).toEqual([]);
   });
 
-  it("prints every command and flag for --help", async () => {
+  it("prints every command with its arguments for --help (flags: test/cliHelp.test.ts)", async () => {
     const r = await forkctl(deps(new CannedBackend()), "--help");
     expect(r.code).toBe(0);
-    for (const word of ["up <id>", "extend <id>", "down <id>", "ls", "gc [--dry-run]", "--service", "--env", "--header", "--ttl", "--base", "--output", "--no-cluster", "exit code"]) {
-      expect(r.stdout).toContain(word);
-    }
+    for (const [name, command] of Object.entries(COMMANDS)) expect(r.stdout).toMatch(new RegExp(`^  ${`${name} ${command.args}`.trim()} +\\S`, "m"));
+    expect(r.stdout).toContain("exit code");
+  });
+
+  it("refuses a flag the command does not take, pointing to that command's help", async () => {
+    const r = await forkctl(deps(new CannedBackend()), "ls", "--ttl", "1h");
+    expect([r.code, r.stderr]).toEqual([2, 'forkctl: --ttl: "1h" is not an option of forkctl ls; see forkctl ls --help\n']);
   });
 });
 

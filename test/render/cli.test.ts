@@ -160,6 +160,10 @@ describe("render CLI: the real program on the shop fixtures", () => {
     onlyB = await render(["base", "b"]);
   }, 300_000);
 
+  it("says which folders it created for --out", () => {
+    expect(both.run.stderr).toContain(`created ${both.out}\n`);
+  });
+
   it("reports each stack on stdout and its progress on stderr", () => {
     expect(both.run.stdout).toMatch(/^rendered 3 stacks into .*: cluster\.yaml \(\d+ objects\), resources\.json, outputs\.json\n/);
     expect(both.run.stdout).toContain("https://a.shop.dev.example.com/");

@@ -213,6 +213,33 @@ describe("formatExplanation", () => {
     expect(text.endsWith("\nchain ok")).toBe(true);
   });
 
+  it("shows the other headers the fork's Mapping adds", () => {
+    expect(text).toContain("\nthe gateway also sets: x-feature-flags: new-checkout=on\n");
+  });
+
+  it("does not list a header the client already sent with the same value", () => {
+    const same = formatExplanation(explainRequest(load(), { host: "alice.shop.dev.example.com", headers: { "x-feature-flags": "new-checkout=on" }, calls: CHAIN }));
+    expect(same).not.toContain("the gateway also sets");
+  });
+
+  it("keeps the table when it fits the width", () => {
+    expect(formatExplanation(explainRequest(load(), { host: "alice.shop.dev.example.com", calls: CHAIN }), { width: 1000 })).toBe(text);
+  });
+
+  describe("narrower than its table", () => {
+    const narrow = formatExplanation(explainRequest(load(), { host: "alice.shop.dev.example.com", calls: CHAIN }), { width: 80 });
+
+    it("fits every line in the width", () => {
+      expect(narrow.split("\n").filter((l) => [...l].length > 80)).toEqual([]);
+    });
+
+    it("gives each hop a block with its target, fork, route, Deployment and image", () => {
+      expect(narrow).toContain(
+        "1  api → Service shop/api-alice  (alice)\n   decided by VirtualService shop/api route forkstack-alice\n   served by api-alice, image registry.example.com/api:alice-1\n",
+      );
+    });
+  });
+
   it("marks a broken hop and lists its problem", () => {
     const broken = formatExplanation(explainRequest(load(), { host: "alice.shop.dev.example.com", calls: ["payments"] }));
     expect(broken).toMatch(/^1\s+payments\s+Service \(no VirtualService\)\s+-\s+-\s+shared  BROKEN$/m);

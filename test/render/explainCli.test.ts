@@ -57,6 +57,32 @@ describe("npm run explain", () => {
     expect(result.hops.map((h: { target: string }) => h.target)).toEqual(["shop/frontend", "shop/api"]);
   });
 
+  it("accepts a URL for --host, reading its host", () => {
+    const r = explain("--render", dir, "--host", "https://alice.shop.dev.example.com/", "--calls", "api", "--json");
+    expect([r.status, JSON.parse(r.stdout).hops[1].decidedBy]).toEqual([0, "VirtualService shop/api route forkstack-alice"]);
+  });
+
+  it("takes the path of a --host URL as the request path", () => {
+    const r = explain("--render", dir, "--host", "https://shop.dev.example.com/nowhere", "--calls", "", "--json");
+    const json = explain("--render", dir, "--host", "shop.dev.example.com", "--path", "/nowhere", "--calls", "", "--json");
+    expect(r.stdout).toBe(json.stdout);
+  });
+
+  it("refuses a --host that is neither a host nor a URL, in one line with exit 2", () => {
+    const r = explain("--render", dir, "--host", "alice shop", "--calls", "api");
+    expect([r.status, r.stderr]).toEqual([2, 'explain: --host: "alice shop" is not a host name; write the host alone, e.g. --host alice.shop.dev.example.com, or a URL https://…\n']);
+  });
+
+  it("refuses a --host URL of another scheme, in one line with exit 2", () => {
+    const r = explain("--render", dir, "--host", "ftp://alice.shop.dev.example.com/", "--calls", "api");
+    expect([r.status, r.stderr]).toEqual([2, 'explain: --host: "ftp://alice.shop.dev.example.com/" has the scheme ftp:; use an http(s) URL or the host alone\n']);
+  });
+
+  it("fits every line of its answer in 100 columns", () => {
+    const r = explain("--render", dir, "--host", "alice.shop.dev.example.com", "--calls", "api,catalog,inventory");
+    expect(r.stdout.split("\n").filter((l) => [...l].length > 100)).toEqual([]);
+  });
+
   it("rejects an unknown flag with one line and exit 2", () => {
     const r = explain("--render", dir, "--hots", "x", "--calls", "api");
     expect(r.status).toBe(2);

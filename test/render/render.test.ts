@@ -6,6 +6,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import {
   loadStackConfig,
+  missingDirs,
   ProgramWiring,
   RENDER_EPOCH,
   renderFiles,
@@ -168,8 +169,46 @@ describe("renderStacks", () => {
     }
   });
 
+  it("lets --now win over FORKSTACK_NOW", async () => {
+    const saved = process.env.FORKSTACK_NOW;
+    process.env.FORKSTACK_NOW = "2030-05-05T00:00:00Z";
+    try {
+      const seen = { now: [] as string[] };
+      await renderStacks({ stacks: ["base"], configDir: FIXTURES, program: testProgram(seen), now: "2027-07-07T00:00:00Z" });
+      expect(seen.now).toEqual(["2027-07-07T00:00:00Z"]);
+    } finally {
+      if (saved === undefined) delete process.env.FORKSTACK_NOW;
+      else process.env.FORKSTACK_NOW = saved;
+    }
+  });
+
+  it("takes FORKSTACK_NOW when --now is not given", async () => {
+    const saved = process.env.FORKSTACK_NOW;
+    process.env.FORKSTACK_NOW = "2030-05-05T00:00:00Z";
+    try {
+      const seen = { now: [] as string[] };
+      await renderStacks({ stacks: ["base"], configDir: FIXTURES, program: testProgram(seen) });
+      expect(seen.now).toEqual(["2030-05-05T00:00:00Z"]);
+    } finally {
+      if (saved === undefined) delete process.env.FORKSTACK_NOW;
+      else process.env.FORKSTACK_NOW = saved;
+    }
+  });
+
   it("rejects a --now that is not an instant", async () => {
     await expect(renderStacks({ stacks: ["base"], configDir: FIXTURES, program: testProgram(), now: "tomorrow" })).rejects.toThrow('--now: "tomorrow" is not an ISO 8601 instant');
+  });
+});
+
+describe("missingDirs", () => {
+  it("names every folder a nested --out needs, outermost first", () => {
+    const root = tmpDir();
+    const out = path.join(root, "a", "b", "c");
+    expect(missingDirs(out)).toEqual([path.join(root, "a"), path.join(root, "a", "b"), out]);
+  });
+
+  it("is empty for a folder that exists", () => {
+    expect(missingDirs(tmpDir())).toEqual([]);
   });
 });
 

@@ -94,10 +94,19 @@ describe("formatRenderSummary", () => {
     });
     expect(text.split("\n")).toEqual([
       "rendered 2 stacks into out: cluster.yaml (12 objects), resources.json, outputs.json",
-      "  dev    base  30 resources, 1 objects, 0 reads",
-      "  alice  fork  5 resources, 2 objects, 2 reads   https://alice.shop.dev.example.com/",
+      "  dev    base  30 resources, 1 object, 0 reads",
+      "  alice  fork  5 resources, 2 objects, 2 reads  https://alice.shop.dev.example.com/",
       "",
     ]);
+  });
+
+  it("says 1 stack, 1 object, 1 resource and 1 read in the singular", () => {
+    const text = formatRenderSummary({
+      outDir: "out",
+      clusterObjects: 1,
+      stacks: [{ stack: "dev", kind: "base", resources: 1, reads: 1, objects: ["Namespace emissary"], outputs: {} }],
+    });
+    expect(text).toBe("rendered 1 stack into out: cluster.yaml (1 object), resources.json, outputs.json\n  dev  base  1 resource, 1 object, 1 read\n");
   });
 });
 
@@ -131,11 +140,16 @@ describe("formatDemoReport", () => {
   });
 
   it("sets each fork's cost against one full copy of the environment", () => {
-    expect(text).toContain("  costs:   1 pod, 3 objects, 1 route in shared VirtualServices  (a full copy: 6 pods, 11 objects)\n");
+    expect(text).toContain("  costs:   1 pod, 3 objects, 1 route in shared VirtualServices\n           (a full copy: 6 pods, 11 objects)\n");
   });
 
   it("sums the forks' pods against a full copy per fork", () => {
     expect(text).toContain("2 forks cost 1 pod on top of the shared 6; copying the environment per fork would cost 12 pods.\n");
+  });
+
+  it("puts each copy of a fork on a line of its own", () => {
+    const two = formatDemoReport({ ...report, forks: [{ ...report.forks[0], copied: ["api.shop → api-bob.shop", "catalog.shop → catalog-bob.shop"] }] });
+    expect(two).toContain("  copied:  api.shop → api-bob.shop\n           catalog.shop → catalog-bob.shop\n");
   });
 
   it("indents each fork's explained request under its URL", () => {

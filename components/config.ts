@@ -381,7 +381,11 @@ export const BASE_KEYS = ["cluster", "domain", "headerName", "hostScheme", "upst
 /** Every top-level key of a fork stack. */
 export const FORK_KEYS = ["fork", "baseStack"] as const;
 
-const NESTED_KEYS: Record<string, readonly string[]> = {
+/**
+ * The keys inside each object-valued key, by path (`fork.services[]`: each entry of that list).
+ * Exported for test/docs.test.ts, which keeps README.md's table of config keys equal to it.
+ */
+export const NESTED_KEYS: Readonly<Record<string, readonly string[]>> = {
   cluster: ["mode", "context", "eks"],
   "cluster.eks": ["version", "instanceType", "desiredSize", "minSize", "maxSize", "vpcCidr", "zones"],
   istio: ["version", "chartRepo", "hub", "install"],

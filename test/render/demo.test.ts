@@ -87,6 +87,11 @@ describe("demo: the examples", () => {
     expect(run.stdout).toContain("  the gateway also sets: x-feature-flags: new-checkout=on\n");
   });
 
+  it("prints the cost line README.md quotes", () => {
+    const line = /^\d+ forks? cost .*$/m.exec(run.stdout)?.[0];
+    expect(fs.readFileSync(path.join(ROOT, "README.md"), "utf8")).toContain(`\n${line}\n`);
+  });
+
   it("follows one request per fork to the fork's copy of api", () => {
     expect(run.stdout).toMatch(/A request to https:\/\/alice\.shop\.dev\.example\.com\/:\n(.*\n)*.*api-alice.*alice/);
     expect(run.stdout).toMatch(/A request to https:\/\/bob\.shop\.dev\.example\.com\/:\n(.*\n)*.*catalog-bob.*bob/);

@@ -27,8 +27,8 @@ export const FLAGS = {
   help: HELP_FLAG,
 } as const satisfies FlagTable;
 
-/** What each exit code of explain means (README and --help say the same). */
-export const EXIT_CODES = "exit code: 0 the chain holds, 1 the chain is broken (each problem printed), 2 the input is wrong";
+/** What each exit code of explain means, as --help prints it. */
+const EXIT_CODES = "exit code: 0 the chain holds, 1 the chain is broken (each problem printed), 2 the input is wrong";
 
 export const USAGE = `${usageLine("usage: npm run explain -- --render DIR --host HOST [--path P] [--header K=V]... --calls svc,svc,... [--header-name H] [--json]")}
 

@@ -45,7 +45,7 @@ async function program(): Promise<Record<string, unknown>> {
     const prefix = `${CONFIG_NAMESPACE}:`;
     const all = pulumi.runtime.allConfig();
     const values = Object.fromEntries(Object.entries(all).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
-    if (checkTopLevelKeys(Object.keys(values), values) === "fork") {
+    if (checkTopLevelKeys(Object.keys(values)) === "fork") {
       const rawFork = readRaw(config, ["fork", "baseStack"]);
       const fork = parseForkConfig(rawFork.fork);
       const baseStack = parseBaseStack(rawFork.baseStack);

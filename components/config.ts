@@ -431,26 +431,12 @@ function knownKeys(where: string, obj: Record<string, unknown>, shape: string): 
 }
 
 /**
- * The defaults Pulumi.yaml declares (its `config:` block). The Pulumi CLI applies them to every
- * stack, forks included, so a fork stack sees these keys with these values without setting them;
- * test/strictConfig.test.ts keeps this list equal to Pulumi.yaml.
- */
-export const PROJECT_DEFAULTS: Readonly<Record<string, string>> = {
-  domain: "",
-  headerName: DEFAULTS.headerName,
-  hostScheme: DEFAULTS.hostScheme,
-  sampleApp: "false",
-};
-
-/**
  * Checks the stack's top-level `forkstack:*` keys before anything is parsed: each is known, and a
  * stack is either a fork (fork, baseStack) or a base (everything else), never both.
  * @param keys the keys without the `forkstack:` prefix.
- * @param values their values as the engine hands them over (strings), to tell a project default
- *   (Pulumi.yaml, applied to every stack) from a value the fork stack set itself.
  * @returns whether the stack is a fork stack (the one place that decides it).
  */
-export function checkTopLevelKeys(keys: readonly string[], values: Readonly<Record<string, string>> = {}): "fork" | "base" {
+export function checkTopLevelKeys(keys: readonly string[]): "fork" | "base" {
   const all = [...BASE_KEYS, ...FORK_KEYS] as readonly string[];
   for (const k of keys) {
     if (!all.includes(k)) {
@@ -459,8 +445,7 @@ export function checkTopLevelKeys(keys: readonly string[], values: Readonly<Reco
   }
   const forkKeys = keys.filter((k) => (FORK_KEYS as readonly string[]).includes(k));
   if (forkKeys.length === 0) return "base";
-  const setByStack = (k: string) => !(k in PROJECT_DEFAULTS && values[k] === PROJECT_DEFAULTS[k]);
-  const baseKey = keys.find((k) => (BASE_KEYS as readonly string[]).includes(k) && setByStack(k));
+  const baseKey = keys.find((k) => (BASE_KEYS as readonly string[]).includes(k));
   if (baseKey !== undefined) {
     throw new ConfigError(key(baseKey), undefined, `is a base-stack setting, but this stack is a fork stack (it sets ${key(forkKeys[0])})`, "remove it: a fork reads the base stack's settings through forkstack:baseStack").withValueHidden();
   }

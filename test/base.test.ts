@@ -260,14 +260,6 @@ describe("project files", () => {
     expect(ofType(resources, "aws:eks/cluster:Cluster")).toHaveLength(1);
     expect(outputs.upstreams).toEqual(expect.arrayContaining([{ host: "shop.dev.example.com", service: { name: "frontend", namespace: "shop", port: 80 } }]));
   });
-
-  it("Pulumi.yaml declares only typed keys with defaults, so no stack must set them", () => {
-    const project = YAML.parse(fs.readFileSync(path.join(__dirname, "..", "Pulumi.yaml"), "utf8"));
-    for (const [key, decl] of Object.entries(project.config as Record<string, any>)) {
-      expect([key, ["string", "integer", "boolean", "array"].includes(decl.type)]).toEqual([key, true]);
-      expect([key, "default" in decl]).toEqual([key, true]);
-    }
-  });
 });
 
 describe("fork access", () => {

@@ -20,12 +20,18 @@
  *   makes the server reject the patch (422) instead of changing another route, and the writer reads
  *   again. Replacing in place shifts nothing, so concurrent changes of different forks never collide.
  *
+ * - Deleting the VirtualService forkstack created once no fork route is left: a removal patch does
+ *   not test the other forks' routes, so two last forks leaving at once may each see the other's
+ *   route when they read. The state the server answers a patch with is the truth after it, so the
+ *   writer whose patch left no fork route deletes it (`orphaned`), at that resourceVersion.
+ *
  * Cases a patch cannot state safely keep the replace with resourceVersion (optimistic concurrency):
  * a VirtualService without an `http` list (tcp/tls only), and the last route leaving one, which
  * drops `http` again so the app's spec comes back byte for byte.
  */
 import { jsonEqual, JsonPatchOp } from "../kube/jsonPatch";
-import { addForkRoutes, ForkRouteClaim, forkOfOwnedRoute, removeForkRoutes, routesOfFork, VirtualService } from "./routes";
+import { LABELS, MANAGED_BY } from "../naming";
+import { addForkRoutes, ForkRouteClaim, forkOfOwnedRoute, forksIn, removeForkRoutes, routesOfFork, VirtualService } from "./routes";
 
 /** What to send: nothing, a JSON Patch, the whole object at its resourceVersion, or a delete at it. */
 export type RouteWrite =
@@ -95,4 +101,12 @@ export function removeRoutesWrite(vs: VirtualService, forkId: string, headerName
   // The last route going: removeForkRoutes drops `http` itself (an adopted tcp-only spec comes back as it was).
   if (mine.length === http.length) return { kind: "replace", virtualService: result.virtualService };
   return { kind: "patch", ops: removeAt(http, mine) };
+}
+
+/**
+ * A VirtualService forkstack created that holds no fork route any more: it only ever existed for
+ * fork routes, so whoever sees it so deletes it (at the version seen: a fork adding meanwhile wins).
+ */
+export function orphaned(vs: VirtualService, headerName: string): boolean {
+  return vs.metadata.annotations?.[LABELS.createdBy] === MANAGED_BY && forksIn(vs, headerName).length === 0;
 }

@@ -19,7 +19,7 @@
  * It does no I/O besides `api`; sleep and randomness are injectable for tests.
  */
 import { ConflictError, NotFoundError, UnknownOutcomeError, VirtualService, VirtualServiceApi, VS_GROUP, VS_VERSION } from "../kube/vsApi";
-import { addRoutesWrite, removeRoutesWrite, RouteWrite } from "./routePatch";
+import { addRoutesWrite, orphaned, removeRoutesWrite, RouteWrite } from "./routePatch";
 import { addForkRoutes, ForkRouteClaim, placeRoutes, removeForkRoutes, routesOfFork } from "./routes";
 
 export interface SyncOptions {
@@ -192,7 +192,13 @@ async function removeFrom(
   claim: Pick<ForkRouteClaim, "forkId" | "headerName">,
   opts: SyncOptions,
 ): Promise<VirtualService | undefined> {
-  if (opts.strategy !== "replace") return send(api, vs, removeRoutesWrite(vs, claim.forkId, claim.headerName));
+  if (opts.strategy !== "replace") {
+    const left = await send(api, vs, removeRoutesWrite(vs, claim.forkId, claim.headerName));
+    // The last fork out deletes what forkstack created, judged on the state after its own write
+    // (or as read, when a retry finds its routes already gone): see routePatch.ts.
+    if (left === undefined || !orphaned(left, claim.headerName)) return left;
+    return send(api, left, { kind: "delete" });
+  }
   const result = removeForkRoutes(vs, claim.forkId, claim.headerName);
   return send(api, vs, result.action === "update" ? { kind: "replace", virtualService: result.virtualService } : { kind: result.action });
 }

@@ -256,6 +256,21 @@ describe("releaseClaim", () => {
     expect([calls, vsOf(cluster).map(forkRoutes)]).toEqual([["listAll", "delete", "listAll", "patch"], [["forkstack-bob"]]]);
   });
 
+  it("deletes the VirtualService it created when the last two forks leave at once, each having read the other's route", async () => {
+    const cluster = new SimulatedCluster();
+    const inner = simulatedAccess(cluster).virtualServices;
+    await applyClaim(inner, claim("bob"), noWait);
+    await applyClaim(inner, claim("alice"), noWait);
+    const { api, calls } = recording(inner, {
+      // bob leaves after alice read [alice, bob, default] and before her patch: neither saw itself last.
+      patch: async (n) => {
+        if (n === 1) await releaseClaim(inner, claim("bob"), noWait);
+      },
+    });
+    await releaseClaim(api, claim("alice"), noWait);
+    expect([calls, vsOf(cluster)]).toEqual([["listAll", "patch", "delete"], []]);
+  });
+
   it("fails at once when listing VirtualServices answers 404", async () => {
     const { api, calls } = recording({ ...simulatedAccess(new SimulatedCluster()).virtualServices, listAll: crdMissing });
     await expect(releaseClaim(api, claim("alice"), noWait)).rejects.toThrow(/^removing routes of fork "alice" for Service shop\/api: the cluster does not serve networking\.istio\.io\/v1 VirtualServices/);
@@ -366,5 +381,55 @@ describe("a claim placed in a delegate VirtualService", () => {
     const { cluster, api } = setup();
     cluster.delete("networking.istio.io/v1", "VirtualService", "shop", "checkout-routes");
     await expect(applyClaim(api, delegated(), noWait)).rejects.toThrow("the delegate VirtualService shop/checkout-routes does not exist");
+  });
+});
+
+describe("forty forks writing one app team's VirtualService at once", () => {
+  const ids = Array.from({ length: 40 }, (_, i) => `f${i}`);
+  const retargeted = (id: string) => ({ ...claim(id, "reviews"), targetHost: serviceFqdn(`reviews-${id}-v2`, "shop") });
+  // Real (short) jittered waits, so that retried writers interleave as they would over HTTP.
+  const opts: SyncOptions = { baseDelayMs: 2, maxDelayMs: 20 };
+  const appPart = (vs: KubeObject) => ({ ...vs, metadata: { ...vs.metadata, resourceVersion: undefined, generation: undefined }, spec: { ...(vs.spec as object), http: (vs.spec as any).http.filter((r: any) => !isForkRoute(r.name)) } });
+
+  async function run() {
+    const cluster = new SimulatedCluster();
+    cluster.seedYaml(ADOPTED);
+    const before = vsOf(cluster)[0];
+    const inner = simulatedAccess(cluster).virtualServices;
+    const conflicts = { n: 0 };
+    const api: VirtualServiceApi = {
+      ...inner,
+      patch: (...args) => inner.patch(...args).catch((err) => {
+        if (err instanceof ConflictError) conflicts.n++;
+        throw err;
+      }),
+    };
+    await Promise.all(ids.map((id) => applyClaim(api, claim(id, "reviews"), opts)));
+    const added = { vs: vsOf(cluster)[0], conflicts: conflicts.n };
+    await Promise.all(ids.map((id) => applyClaim(api, retargeted(id), opts)));
+    const churned = { vs: vsOf(cluster)[0], conflicts: conflicts.n - added.conflicts };
+    await Promise.all(ids.map((id) => releaseClaim(api, claim(id, "reviews"), opts)));
+    return { before, added, churned, released: vsOf(cluster)[0] };
+  }
+  let result: Awaited<ReturnType<typeof run>>;
+  beforeAll(async () => {
+    result = await run();
+  });
+
+  it("adds every fork's route exactly once, without a single rejected write", () => {
+    expect([forkRoutes(result.added.vs).sort(), result.added.conflicts]).toEqual([ids.map((id) => `forkstack-${id}`).sort(), 0]);
+  });
+
+  it("keeps the team's route and every other field as they were while forks are in it", () => {
+    expect(appPart(result.added.vs)).toEqual(appPart(result.before));
+  });
+
+  it("changes every fork's route in place, each once, without a single rejected write", () => {
+    const http = (result.churned.vs.spec as any).http.filter((r: any) => isForkRoute(r.name));
+    expect([http.length, http.every((r: any) => r.route[0].destination.host === serviceFqdn(`reviews-${r.name.slice("forkstack-".length)}-v2`, "shop")), result.churned.conflicts]).toEqual([40, true, 0]);
+  });
+
+  it("restores the team's spec byte for byte once every fork left", () => {
+    expect(JSON.stringify(result.released.spec)).toBe(JSON.stringify(result.before.spec));
   });
 });

@@ -6,7 +6,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { addRoutesWrite, removeRoutesWrite, RouteWrite } from "../components/fork/routePatch";
+import { addRoutesWrite, releaseRoutesWrite, removeRoutesWrite, RouteWrite } from "../components/fork/routePatch";
 import { addForkRoutes, removeForkRoutes } from "../components/fork/routes";
 import { applyJsonPatch } from "../components/kube/jsonPatch";
 import { forkPolicies, forkRoleBindings, forkRoles, mappingPolicy, PolicyContext, routePolicy, workloadPolicy } from "../components/forkPolicy";
@@ -99,6 +99,19 @@ describe("the JSON Patches of a fork's route writes pass the policies (the API s
   it("removing them", () => {
     const both = patched(withBob, addRoutesWrite(withBob, claim("alice")));
     expect(check(policies.routes, { operation: "UPDATE", oldObject: both, object: patched(both, removeRoutesWrite(both, "alice", "x-fork-identifier")) })).toEqual({ allowed: true, applied: true });
+  });
+
+  it("retiring them (the rename a fork leaving next to other forks makes first), and removing the retired routes", () => {
+    const both = patched(withBob, addRoutesWrite(withBob, claim("alice")));
+    const retired = patched(both, releaseRoutesWrite(both, "alice", "x-fork-identifier"));
+    const swept = patched(retired, releaseRoutesWrite(retired, "alice", "x-fork-identifier"));
+    expect([
+      check(policies.routes, { operation: "UPDATE", oldObject: both, object: retired }),
+      check(policies.routes, { operation: "UPDATE", oldObject: retired, object: swept }),
+    ]).toEqual([
+      { allowed: true, applied: true },
+      { allowed: true, applied: true },
+    ]);
   });
 
   it("deleting forkstack's VirtualService once its last route is gone", () => {

@@ -20,6 +20,15 @@
  *   makes the server reject the patch (422) instead of changing another route, and the writer reads
  *   again. Replacing in place shifts nothing, so concurrent changes of different forks never collide.
  *
+ * - Leaving while other forks leave: removing a route shifts every route below it, so forks removing
+ *   their routes at the same moment reject each other's patches over and over (200 at once
+ *   exhausted the retries). So a leaving fork first renames its routes in place to
+ *   `forkstack-<fork>…--gone` (naming.retiredRouteName; shifts nothing, so concurrent renames never
+ *   collide), then removes every retired route it sees, its own and other leaving forks', in one
+ *   patch, each tested by name. Whoever's removal lands first takes the others' routes with it, and
+ *   a fork whose removal is then rejected reads again and finds its routes gone. A retired route
+ *   still matches only its own fork's header, so nobody else's requests change meanwhile. Alone
+ *   with the app's routes (no other fork's routes to collide with), a fork removes its routes at once.
  * - Deleting the VirtualService forkstack created once no fork route is left: a removal patch does
  *   not test the other forks' routes, so two last forks leaving at once may each see the other's
  *   route when they read. The state the server answers a patch with is the truth after it, so the
@@ -30,13 +39,14 @@
  * drops `http` again so the app's spec comes back byte for byte.
  */
 import { jsonEqual, JsonPatchOp } from "../kube/jsonPatch";
-import { LABELS, MANAGED_BY } from "../naming";
+import { isRetiredRouteName, LABELS, MANAGED_BY, retiredRouteName } from "../naming";
 import { addForkRoutes, ForkRouteClaim, forkOfOwnedRoute, forksIn, removeForkRoutes, routesOfFork, VirtualService } from "./routes";
 
 /** What to send: nothing, a JSON Patch, the whole object at its resourceVersion, or a delete at it. */
 export type RouteWrite =
   | { kind: "none" }
-  | { kind: "patch"; ops: JsonPatchOp[] }
+  /** `retires`: only renames the fork's routes to their retired names (releaseRoutesWrite). */
+  | { kind: "patch"; ops: JsonPatchOp[]; retires?: true }
   | { kind: "replace"; virtualService: VirtualService }
   | { kind: "delete" };
 
@@ -85,6 +95,26 @@ export function addRoutesWrite(vs: VirtualService, claim: ForkRouteClaim): Route
   // Another number of routes, split, or below an app route: take them out, put them back together.
   const at = placed ? first : 0;
   return { kind: "patch", ops: [...removeAt(http, mine), ...wanted.map((value, j) => ({ op: "add", path: `/spec/http/${at + j}`, value }) as JsonPatchOp)] };
+}
+
+/**
+ * The next write of a fork leaving `vs` (call again on the state it answers with, until `none`):
+ * `delete` or `replace` where removeRoutesWrite says so; the removal itself when no other fork has
+ * a route there; otherwise first the retiring rename of the fork's live routes, then the removal of
+ * every retired route (`sweep`). `none` once the fork has no route there.
+ */
+export function releaseRoutesWrite(vs: VirtualService, forkId: string, headerName: string): RouteWrite {
+  const direct = removeRoutesWrite(vs, forkId, headerName);
+  if (direct.kind !== "patch") return direct;
+  const http = httpOf(vs)!;
+  const owned = http.flatMap((r, i) => (forkOfOwnedRoute(r, headerName) !== undefined ? [i] : []));
+  const mine = indicesOf(http, forkId, headerName);
+  if (owned.length === mine.length) return direct;
+  const live = mine.filter((i) => !isRetiredRouteName(http[i].name));
+  if (live.length > 0) {
+    return { kind: "patch", retires: true, ops: live.flatMap((i) => [testName(i, http[i].name), { op: "replace", path: `/spec/http/${i}/name`, value: retiredRouteName(String(http[i].name)) } as JsonPatchOp]) };
+  }
+  return { kind: "patch", ops: removeAt(http, owned.filter((i) => isRetiredRouteName(http[i].name))) };
 }
 
 /**

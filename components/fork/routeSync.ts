@@ -19,7 +19,7 @@
  * It does no I/O besides `api`; sleep and randomness are injectable for tests.
  */
 import { ConflictError, NotFoundError, UnknownOutcomeError, VirtualService, VirtualServiceApi, VS_GROUP, VS_VERSION } from "../kube/vsApi";
-import { addRoutesWrite, orphaned, removeRoutesWrite, RouteWrite } from "./routePatch";
+import { addRoutesWrite, orphaned, releaseRoutesWrite, RouteWrite } from "./routePatch";
 import { addForkRoutes, ForkRouteClaim, placeRoutes, removeForkRoutes, routesOfFork } from "./routes";
 
 export interface SyncOptions {
@@ -185,6 +185,8 @@ async function send(api: VirtualServiceApi, vs: VirtualService, write: RouteWrit
   }
 }
 
+const pause = (opts: SyncOptions, ms: number) => (opts.sleep ?? ((t: number) => new Promise<void>((resolve) => setTimeout(resolve, t))))(ms);
+
 /** Takes the fork's routes out of one VirtualService (deleting one forkstack created once it holds no fork route). */
 async function removeFrom(
   api: VirtualServiceApi,
@@ -193,7 +195,17 @@ async function removeFrom(
   opts: SyncOptions,
 ): Promise<VirtualService | undefined> {
   if (opts.strategy !== "replace") {
-    const left = await send(api, vs, removeRoutesWrite(vs, claim.forkId, claim.headerName));
+    // Retire, then remove (routePatch.ts): each step decided on the state the previous one answered
+    // with; a rejected step rejects the attempt, and the next attempt starts from a fresh read.
+    let left: VirtualService | undefined = vs;
+    for (let step = 0; step < 3 && left !== undefined; step++) {
+      const write = releaseRoutesWrite(left, claim.forkId, claim.headerName);
+      if (write.kind === "none") break;
+      left = await send(api, left, write);
+      // Just retired: let forks leaving at the same moment retire theirs too (a jittered pause of up
+      // to one base delay), so that one removal takes many and fewer removals collide.
+      if (write.kind === "patch" && write.retires) await pause(opts, Math.floor((opts.random ?? Math.random)() * (opts.baseDelayMs ?? SYNC_DEFAULTS.baseDelayMs)));
+    }
     // The last fork out deletes what forkstack created, judged on the state after its own write
     // (or as read, when a retry finds its routes already gone): see routePatch.ts.
     if (left === undefined || !orphaned(left, claim.headerName)) return left;

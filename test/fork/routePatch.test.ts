@@ -5,7 +5,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { addRoutesWrite, removeRoutesWrite, RouteWrite } from "../../components/fork/routePatch";
+import { addRoutesWrite, releaseRoutesWrite, removeRoutesWrite, RouteWrite } from "../../components/fork/routePatch";
 import { addForkRoutes, ForkRouteClaim, VirtualService } from "../../components/fork/routes";
 import { applyJsonPatch, JsonPatchError, JsonPatchOp } from "../../components/kube/jsonPatch";
 
@@ -129,5 +129,54 @@ describe("removing a fork's routes", () => {
     const withFork = addForkRoutes(tcpOnly, claim("alice"));
     const w = removeRoutesWrite(withFork, "alice", "x-fork-identifier");
     expect([w.kind, w.kind === "replace" ? w.virtualService.spec : undefined]).toEqual(["replace", tcpOnly.spec]);
+  });
+});
+
+describe("a fork leaving while other forks have routes there", () => {
+  const three = addForkRoutes(addForkRoutes(addForkRoutes(appTeamVs(), claim("alice")), claim("bob")), claim("carol"));
+  const retire = (vs: VirtualService, fork: string) => patched(vs, releaseRoutesWrite(vs, fork, "x-fork-identifier"));
+
+  it("first renames its routes in place to their retired names, each tested by name", () => {
+    expect(opsOf(releaseRoutesWrite(three, "bob", "x-fork-identifier"))).toEqual([
+      { op: "test", path: "/spec/http/2/name", value: "forkstack-bob" },
+      { op: "replace", path: "/spec/http/2/name", value: "forkstack-bob--gone" },
+      { op: "test", path: "/spec/http/3/name", value: "forkstack-bob--1" },
+      { op: "replace", path: "/spec/http/3/name", value: "forkstack-bob--1--gone" },
+    ]);
+  });
+
+  it("changes nothing but those names: the retired routes still match only its header", () => {
+    const after = retire(three, "bob");
+    expect(http(after).map((r, i) => (i === 2 || i === 3 ? { ...r, name: http(three)[i].name } : r))).toEqual(http(three));
+  });
+
+  it("does not collide with another fork retiring at the same moment (renames shift nothing)", () => {
+    const bobWrite = releaseRoutesWrite(three, "bob", "x-fork-identifier");
+    const carolWrite = releaseRoutesWrite(three, "carol", "x-fork-identifier");
+    expect(names(patched(patched(three, carolWrite), bobWrite))).toEqual([
+      "forkstack-carol--gone",
+      "forkstack-carol--1--gone",
+      "forkstack-bob--gone",
+      "forkstack-bob--1--gone",
+      "forkstack-alice",
+      "forkstack-alice--1",
+      "v2-api",
+      "default",
+    ]);
+  });
+
+  it("then removes every retired route it sees, other leaving forks' too, and nothing else", () => {
+    const bothRetired = retire(retire(three, "carol"), "bob");
+    expect(names(retire(bothRetired, "bob"))).toEqual(["forkstack-alice", "forkstack-alice--1", "v2-api", "default"]);
+  });
+
+  it("has nothing left to do once another leaving fork removed its retired routes", () => {
+    const bothRetired = retire(retire(three, "carol"), "bob");
+    expect(releaseRoutesWrite(retire(bothRetired, "carol"), "bob", "x-fork-identifier")).toEqual({ kind: "none" });
+  });
+
+  it("removes its routes at once when no other fork has routes there", () => {
+    const one = addForkRoutes(appTeamVs(), claim("alice"));
+    expect(releaseRoutesWrite(one, "alice", "x-fork-identifier")).toEqual(removeRoutesWrite(one, "alice", "x-fork-identifier"));
   });
 });

@@ -253,7 +253,8 @@ describe("releaseClaim", () => {
       },
     });
     await releaseClaim(api, claim("alice"), noWait);
-    expect([calls, vsOf(cluster).map(forkRoutes)]).toEqual([["listAll", "delete", "listAll", "patch"], [["forkstack-bob"]]]);
+    // With bob's route there, alice retires her route (one patch), then removes it (another).
+    expect([calls, vsOf(cluster).map(forkRoutes)]).toEqual([["listAll", "delete", "listAll", "patch", "patch"], [["forkstack-bob"]]]);
   });
 
   it("deletes the VirtualService it created when the last two forks leave at once, each having read the other's route", async () => {

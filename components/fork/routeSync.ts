@@ -204,8 +204,8 @@ async function removeFrom(
       left = await send(api, left, write);
       // Just retired: let forks leaving at the same moment retire theirs too (a jittered pause of up
       // to four base delays, 200 ms by default), so that one removal takes many and fewer collide.
-      // 200 forks leaving at once needed 2.4 reads each on average without the pause's extra
-      // spread (one base delay), 2.1 with it (BENCHMARKS.md).
+      // Without it, 200 forks leaving at once needed 3.2 reads each on average and up to 7; with it
+      // 2.1-2.5 and at most 3 (npm run bench, BENCHMARKS.md).
       if (write.kind === "patch" && write.retires) await pause(opts, Math.floor((opts.random ?? Math.random)() * 4 * (opts.baseDelayMs ?? SYNC_DEFAULTS.baseDelayMs)));
     }
     // The last fork out deletes what forkstack created, judged on the state after its own write

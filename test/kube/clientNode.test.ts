@@ -179,3 +179,25 @@ describe("clientNodeAccess over HTTP", () => {
     );
   }, 60_000);
 });
+
+describe("a JSON Patch without tests (an insert) when the API server fails", () => {
+  let api: FakeKubeApi;
+  let outcomes: StepOutcome[];
+  const insert = { call: "patch", namespace: "shop", name: "reviews", ops: [{ op: "add", path: "/spec/http/0", value: { name: "first", route: [{ destination: { host: "reviews" } }] } }] } as const;
+
+  beforeAll(async () => {
+    // 1st request: 503 (applied or not, the client cannot tell); 2nd: shed with 429 (surely not applied).
+    api = await startFakeKubeApi({ seed: SEED, fault: (n) => (n === 1 ? "503" : n === 2 ? "429" : undefined) });
+    outcomes = await spawnJob({ op: "probe", kubeconfig: api.kubeconfig, steps: [insert, insert] as any });
+  }, 60_000);
+
+  afterAll(() => api.close());
+
+  it("is not sent again after a 503, and says its outcome is unknown", () => {
+    expect(outcomes[0]).toEqual({ error: "UnknownOutcomeError", message: expect.stringContaining("it may or may not have been applied") });
+  });
+
+  it("is sent again after a 429, once", () => {
+    expect([outcomes[1], api.requests.map((r) => `${r.method} ${r.status}`)]).toEqual([{ ok: expect.anything() }, ["PATCH 503", "PATCH 429", "PATCH 200"]]);
+  });
+});

@@ -1,15 +1,20 @@
 /**
- * `npm run bench [-- --quick] [--no-write]`: runs the benchmarks, prints their tables and writes
- * them into BENCHMARKS.md between their markers (the prose around them stays as written).
+ * `npm run bench [-- --only render|routes] [--quick] [--no-write]`: runs the benchmarks, prints
+ * their tables and writes them into BENCHMARKS.md between their markers (the prose around them
+ * stays as written).
  *
  * Render: base + D forks of a synthetic N-service environment (bench/envgen.ts), each (N, D) in a
  * fresh process (bench/renderOne.ts) so wall time and peak memory are that run's alone.
+ * Routes: D forks adding, changing and removing their routes in one VirtualService at once, over
+ * HTTP against the local API test server (bench/routes.ts), with JSON Patches and with the old
+ * replace at the read resourceVersion.
  */
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { parseArgs } from "util";
+import { ROUTE_RETRY_LIMIT, routeWrites, RoutePhaseResult, Strategy } from "./routes";
 
 const root = path.join(__dirname, "..");
 
@@ -88,21 +93,80 @@ function writeSection(name: string, body: string): void {
   fs.writeFileSync(file, `${text.slice(0, i + start.length)}\n${body}\n${text.slice(j)}`);
 }
 
-function main(): void {
-  const { values } = parseArgs({ options: { quick: { type: "boolean" }, "no-write": { type: "boolean" } }, strict: true });
-  const ns = values.quick ? [20, 140] : [20, 140, 500];
-  const ds = values.quick ? [1, 10] : [1, 10, 50, 100];
-  const runs: RenderRun[] = [];
-  for (const n of ns) {
-    for (const d of ds) {
-      process.stderr.write(`bench: render N=${n} D=${d}…\n`);
-      runs.push(renderRun(n, d));
-    }
-  }
-  const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}`;
-  const body = `Measured on ${machine} (\`npm run bench\`${values.quick ? " -- --quick" : ""}).\n\n${renderTables(runs)}`;
-  process.stdout.write(`${body}\n`);
-  if (!values["no-write"]) writeSection("render", body);
+function routeTable(rows: RoutePhaseResult[]): string {
+  return table(
+    ["write", "D forks", "phase", "failures", "routes lost", "duplicated", "left behind", "app route and fields intact", "writes refused (409/422)", "mean attempts", "max attempts", "total time"],
+    rows.map((r) => [
+      r.strategy === "patch" ? "JSON Patch (now)" : "replace at resourceVersion (before)",
+      r.forks,
+      r.phase,
+      r.failures,
+      r.lost,
+      r.duplicated,
+      r.leftBehind,
+      r.appIntact ? "yes" : "NO",
+      r.refused,
+      r.meanAttempts.toFixed(2),
+      r.maxAttempts,
+      ms(r.wallMs),
+    ]),
+  );
 }
 
-main();
+function machine(): string {
+  return `${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, load average ${os.loadavg()[0].toFixed(1)} at the start, ${new Date().toISOString().slice(0, 10)}`;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { quick: { type: "boolean" }, "no-write": { type: "boolean" }, only: { type: "string" }, forks: { type: "string" }, strategies: { type: "string" } },
+    strict: true,
+  });
+  const only = values.only;
+  if (only !== undefined && only !== "render" && only !== "routes") throw new Error(`--only must be render or routes, not ${JSON.stringify(only)}`);
+  const flags = [values.quick ? "--quick" : "", only ? `--only ${only}` : "", values.forks ? `--forks ${values.forks}` : "", values.strategies ? `--strategies ${values.strategies}` : ""].filter((f) => f !== "").join(" ");
+  const command = `\`npm run bench${flags ? ` -- ${flags}` : ""}\``;
+
+  if (only !== "routes") {
+    const ns = values.quick ? [20, 140] : [20, 140, 500];
+    const ds = values.quick ? [1, 10] : [1, 10, 50, 100];
+    const runs: RenderRun[] = [];
+    const at = machine();
+    for (const n of ns) {
+      for (const d of ds) {
+        process.stderr.write(`bench: render N=${n} D=${d}…\n`);
+        runs.push(renderRun(n, d));
+      }
+    }
+    const body = `Measured on ${at} (${command}).\n\n${renderTables(runs)}`;
+    process.stdout.write(`${body}\n\n`);
+    if (!values["no-write"]) writeSection("render", body);
+  }
+
+  if (only !== "render") {
+    const forks = (values.forks ?? (values.quick ? "50" : "50,100,200")).split(",").map(Number);
+    const strategies = (values.strategies ?? "patch,replace").split(",") as Strategy[];
+    if (forks.some((d) => !Number.isInteger(d) || d < 1) || strategies.some((s) => s !== "patch" && s !== "replace")) {
+      throw new Error("--forks takes positive integers (50,100,200), --strategies patch and/or replace");
+    }
+    const rows: RoutePhaseResult[] = [];
+    const at = machine();
+    for (const strategy of strategies) {
+      for (const d of forks) {
+        process.stderr.write(`bench: route writes, ${strategy}, D=${d}…\n`);
+        rows.push(...(await routeWrites(d, strategy)));
+      }
+    }
+    const errors = rows.filter((r) => r.firstError !== undefined).map((r) => `- ${r.strategy}, D=${r.forks}, ${r.phase}: ${r.firstError}`);
+    const body =
+      `Measured on ${at} (${command}); retry limit ${ROUTE_RETRY_LIMIT} attempts (the default).\n\n${routeTable(rows)}` +
+      (errors.length > 0 ? `\n\nFirst failure of each run that had one:\n\n${errors.join("\n")}` : "");
+    process.stdout.write(`${body}\n`);
+    if (!values["no-write"]) writeSection("routes", body);
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench: ${(err as Error).message}\n`);
+  process.exitCode = 1;
+});

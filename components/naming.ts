@@ -86,6 +86,21 @@ export function routeName(forkId: string, index = 0): string {
   return index === 0 ? `${ROUTE_PREFIX}${forkId}` : `${ROUTE_PREFIX}${forkId}--${index}`;
 }
 
+const RETIRED = "--gone";
+
+/**
+ * The name a leaving fork gives its route before it is removed (fork/routePatch.ts): still the
+ * fork's route (`forkstack-<fork>--…`), marked so that any fork leaving at the same moment may
+ * remove it with its own.
+ */
+export function retiredRouteName(name: string): string {
+  return name.endsWith(RETIRED) ? name : `${name}${RETIRED}`;
+}
+
+export function isRetiredRouteName(name: string | undefined): boolean {
+  return name !== undefined && name.endsWith(RETIRED);
+}
+
 /** Whether a VirtualService route belongs to this fork (fork ids contain no "--"). */
 export function isRouteOfFork(name: string | undefined, forkId: string): boolean {
   const base = routeName(forkId);

@@ -2,7 +2,9 @@
  * ClusterAccess over a SimulatedCluster, with the API server's optimistic-concurrency rules: a
  * replace or delete carrying a stale `metadata.resourceVersion` fails with 409 Conflict, a create of
  * an existing name with 409 AlreadyExists
- * (https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versions). The offline
+ * (https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versions), and a JSON Patch
+ * applies to the object as it is now, all or nothing, failing (422) when one of its tests or paths
+ * no longer holds. The offline
  * render and the unit tests run the live read-modify-write loop (components/fork/routeSync.ts)
  * against it.
  *
@@ -12,8 +14,9 @@ import { KubeObject, SimulatedCluster } from "./cluster";
 import { applyClaim } from "../components/fork/routeSync";
 import { claimOf, ForkRoutesState, where } from "../components/fork/forkRoutes";
 import type { DynamicHandler } from "./runtime";
+import { applyJsonPatch, JsonPatchError, JsonPatchOp } from "../components/kube/jsonPatch";
 import { SNAPSHOT_API_VERSIONS } from "../components/kube/snapshot";
-import { ClusterAccess, SnapshotKind, ConflictError, NotFoundError, VirtualService, VS_GROUP, VS_PLURAL, VS_VERSION } from "../components/kube/vsApi";
+import { ClusterAccess, SnapshotKind, ConflictError, NotFoundError, PatchRejectedError, VirtualService, VS_GROUP, VS_PLURAL, VS_VERSION } from "../components/kube/vsApi";
 
 const VS_API_VERSION = `${VS_GROUP}/${VS_VERSION}`;
 const KIND = "VirtualService";
@@ -44,6 +47,19 @@ export function simulatedAccess(cluster: SimulatedCluster): ClusterAccess {
           throw new ConflictError(`Operation cannot be fulfilled on ${resource(vs.metadata.name)}: the object has been modified; please apply your changes to the latest version and try again`);
         }
         return cluster.put(vs);
+      },
+      async patch(namespace: string, name: string, ops: readonly JsonPatchOp[]): Promise<VirtualService> {
+        const live = current(namespace, name);
+        if (live === undefined) throw new NotFoundError(`${resource(name)} not found`);
+        let patched: VirtualService;
+        try {
+          patched = applyJsonPatch(live, ops);
+        } catch (err) {
+          if (!(err instanceof JsonPatchError)) throw err;
+          throw new PatchRejectedError(`the server rejected our request due to an error in our request (${err.message})`);
+        }
+        // The server keeps the object's identity whatever the patch says, and stamps a new version.
+        return cluster.put({ ...patched, apiVersion: live.apiVersion, kind: live.kind, metadata: { ...patched.metadata, name, namespace } });
       },
       async delete(namespace: string, name: string, resourceVersion: string): Promise<void> {
         const live = current(namespace, name);

@@ -6,7 +6,9 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
+import { addRoutesWrite, releaseRoutesWrite, removeRoutesWrite, RouteWrite } from "../components/fork/routePatch";
 import { addForkRoutes, removeForkRoutes } from "../components/fork/routes";
+import { applyJsonPatch } from "../components/kube/jsonPatch";
 import { forkPolicies, forkRoleBindings, forkRoles, mappingPolicy, PolicyContext, routePolicy, workloadPolicy } from "../components/forkPolicy";
 import { LABELS } from "../components/naming";
 import type { KubeObject } from "../render/cluster";
@@ -74,6 +76,48 @@ describe("what forkstack creates passes the fork group's policies", () => {
   it("a second fork's route next to the first", () => {
     const withAlice = addForkRoutes(clone(APP_VS), claim("alice"));
     expect(check(policies.routes, { operation: "UPDATE", oldObject: withAlice, object: addForkRoutes(withAlice, claim("bob")) })).toMatchObject({ allowed: true });
+  });
+});
+
+describe("the JSON Patches of a fork's route writes pass the policies (the API server admits a PATCH as an UPDATE of the patched object)", () => {
+  const patched = (vs: KubeObject, w: RouteWrite) => {
+    if (w.kind !== "patch") throw new Error(`expected a patch, got ${w.kind}`);
+    return applyJsonPatch(vs, w.ops);
+  };
+  const withBob = addForkRoutes(clone(APP_VS), claim("bob"));
+
+  it("inserting a fork's routes above the others", () => {
+    expect(check(policies.routes, { operation: "UPDATE", oldObject: withBob, object: patched(withBob, addRoutesWrite(withBob, claim("alice"))) })).toEqual({ allowed: true, applied: true });
+  });
+
+  it("changing them in place", () => {
+    const both = patched(withBob, addRoutesWrite(withBob, claim("alice")));
+    const retargeted = patched(both, addRoutesWrite(both, { ...claim("alice"), targetHost: "api-alice-2.shop.svc.cluster.local" }));
+    expect(check(policies.routes, { operation: "UPDATE", oldObject: both, object: retargeted })).toEqual({ allowed: true, applied: true });
+  });
+
+  it("removing them", () => {
+    const both = patched(withBob, addRoutesWrite(withBob, claim("alice")));
+    expect(check(policies.routes, { operation: "UPDATE", oldObject: both, object: patched(both, removeRoutesWrite(both, "alice", "x-fork-identifier")) })).toEqual({ allowed: true, applied: true });
+  });
+
+  it("retiring them (the rename a fork leaving next to other forks makes first), and removing the retired routes", () => {
+    const both = patched(withBob, addRoutesWrite(withBob, claim("alice")));
+    const retired = patched(both, releaseRoutesWrite(both, "alice", "x-fork-identifier"));
+    const swept = patched(retired, releaseRoutesWrite(retired, "alice", "x-fork-identifier"));
+    expect([
+      check(policies.routes, { operation: "UPDATE", oldObject: both, object: retired }),
+      check(policies.routes, { operation: "UPDATE", oldObject: retired, object: swept }),
+    ]).toEqual([
+      { allowed: true, applied: true },
+      { allowed: true, applied: true },
+    ]);
+  });
+
+  it("deleting forkstack's VirtualService once its last route is gone", () => {
+    const created = addForkRoutes(undefined, claim("alice"));
+    const empty = { ...created, spec: { ...(created.spec as object), http: (created.spec as any).http.filter((r: any) => r.name === "default") } };
+    expect(check(policies.routes, { operation: "DELETE", oldObject: empty })).toEqual({ allowed: true, applied: true });
   });
 });
 
@@ -235,6 +279,11 @@ describe("RBAC and policy objects", () => {
   it("bind the fork role in each forkable namespace and the Mapping role in the gateway namespace only", () => {
     const bindings = forkRoleBindings(ctx).filter((b) => b.kind === "RoleBinding");
     expect(bindings.map((b) => `${b.metadata.namespace}/${(b as any).roleRef.name}`)).toEqual(["payments/forkstack-fork", "shop/forkstack-fork", "emissary/forkstack-fork-mappings"]);
+  });
+
+  it("grant patch on VirtualServices in forkable namespaces (route writes are JSON Patches), read-only elsewhere", () => {
+    const verbs = (name: string) => ((forkRoles(ctx).find((r) => r.metadata.name === name) as any).rules as any[]).find((r) => r.resources.includes("virtualservices")).verbs;
+    expect([verbs("forkstack-fork").includes("patch"), verbs("forkstack-fork-read")]).toEqual([true, ["get", "list", "watch"]]);
   });
 
   it("grant no verb on Secrets, RBAC, namespaces' contents outside the listed kinds, or admission objects", () => {

@@ -3,18 +3,23 @@
  * without erasing what concurrent forks wrote at the same moment.
  *
  * Every fork of a Service writes the same object (Istio honours one VirtualService per host for
- * sidecars), so a plain apply would let the last writer win. Instead: read, merge (fork/routes.ts,
- * pure), write back with the `metadata.resourceVersion` that was read; the API server rejects the
- * write with 409 Conflict when anyone wrote in between, and we read again and retry with jittered
- * exponential backoff. This is the optimistic concurrency the API documents
- * (https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versions) and the loop
- * client-go's `retry.RetryOnConflict` and argo-rollouts' Istio router
- * (rollout/trafficrouting/istio/istio.go, which updates the VirtualService with the read
- * resourceVersion and lets the controller retry) rely on.
+ * sidecars), so a plain apply would let the last writer win. Instead: read, decide (fork/routes.ts
+ * and fork/routePatch.ts, pure), and write only the fork's own routes as a JSON Patch whose `test`s
+ * state what it relies on; the API server applies it to the object as it is then, or rejects it
+ * (422) when a test no longer holds, and we read again and retry with jittered exponential backoff.
+ * Inserting a fork's routes tests nothing and changing them in place shifts nothing, so concurrent
+ * forks rarely collide (routePatch.ts explains why each patch is safe).
+ *
+ * Creating a VirtualService, deleting the one forkstack created, and the few writes a patch cannot
+ * state (routePatch.ts) keep the optimistic concurrency of the resourceVersion
+ * (https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versions): a 409 Conflict
+ * is retried the same way, as client-go's `retry.RetryOnConflict` does. `strategy: "replace"` writes
+ * everything that way, as forkstack did before (kept for the benchmark's before/after).
  *
  * It does no I/O besides `api`; sleep and randomness are injectable for tests.
  */
-import { ConflictError, NotFoundError, VirtualService, VirtualServiceApi, VS_GROUP, VS_VERSION } from "../kube/vsApi";
+import { ConflictError, NotFoundError, UnknownOutcomeError, VirtualService, VirtualServiceApi, VS_GROUP, VS_VERSION } from "../kube/vsApi";
+import { addRoutesWrite, orphaned, releaseRoutesWrite, RouteWrite } from "./routePatch";
 import { addForkRoutes, ForkRouteClaim, placeRoutes, removeForkRoutes, routesOfFork } from "./routes";
 
 export interface SyncOptions {
@@ -34,6 +39,12 @@ export interface SyncOptions {
   readonly sleep?: (ms: number) => Promise<void>;
   /** @default Math.random */
   readonly random?: () => number;
+  /**
+   * `patch`: only the fork's routes, as JSON Patches (routePatch.ts). `replace`: the whole object at
+   * the resourceVersion that was read, as before JSON Patches (kept to compare in `npm run bench`).
+   * @default "patch"
+   */
+  readonly strategy?: "patch" | "replace";
 }
 
 export const SYNC_DEFAULTS = { maxAttempts: 10, baseDelayMs: 50, maxDelayMs: 2000 } as const;
@@ -96,10 +107,12 @@ async function readModifyWrite<T>(api: VirtualServiceApi, what: string, write: W
     try {
       return await write(list);
     } catch (err) {
-      // Retried: 409 (someone wrote since our read), and a 404 from replace/delete (the object we
-      // read was deleted before our write, e.g. its last fork left). `write` turns a 404 on create
-      // into a NotServedError, which is not retried.
-      if (!(err instanceof ConflictError) && !(err instanceof NotFoundError)) throw err;
+      // Retried: 409 (someone wrote since our read) and a rejected patch (422: one of its tests no
+      // longer holds), both ConflictErrors; a 404 from replace/patch/delete (the object we read was
+      // deleted before our write, e.g. its last fork left); and a write whose outcome is unknown
+      // (reading again shows whether it was applied). `write` turns a 404 on create into a
+      // NotServedError, which is not retried.
+      if (!(err instanceof ConflictError) && !(err instanceof NotFoundError) && !(err instanceof UnknownOutcomeError)) throw err;
       last = err;
     }
     if (attempt < maxAttempts) {
@@ -139,30 +152,69 @@ export function applyClaim(api: VirtualServiceApi, claim: ForkRouteClaim, opts: 
           );
         }
       }
-      // addForkRoutes keeps metadata, but pin the version we read: it is what makes the write safe.
-      const written = await api.replace({ ...merged, metadata: { ...merged.metadata, resourceVersion: existing.metadata.resourceVersion } });
+      const write: RouteWrite = opts.strategy === "replace" ? { kind: "replace", virtualService: merged } : addRoutesWrite(existing, claim);
+      // Adding never deletes, so there is always a VirtualService to resolve to.
+      const written = (await send(api, existing, write)) ?? existing;
       // The app team (re)created its VirtualService next to one forkstack had created: the fork's
       // routes now live in the app's, so take them out of forkstack's (deleted when empty). A lost
       // race here retries the whole write, which is idempotent.
-      for (const old of stale) await removeFrom(api, old, claim);
+      for (const old of stale) await removeFrom(api, old, claim, opts);
       return written;
     },
     opts,
   );
 }
 
-/** Takes the fork's routes out of one VirtualService (deleting one forkstack created once it holds no fork route). */
-async function removeFrom(api: VirtualServiceApi, vs: VirtualService, claim: Pick<ForkRouteClaim, "forkId" | "headerName">): Promise<VirtualService | undefined> {
-  const result = removeForkRoutes(vs, claim.forkId, claim.headerName);
-  switch (result.action) {
+/**
+ * Sends one write decided on `vs` as read: a patch applies to the object as it is now, a replace
+ * or delete only to the version read (409 otherwise). Resolves to the VirtualService as left
+ * (undefined once deleted).
+ */
+async function send(api: VirtualServiceApi, vs: VirtualService, write: RouteWrite): Promise<VirtualService | undefined> {
+  const namespace = vs.metadata.namespace ?? "default";
+  switch (write.kind) {
     case "none":
       return vs;
+    case "patch":
+      return api.patch(namespace, vs.metadata.name, write.ops);
+    case "replace":
+      return api.replace({ ...write.virtualService, metadata: { ...write.virtualService.metadata, resourceVersion: vs.metadata.resourceVersion } });
     case "delete":
-      await api.delete(vs.metadata.namespace ?? "default", vs.metadata.name, String(vs.metadata.resourceVersion));
+      await api.delete(namespace, vs.metadata.name, String(vs.metadata.resourceVersion));
       return undefined;
-    case "update":
-      return api.replace({ ...result.virtualService, metadata: { ...result.virtualService.metadata, resourceVersion: vs.metadata.resourceVersion } });
   }
+}
+
+const pause = (opts: SyncOptions, ms: number) => (opts.sleep ?? ((t: number) => new Promise<void>((resolve) => setTimeout(resolve, t))))(ms);
+
+/** Takes the fork's routes out of one VirtualService (deleting one forkstack created once it holds no fork route). */
+async function removeFrom(
+  api: VirtualServiceApi,
+  vs: VirtualService,
+  claim: Pick<ForkRouteClaim, "forkId" | "headerName">,
+  opts: SyncOptions,
+): Promise<VirtualService | undefined> {
+  if (opts.strategy !== "replace") {
+    // Retire, then remove (routePatch.ts): each step decided on the state the previous one answered
+    // with; a rejected step rejects the attempt, and the next attempt starts from a fresh read.
+    let left: VirtualService | undefined = vs;
+    for (let step = 0; step < 3 && left !== undefined; step++) {
+      const write = releaseRoutesWrite(left, claim.forkId, claim.headerName);
+      if (write.kind === "none") break;
+      left = await send(api, left, write);
+      // Just retired: let forks leaving at the same moment retire theirs too (a jittered pause of up
+      // to four base delays, 200 ms by default), so that one removal takes many and fewer collide.
+      // Without it, 200 forks leaving at once needed 3.2 reads each on average and up to 7; with it
+      // 2.1-2.5 and at most 3 (npm run bench, BENCHMARKS.md).
+      if (write.kind === "patch" && write.retires) await pause(opts, Math.floor((opts.random ?? Math.random)() * 4 * (opts.baseDelayMs ?? SYNC_DEFAULTS.baseDelayMs)));
+    }
+    // The last fork out deletes what forkstack created, judged on the state after its own write
+    // (or as read, when a retry finds its routes already gone): see routePatch.ts.
+    if (left === undefined || !orphaned(left, claim.headerName)) return left;
+    return send(api, left, { kind: "delete" });
+  }
+  const result = removeForkRoutes(vs, claim.forkId, claim.headerName);
+  return send(api, vs, result.action === "update" ? { kind: "replace", virtualService: result.virtualService } : { kind: result.action });
 }
 
 /**
@@ -180,9 +232,9 @@ export function releaseClaim(
     `removing ${subject(claim)}`,
     async (list) => {
       const { target: existing, stale } = placeRoutes(list, claim.service, claim.delegate);
-      for (const old of stale) await removeFrom(api, old, claim);
+      for (const old of stale) await removeFrom(api, old, claim, opts);
       if (existing === undefined) return undefined;
-      return removeFrom(api, existing, claim);
+      return removeFrom(api, existing, claim, opts);
     },
     opts,
   );
@@ -192,27 +244,17 @@ export function releaseClaim(
 export type RouteDrift = "in-sync" | "missing" | "changed";
 
 /**
- * JSON with object keys sorted: the API server returns custom objects with their keys in Go's
- * encoding/json map order (sorted), not in the order they were written, so a plain
- * JSON.stringify comparison calls every live route "changed" (seen by the e2e tier on a real
- * kube-apiserver). Array order still counts: route order is meaning.
- */
-function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_k, v) =>
-    v !== null && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, (v as Record<string, unknown>)[k]])) : v,
-  );
-}
-
-/**
- * Reads the Service's VirtualService and compares it with what applyClaim would write: `missing`
- * when the fork has no route there (or there is no VirtualService), `changed` when its routes differ
- * or are no longer above the app's, `in-sync` otherwise. Read-only.
+ * Reads the Service's VirtualService and compares the fork's routes with what applyClaim would
+ * write: `missing` when the fork has no route there (or there is no VirtualService), `changed` when
+ * its routes differ, are split or are no longer above the app's (or a copy is left in a stale
+ * VirtualService forkstack created), `in-sync` otherwise. Other forks' routes do not count. Read-only.
  */
 export async function routeDrift(api: VirtualServiceApi, claim: ForkRouteClaim): Promise<{ drift: RouteDrift; virtualService?: VirtualService }> {
   const { target: vs, stale } = placeRoutes(await api.listAll(), claim.service, claim.delegate);
   if (vs === undefined || routesOfFork(vs, claim.forkId, claim.headerName).length === 0) return { drift: "missing", virtualService: vs };
-  const wanted = addForkRoutes(vs, claim);
-  const same = canonicalJson((wanted.spec as { http?: unknown }).http) === canonicalJson((vs.spec as { http?: unknown }).http);
+  // The same decision applyClaim makes: nothing to write means in sync. Routes compare as JSON
+  // values (the API server returns object keys sorted, not in the order they were written).
+  const same = addRoutesWrite(vs, claim).kind === "none";
   // A copy of the fork's routes left in a stale VirtualService forkstack created: the next update takes it out.
   const leftBehind = stale.some((old) => routesOfFork(old, claim.forkId, claim.headerName).length > 0);
   return { drift: same && !leftBehind ? "in-sync" : "changed", virtualService: vs };

@@ -315,7 +315,9 @@ export function routesOfFork(vs: VirtualService | undefined, forkId: string, hea
  * Adopted VS: app-team routes/fields untouched; for EACH non-fork http route R (in order) the fork
  * gets a route named routeName(forkId, i) = R with every match condition AND the fork header,
  * destinations at the shared service → targetHost, everything else of R kept. All fork routes sit
- * above the non-fork routes; among forks existing order is kept, a new fork goes last. Never
+ * above the non-fork routes; among forks existing order is kept, a new fork goes first (where the
+ * live write inserts it, fork/routePatch.ts: index 0 is above every app route whatever other forks
+ * write meanwhile; among forks order does not matter, each matches only its own header). Never
  * mutates inputs.
  */
 export function addForkRoutes(existing: VirtualService | undefined, claim: ForkRouteClaim): VirtualService {
@@ -345,7 +347,7 @@ export function addForkRoutes(existing: VirtualService | undefined, claim: ForkR
       placed = true;
     }
   }
-  if (!placed) merged.push(...mine);
+  if (!placed) merged.unshift(...mine);
   spec.http = [...merged, ...appRoutes];
   vs.spec = spec;
   return vs;

@@ -15,8 +15,9 @@ import type * as k8s from "@kubernetes/client-node";
 import type { KubeObject } from "./objects";
 import { ConfigError } from "../errors";
 import { kubeconfigError, redact } from "./kubeconfig";
-import { statusOf, withRetries } from "./retry";
-import { ClusterAccess, SnapshotKind, ConflictError, NotFoundError, VirtualService, VS_GROUP, VS_PLURAL, VS_VERSION } from "./vsApi";
+import type { JsonPatchOp } from "./jsonPatch";
+import { isTransient, notApplied, statusOf, withRetries } from "./retry";
+import { ClusterAccess, SnapshotKind, ConflictError, NotFoundError, PatchRejectedError, UnknownOutcomeError, VirtualService, VS_GROUP, VS_PLURAL, VS_VERSION } from "./vsApi";
 
 type ClientNode = typeof k8s;
 
@@ -49,6 +50,22 @@ function translate(err: unknown, what: string): never {
   if (status !== undefined) throw new Error(`${what}: HTTP ${status}: ${messageOf(err)}`);
   if (err instanceof Error) throw new Error(`${what}: ${redact(err.message)}`);
   throw err;
+}
+
+/**
+ * What kube-apiserver answers when a JSON Patch does not apply to the stored object (a failed
+ * `test`, a missing path): 422 Invalid with this generic message and no causes
+ * (apiserver endpoints/handlers/patch.go `applyJSPatch` → apimachinery `NewGenericServerResponse`).
+ * Schema or admission failures are 422 too, but name the object and carry causes.
+ */
+const PATCH_NOT_APPLICABLE = "the server rejected our request due to an error in our request";
+
+function translatePatch(err: unknown, what: string, guarded: boolean): never {
+  if (statusOf(err) === 422 && messageOf(err) === PATCH_NOT_APPLICABLE) {
+    throw new PatchRejectedError(`${what}: the object changed since it was read (422: ${PATCH_NOT_APPLICABLE})`);
+  }
+  if (!guarded && isTransient(err)) throw new UnknownOutcomeError(`${what}: ${messageOf(err)}; it may or may not have been applied`);
+  return translate(err, what);
 }
 
 /** Typed models (V1Service) become the JSON the API returned (dates as RFC 3339 strings). */
@@ -145,6 +162,26 @@ export async function clientNodeAccess(kubeconfig: string, context?: string): Pr
           return asVirtualService(await withRetries(`replacing ${label(namespace, body.metadata.name)}`, () => custom.replaceNamespacedCustomObject({ ...vs, namespace, name: body.metadata.name, body })));
         } catch (err) {
           return translate(err, `replacing ${label(namespace, body.metadata.name)}`);
+        }
+      },
+      async patch(namespace, name, ops: readonly JsonPatchOp[]) {
+        const what = `patching ${label(namespace, name)}`;
+        // A patch with tests can be sent again: if the first one was applied, its tests fail and the
+        // caller reads again. One without (an insert) would apply twice, so it is repeated only when
+        // it surely was not applied.
+        const guarded = ops.some((o) => o.op === "test");
+        try {
+          return asVirtualService(
+            await withRetries(
+              what,
+              // client-node 2.x offers json-patch+json and merge-patch+json for this call and picks by
+              // its own rules; set the type we mean (its README's patch example does the same).
+              () => custom.patchNamespacedCustomObject({ ...vs, namespace, name, body: ops }, k.setHeaderOptions("Content-Type", k.PatchStrategy.JsonPatch)),
+              guarded ? {} : { retryIf: notApplied },
+            ),
+          );
+        } catch (err) {
+          return translatePatch(err, what, guarded);
         }
       },
       async delete(namespace, name, resourceVersion) {

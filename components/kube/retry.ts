@@ -24,6 +24,12 @@ export interface RetryOptions {
   readonly sleep?: (ms: number) => Promise<void>;
   /** @default Math.random */
   readonly random?: () => number;
+  /**
+   * Which failures to retry. A request that is not idempotent may only be repeated when it surely
+   * had no effect (`notApplied`).
+   * @default isTransient
+   */
+  readonly retryIf?: (err: unknown) => boolean;
 }
 
 export const RETRY_DEFAULTS = { attempts: 5, baseDelayMs: 200, maxDelayMs: 10_000, timeoutMs: 30_000 } as const;
@@ -52,6 +58,18 @@ export function isTransient(err: unknown): boolean {
   for (let e: any = err, depth = 0; e && depth < 4; e = e.cause, depth++) {
     if (typeof e.code === "string" && TRANSIENT_CODES.includes(e.code)) return true;
     if (typeof e.message === "string" && /socket hang up|ECONNRESET/.test(e.message)) return true;
+  }
+  return false;
+}
+
+/**
+ * Whether a failed request surely changed nothing: shed with 429 by API priority and fairness before
+ * any handler ran, or never connected. A timeout, a reset or a 5xx may come after the server applied it.
+ */
+export function notApplied(err: unknown): boolean {
+  if (statusOf(err) === 429) return true;
+  for (let e: any = err, depth = 0; e && depth < 4; e = e.cause, depth++) {
+    if (e.code === "ECONNREFUSED" || e.code === "UND_ERR_CONNECT_TIMEOUT") return true;
   }
   return false;
 }
@@ -90,7 +108,7 @@ export async function withRetries<T>(what: string, call: () => Promise<T>, opts:
     try {
       return await withTimeout(call(), timeoutMs, what);
     } catch (err) {
-      if (attempt >= attempts || !isTransient(err)) throw err;
+      if (attempt >= attempts || !(opts.retryIf ?? isTransient)(err)) throw err;
       const jittered = Math.floor(random() * Math.min(cap, base * 2 ** (attempt - 1)));
       const after = retryAfterMs(err);
       await sleep(after === undefined ? jittered : Math.max(jittered, Math.min(after, cap)));

@@ -4,6 +4,7 @@
  * cluster (render/simulatedApi.ts). Keeping it this small lets the read-modify-write loop
  * (fork/routeSync.ts) be tested without a cluster.
  */
+import type { JsonPatchOp } from "./jsonPatch";
 import type { KubeObject } from "./objects";
 
 /** A networking.istio.io VirtualService as the API server returns it. */
@@ -18,6 +19,31 @@ export class ConflictError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "ConflictError";
+  }
+}
+
+/**
+ * A JSON Patch that no longer applies: one of its `test`s failed, or a path it names is gone,
+ * because the object changed since it was read. The API server answers 422 Invalid, "the server
+ * rejected our request due to an error in our request" (apiserver handlers/patch.go,
+ * `applyJSPatch`), and changes nothing. Like a 409 it means "read again and retry", so it is a
+ * ConflictError.
+ */
+export class PatchRejectedError extends ConflictError {
+  constructor(message: string) {
+    super(message);
+    this.name = "PatchRejectedError";
+  }
+}
+
+/**
+ * A write that may or may not have been applied (it timed out, the connection dropped, or the
+ * server answered 5xx) and may not simply be sent again: read the object to see.
+ */
+export class UnknownOutcomeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UnknownOutcomeError";
   }
 }
 
@@ -41,6 +67,14 @@ export interface VirtualServiceApi {
    * when someone wrote it since, NotFoundError when it was deleted.
    */
   replace(vs: VirtualService): Promise<VirtualService>;
+  /**
+   * Applies a JSON Patch (RFC 6902, `application/json-patch+json`) to the object as it is on the
+   * server, atomically, without a resourceVersion precondition: the patch's own `test`s say what
+   * must still hold. Rejects with PatchRejectedError when they do not, NotFoundError when the
+   * object is gone. A patch without any `test` is not sent twice: when its outcome is unknown it
+   * rejects with UnknownOutcomeError.
+   */
+  patch(namespace: string, name: string, ops: readonly JsonPatchOp[]): Promise<VirtualService>;
   /** Deletes if still at `resourceVersion` (a delete precondition); ConflictError if not; gone already is fine. */
   delete(namespace: string, name: string, resourceVersion: string): Promise<void>;
 }

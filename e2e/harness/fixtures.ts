@@ -37,7 +37,7 @@ export async function seedShop(rest: RestConfig, namespace = "shop"): Promise<an
   return created;
 }
 
-/** Wraps a VirtualServiceApi to count the 409 Conflicts the server answered. */
+/** Wraps a VirtualServiceApi to count the 409 Conflicts the server answered and the JSON Patches it rejected (422). */
 export function countingConflicts(api: VirtualServiceApi): { api: VirtualServiceApi; conflicts: () => number } {
   let n = 0;
   const counted = <T>(p: Promise<T>) =>
@@ -51,6 +51,8 @@ export function countingConflicts(api: VirtualServiceApi): { api: VirtualService
       listAll: () => api.listAll(),
       create: (vs) => counted(api.create(vs)),
       replace: (vs) => counted(api.replace(vs)),
+      // A rejected patch is a PatchRejectedError, a ConflictError: counted with the 409s.
+      patch: (ns, name, ops) => counted(api.patch(ns, name, ops)),
       delete: (ns, name, rv) => counted(api.delete(ns, name, rv)),
     },
     conflicts: () => n,

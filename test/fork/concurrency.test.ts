@@ -105,12 +105,22 @@ describe("twenty forks writing an app team's VirtualService at once", () => {
   let api: FakeKubeApi;
   let applied: Outcome[];
   let afterApply: KubeObject[];
+  let refusedDuringApply: number;
+  let churned: Outcome[];
+  let afterChurn: KubeObject[];
+  let refusedDuringChurn: number;
   let released: Outcome[];
+  const retargeted = () => claims("reviews").map((c) => ({ ...c, targetHost: serviceFqdn(`reviews-${c.forkId}-v2`, "shop") }));
+  const refused = () => api.conflicts() + api.rejectedPatches();
 
   beforeAll(async () => {
     api = await startFakeKubeApi({ seed: [ADOPTED] });
     applied = await spawnJob({ op: "apply", kubeconfig: api.kubeconfig, claims: claims("reviews") });
     afterApply = api.virtualServices();
+    refusedDuringApply = refused();
+    churned = await spawnJob({ op: "apply", kubeconfig: api.kubeconfig, claims: retargeted() });
+    afterChurn = api.virtualServices();
+    refusedDuringChurn = refused() - refusedDuringApply;
     released = await spawnJob({ op: "release", kubeconfig: api.kubeconfig, claims: claims("reviews") });
   }, 120_000);
 
@@ -122,6 +132,24 @@ describe("twenty forks writing an app team's VirtualService at once", () => {
       1,
       [...FORKS.map((f) => `forkstack-${f}`), "primary"].sort(),
     ]);
+  });
+
+  it("adds them with JSON Patches the server never refused (no 409, no 422)", () => {
+    expect(refusedDuringApply).toBe(0);
+  });
+
+  it("sends every patch as application/json-patch+json", () => {
+    expect([...new Set(api.requests.filter((r) => r.method === "PATCH").map((r) => r.contentType))]).toEqual(["application/json-patch+json"]);
+  });
+
+  it("changes every fork's route at once in place: each once, pointing at its new copy, none refused", () => {
+    const forkRoutes = (afterChurn[0].spec as any).http.filter((r: any) => isForkRoute(r.name));
+    expect([churned.filter((o) => "error" in o), forkRoutes.length, forkRoutes.filter((r: any) => r.route[0].destination.host.includes("-v2.")).length, refusedDuringChurn]).toEqual([[], 20, 20, 0]);
+  });
+
+  it("leaves the team's route byte for byte as it was while forks are in it", () => {
+    const team = (vs: KubeObject) => JSON.stringify((vs.spec as any).http.find((r: any) => r.name === "primary"));
+    expect(team(afterChurn[0])).toBe(JSON.stringify((ADOPTED.spec as any).http[0]));
   });
 
   it("releases every fork without error", () => {

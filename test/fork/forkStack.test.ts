@@ -60,8 +60,9 @@ describe("ForkStack", () => {
     const vss = cluster.list("networking.istio.io/v1", "VirtualService", "shop").filter((v) => (v.spec as any).hosts.includes("api.shop.svc.cluster.local"));
     expect(vss).toHaveLength(1);
     const names = (vss[0].spec as any).http.map((r: any) => r.name);
-    expect(names).toEqual(["forkstack-alice", "forkstack-bob", "default"]);
-    const alice = (vss[0].spec as any).http[0];
+    // The newer fork's route is inserted first (fork/routePatch.ts).
+    expect(names).toEqual(["forkstack-bob", "forkstack-alice", "default"]);
+    const alice = (vss[0].spec as any).http[1];
     expect(alice.match).toEqual([{ headers: { "x-fork-identifier": { exact: "alice" } } }]);
     expect(alice.route[0].destination.host).toBe("api-alice.shop.svc.cluster.local");
   });

@@ -6,7 +6,7 @@
 import * as YAML from "yaml";
 import { applyClaim, ConflictRetriesExhaustedError, releaseClaim, routeDrift, SyncOptions } from "../../components/fork/routeSync";
 import type { ForkRouteClaim } from "../../components/fork/routes";
-import { ConflictError, NotFoundError, VirtualServiceApi } from "../../components/kube/vsApi";
+import { ConflictError, NotFoundError, UnknownOutcomeError, VirtualServiceApi } from "../../components/kube/vsApi";
 import { isForkRoute, LABELS, serviceFqdn } from "../../components/naming";
 import { KubeObject, SimulatedCluster } from "../../render/cluster";
 import { simulatedAccess } from "../../render/simulatedApi";
@@ -48,7 +48,7 @@ function recording(api: VirtualServiceApi, before: Partial<Record<keyof VirtualS
       await before[k]?.(calls.filter((c) => c === k).length);
       return (api[k] as (...a: any[]) => Promise<any>)(...args);
     };
-  const wrapped: VirtualServiceApi = { list: wrap("list"), listAll: wrap("listAll"), create: wrap("create"), replace: wrap("replace"), delete: wrap("delete") };
+  const wrapped: VirtualServiceApi = { list: wrap("list"), listAll: wrap("listAll"), create: wrap("create"), replace: wrap("replace"), patch: wrap("patch"), delete: wrap("delete") };
   return { api: wrapped, calls };
 }
 
@@ -79,18 +79,38 @@ describe("applyClaim", () => {
     expect(vsOf(cluster).map((v) => forkRoutes(v).sort())).toEqual([["forkstack-alice", "forkstack-bob"]]);
   });
 
-  it("re-reads and retries when another fork wrote between its read and its write, keeping both routes", async () => {
+  it("inserts its route without conflicting when another fork added one between its read and its write", async () => {
     const cluster = new SimulatedCluster();
     cluster.seedYaml(ADOPTED);
     const inner = simulatedAccess(cluster).virtualServices;
     const { api, calls } = recording(inner, {
       // bob's whole update lands after alice read, before alice writes.
-      replace: async (n) => {
+      patch: async (n) => {
         if (n === 1) await applyClaim(inner, claim("bob", "reviews"), noWait);
       },
     });
     await applyClaim(api, claim("alice", "reviews"), noWait);
-    expect([calls, forkRoutes(vsOf(cluster)[0]).sort()]).toEqual([["listAll", "replace", "listAll", "replace"], ["forkstack-alice", "forkstack-bob"]]);
+    expect([calls, forkRoutes(vsOf(cluster)[0]).sort()]).toEqual([["listAll", "patch"], ["forkstack-alice", "forkstack-bob"]]);
+  });
+
+  it("re-reads and retries when a route above the one it changes moved between its read and its write, keeping both", async () => {
+    const cluster = new SimulatedCluster();
+    cluster.seedYaml(ADOPTED);
+    const inner = simulatedAccess(cluster).virtualServices;
+    await applyClaim(inner, claim("alice", "reviews"), noWait);
+    const { api, calls } = recording(inner, {
+      // bob inserts at the top after alice read: alice's route is no longer at the index she tests.
+      patch: async (n) => {
+        if (n === 1) await applyClaim(inner, claim("bob", "reviews"), noWait);
+      },
+    });
+    await applyClaim(api, { ...claim("alice", "reviews"), targetHost: serviceFqdn("reviews-alice-2", "shop") }, noWait);
+    const http = (vsOf(cluster)[0].spec as any).http;
+    expect([calls, http.map((r: any) => r.name), http[1].route[0].destination.host]).toEqual([
+      ["listAll", "patch", "listAll", "patch"],
+      ["forkstack-bob", "forkstack-alice", "primary"],
+      serviceFqdn("reviews-alice-2", "shop"),
+    ]);
   });
 
   it("re-reads and creates when the VirtualService was deleted between its read and its write", async () => {
@@ -98,12 +118,31 @@ describe("applyClaim", () => {
     const inner = simulatedAccess(cluster).virtualServices;
     await applyClaim(inner, claim("bob"), noWait);
     const { api, calls } = recording(inner, {
-      replace: async (n) => {
+      patch: async (n) => {
         if (n === 1) await releaseClaim(inner, claim("bob"), noWait);
       },
     });
     await applyClaim(api, claim("alice"), noWait);
-    expect([calls, vsOf(cluster).map(forkRoutes)]).toEqual([["listAll", "replace", "listAll", "create"], [["forkstack-alice"]]]);
+    expect([calls, vsOf(cluster).map(forkRoutes)]).toEqual([["listAll", "patch", "listAll", "create"], [["forkstack-alice"]]]);
+  });
+
+  it("retries a write whose outcome was unknown by reading again, and does not add the route twice", async () => {
+    const cluster = new SimulatedCluster();
+    cluster.seedYaml(ADOPTED);
+    const inner = simulatedAccess(cluster).virtualServices;
+    // The first patch is applied, but its answer is lost (a timeout, a reset connection).
+    let lost = false;
+    const api: VirtualServiceApi = {
+      ...inner,
+      patch: async (...args) => {
+        const out = await inner.patch(...args);
+        if (lost) return out;
+        lost = true;
+        throw new UnknownOutcomeError("patching VirtualService shop/reviews: socket hang up; it may or may not have been applied");
+      },
+    };
+    await applyClaim(api, claim("alice", "reviews"), noWait);
+    expect(forkRoutes(vsOf(cluster)[0])).toEqual(["forkstack-alice"]);
   });
 
   it("waits a random share of a ceiling that doubles per attempt up to the cap", async () => {
@@ -214,7 +253,23 @@ describe("releaseClaim", () => {
       },
     });
     await releaseClaim(api, claim("alice"), noWait);
-    expect([calls, vsOf(cluster).map(forkRoutes)]).toEqual([["listAll", "delete", "listAll", "replace"], [["forkstack-bob"]]]);
+    // With bob's route there, alice retires her route (one patch), then removes it (another).
+    expect([calls, vsOf(cluster).map(forkRoutes)]).toEqual([["listAll", "delete", "listAll", "patch", "patch"], [["forkstack-bob"]]]);
+  });
+
+  it("deletes the VirtualService it created when the last two forks leave at once, each having read the other's route", async () => {
+    const cluster = new SimulatedCluster();
+    const inner = simulatedAccess(cluster).virtualServices;
+    await applyClaim(inner, claim("bob"), noWait);
+    await applyClaim(inner, claim("alice"), noWait);
+    const { api, calls } = recording(inner, {
+      // bob leaves after alice read [alice, bob, default] and before her patch: neither saw itself last.
+      patch: async (n) => {
+        if (n === 1) await releaseClaim(inner, claim("bob"), noWait);
+      },
+    });
+    await releaseClaim(api, claim("alice"), noWait);
+    expect([calls, vsOf(cluster)]).toEqual([["listAll", "patch", "delete"], []]);
   });
 
   it("fails at once when listing VirtualServices answers 404", async () => {
@@ -327,5 +382,55 @@ describe("a claim placed in a delegate VirtualService", () => {
     const { cluster, api } = setup();
     cluster.delete("networking.istio.io/v1", "VirtualService", "shop", "checkout-routes");
     await expect(applyClaim(api, delegated(), noWait)).rejects.toThrow("the delegate VirtualService shop/checkout-routes does not exist");
+  });
+});
+
+describe("forty forks writing one app team's VirtualService at once", () => {
+  const ids = Array.from({ length: 40 }, (_, i) => `f${i}`);
+  const retargeted = (id: string) => ({ ...claim(id, "reviews"), targetHost: serviceFqdn(`reviews-${id}-v2`, "shop") });
+  // Real (short) jittered waits, so that retried writers interleave as they would over HTTP.
+  const opts: SyncOptions = { baseDelayMs: 2, maxDelayMs: 20 };
+  const appPart = (vs: KubeObject) => ({ ...vs, metadata: { ...vs.metadata, resourceVersion: undefined, generation: undefined }, spec: { ...(vs.spec as object), http: (vs.spec as any).http.filter((r: any) => !isForkRoute(r.name)) } });
+
+  async function run() {
+    const cluster = new SimulatedCluster();
+    cluster.seedYaml(ADOPTED);
+    const before = vsOf(cluster)[0];
+    const inner = simulatedAccess(cluster).virtualServices;
+    const conflicts = { n: 0 };
+    const api: VirtualServiceApi = {
+      ...inner,
+      patch: (...args) => inner.patch(...args).catch((err) => {
+        if (err instanceof ConflictError) conflicts.n++;
+        throw err;
+      }),
+    };
+    await Promise.all(ids.map((id) => applyClaim(api, claim(id, "reviews"), opts)));
+    const added = { vs: vsOf(cluster)[0], conflicts: conflicts.n };
+    await Promise.all(ids.map((id) => applyClaim(api, retargeted(id), opts)));
+    const churned = { vs: vsOf(cluster)[0], conflicts: conflicts.n - added.conflicts };
+    await Promise.all(ids.map((id) => releaseClaim(api, claim(id, "reviews"), opts)));
+    return { before, added, churned, released: vsOf(cluster)[0] };
+  }
+  let result: Awaited<ReturnType<typeof run>>;
+  beforeAll(async () => {
+    result = await run();
+  });
+
+  it("adds every fork's route exactly once, without a single rejected write", () => {
+    expect([forkRoutes(result.added.vs).sort(), result.added.conflicts]).toEqual([ids.map((id) => `forkstack-${id}`).sort(), 0]);
+  });
+
+  it("keeps the team's route and every other field as they were while forks are in it", () => {
+    expect(appPart(result.added.vs)).toEqual(appPart(result.before));
+  });
+
+  it("changes every fork's route in place, each once, without a single rejected write", () => {
+    const http = (result.churned.vs.spec as any).http.filter((r: any) => isForkRoute(r.name));
+    expect([http.length, http.every((r: any) => r.route[0].destination.host === serviceFqdn(`reviews-${r.name.slice("forkstack-".length)}-v2`, "shop")), result.churned.conflicts]).toEqual([40, true, 0]);
+  });
+
+  it("restores the team's spec byte for byte once every fork left", () => {
+    expect(JSON.stringify(result.released.spec)).toBe(JSON.stringify(result.before.spec));
   });
 });

@@ -17,6 +17,7 @@ import * as path from "path";
 import * as readline from "readline";
 import { clientNodeAccess } from "../../components/kube/clientNode";
 import type { SyncOptions } from "../../components/fork/routeSync";
+import type { JsonPatchOp } from "../../components/kube/jsonPatch";
 import type { ForkRouteClaim } from "../../components/fork/routes";
 import type { ClusterAccess } from "../../components/kube/vsApi";
 
@@ -24,11 +25,12 @@ export type ProbeStep =
   | { call: "list"; namespace: string }
   | { call: "listAll" }
   | { call: "create" | "replace"; vs: any }
+  | { call: "patch"; namespace: string; name: string; ops: JsonPatchOp[] }
   | { call: "delete"; namespace: string; name: string; resourceVersion: string }
   | { call: "getService" | "getDeployment"; namespace: string; name: string };
 
 export type Job =
-  | { op: "apply" | "release"; kubeconfig: string; context?: string; claims: ForkRouteClaim[]; options?: Pick<SyncOptions, "maxAttempts" | "baseDelayMs" | "maxDelayMs"> }
+  | { op: "apply" | "release"; kubeconfig: string; context?: string; claims: ForkRouteClaim[]; options?: Pick<SyncOptions, "maxAttempts" | "baseDelayMs" | "maxDelayMs" | "strategy"> }
   | { op: "probe"; kubeconfig: string; context?: string; steps: ProbeStep[] };
 
 export type StepOutcome = { ok: unknown } | { error: string; message: string };
@@ -44,6 +46,8 @@ async function probe(access: ClusterAccess, step: ProbeStep): Promise<unknown> {
       return vs.create(step.vs);
     case "replace":
       return vs.replace(step.vs);
+    case "patch":
+      return vs.patch(step.namespace, step.name, step.ops);
     case "delete":
       return vs.delete(step.namespace, step.name, step.resourceVersion);
     case "getService":

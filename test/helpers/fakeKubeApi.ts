@@ -1,7 +1,7 @@
 /**
  * A local stand-in for the Kubernetes API server, over real HTTP on 127.0.0.1 (random port), for
  * the paths forkstack's ClusterAccess uses: networking.istio.io/v1 virtualservices (list in a
- * namespace and cluster-wide, get, create, replace, delete with preconditions) and reads of core/v1
+ * namespace and cluster-wide, get, create, replace, JSON Patch, delete with preconditions) and reads of core/v1
  * Services and apps/v1 Deployments seeded by the test.
  *
  * It keeps the API server's concurrency rules
@@ -9,16 +9,23 @@
  * bumps `metadata.resourceVersion`; a PUT whose resourceVersion differs from the stored one fails
  * with 409 Conflict; a PUT without one fails with 422 (custom resources allow no unconditional
  * update); a POST of an existing name fails with 409 AlreadyExists; a DELETE whose precondition
- * does not match fails with 409 Conflict. Errors are `Status` objects, as the API returns them.
+ * does not match fails with 409 Conflict. A PATCH must be `application/json-patch+json` (415
+ * otherwise) and applies to the stored object all or nothing; when a `test` or a path of it does not
+ * hold it fails as kube-apiserver does (handlers/patch.go `applyJSPatch`): 422 Invalid, "the server
+ * rejected our request due to an error in our request", no causes. Errors are `Status` objects, as
+ * the API returns them.
  */
 import * as http from "http";
 import type { AddressInfo } from "net";
+import { applyJsonPatch, JsonPatchError } from "../../components/kube/jsonPatch";
 import type { KubeObject } from "../../render/cluster";
 
 export interface FakeRequest {
   method: string;
   path: string;
   status: number;
+  /** The request's Content-Type, when it had a body. */
+  contentType?: string;
 }
 
 export interface FakeKubeApi {
@@ -29,6 +36,8 @@ export interface FakeKubeApi {
   readonly requests: readonly FakeRequest[];
   /** How many requests were answered with 409. */
   conflicts(): number;
+  /** How many PATCHes were rejected with 422 because a test or path of theirs no longer held. */
+  rejectedPatches(): number;
   /** Stored VirtualServices, sorted by namespace/name. */
   virtualServices(): KubeObject[];
   close(): Promise<void>;
@@ -77,7 +86,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     items: items.sort((a, b) => key(a.metadata.namespace!, a.metadata.name).localeCompare(key(b.metadata.namespace!, b.metadata.name))),
   });
 
-  function handle(method: string, path: string, body: any): [number, unknown] {
+  function handle(method: string, path: string, body: any, contentType: string | undefined): [number, unknown] {
     let m: RegExpExecArray | null;
     if (method === "GET" && path === `${VS_BASE}/virtualservices`) return [200, list([...virtualServices.values()].map((o) => structuredClone(o)))];
     if ((m = new RegExp(`^${VS_BASE}/namespaces/([^/]+)/virtualservices$`).exec(path))) {
@@ -141,6 +150,33 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
         virtualServices.set(key(ns, name), stored);
         return [200, stored];
       }
+      if (method === "PATCH") {
+        if (!live) return notFound();
+        if (contentType !== "application/json-patch+json") {
+          return [415, status(415, "UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`)];
+        }
+        let patched: KubeObject;
+        try {
+          patched = applyJsonPatch(live, body);
+        } catch (err) {
+          if (!(err instanceof JsonPatchError)) throw err;
+          return [422, status(422, "Invalid", "the server rejected our request due to an error in our request", {})];
+        }
+        const stored: KubeObject = {
+          ...patched,
+          metadata: {
+            ...patched.metadata,
+            name,
+            namespace: ns,
+            resourceVersion: String(++version),
+            uid: live.metadata.uid,
+            creationTimestamp: live.metadata.creationTimestamp,
+            generation: Number(live.metadata.generation ?? 1) + (JSON.stringify(patched.spec) !== JSON.stringify(live.spec) ? 1 : 0),
+          },
+        };
+        virtualServices.set(key(ns, name), stored);
+        return [200, stored];
+      }
       if (method === "DELETE") {
         if (!live) return notFound();
         const want = body?.preconditions?.resourceVersion;
@@ -191,13 +227,14 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
       }
       let code: number;
       let payload: unknown;
+      const contentType = req.headers["content-type"]?.split(";")[0].trim();
       try {
         const text = Buffer.concat(chunks).toString("utf8");
-        [code, payload] = handle(method, path, text === "" ? undefined : JSON.parse(text));
+        [code, payload] = handle(method, path, text === "" ? undefined : JSON.parse(text), contentType);
       } catch (err) {
         [code, payload] = [400, status(400, "BadRequest", String(err))];
       }
-      requests.push({ method, path, status: code });
+      requests.push({ method, path, status: code, ...(chunks.length > 0 && contentType !== undefined ? { contentType } : {}) });
       res.writeHead(code, { "content-type": "application/json" });
       res.end(JSON.stringify(payload));
     });
@@ -222,6 +259,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     kubeconfig,
     requests,
     conflicts: () => requests.filter((r) => r.status === 409).length,
+    rejectedPatches: () => requests.filter((r) => r.method === "PATCH" && r.status === 422).length,
     virtualServices: () => [...virtualServices.values()].map((o) => structuredClone(o)).sort((a, b) => key(a.metadata.namespace!, a.metadata.name).localeCompare(key(b.metadata.namespace!, b.metadata.name))),
     close: () =>
       new Promise<void>((resolve, reject) => {

@@ -66,6 +66,10 @@ const STEPS = {
   getServiceMissing: { call: "getService", namespace: "shop", name: "nope" },
   getDeployment: { call: "getDeployment", namespace: "shop", name: "reviews" },
   getDeploymentMissing: { call: "getDeployment", namespace: "shop", name: "nope" },
+  // After `replace` above: reviews has `http: []`.
+  patch: { call: "patch", namespace: "shop", name: "reviews", ops: [{ op: "add", path: "/spec/http/0", value: { name: "first", route: [{ destination: { host: "reviews" } }] } }] },
+  patchTestFails: { call: "patch", namespace: "shop", name: "reviews", ops: [{ op: "test", path: "/spec/http/0/name", value: "nope" }, { op: "remove", path: "/spec/http/0" }] },
+  patchMissing: { call: "patch", namespace: "shop", name: "gone", ops: [{ op: "test", path: "/spec/http/0/name", value: "x" }] },
 } as const;
 
 afterAll(() => stopJobWorker());
@@ -148,9 +152,52 @@ describe("clientNodeAccess over HTTP", () => {
     expect(outcome.getDeploymentMissing).toEqual({ ok: null });
   });
 
+  it("applies a JSON Patch and returns the VirtualService as patched", () => {
+    const vs = (outcome.patch as { ok: KubeObject }).ok;
+    expect([(vs.spec as any).http.map((r: any) => r.name), vs.metadata.resourceVersion]).toEqual([["first"], "5003"]);
+  });
+
+  it("sends every patch as application/json-patch+json", () => {
+    const patches = api.requests.filter((r) => r.method === "PATCH");
+    expect([patches.length, [...new Set(patches.map((r) => r.contentType))]]).toEqual([3, ["application/json-patch+json"]]);
+  });
+
+  it("turns the 422 of a patch whose test failed into a PatchRejectedError, and the server changed nothing", () => {
+    expect([outcome.patchTestFails, (vsAfter.find((v) => v.metadata.name === "reviews")!.spec as any).http.map((r: any) => r.name)]).toEqual([
+      { error: "PatchRejectedError", message: expect.stringContaining("the object changed since it was read (422: the server rejected our request due to an error in our request)") },
+      ["first"],
+    ]);
+  });
+
+  it("turns 404 on patch into a NotFoundError", () => {
+    expect(outcome.patchMissing).toEqual({ error: "NotFoundError", message: expect.stringContaining('"gone" not found') });
+  });
+
   it("rejects a context the kubeconfig does not have with one line naming it", async () => {
     await expect(spawnJob({ op: "probe", kubeconfig: api.kubeconfig, context: "staging", steps: [] })).rejects.toThrow(
       'concurrentWriters failed: forkstack:cluster.context: "staging" is not a context of the kubeconfig; use one of ["fake"]',
     );
   }, 60_000);
+});
+
+describe("a JSON Patch without tests (an insert) when the API server fails", () => {
+  let api: FakeKubeApi;
+  let outcomes: StepOutcome[];
+  const insert = { call: "patch", namespace: "shop", name: "reviews", ops: [{ op: "add", path: "/spec/http/0", value: { name: "first", route: [{ destination: { host: "reviews" } }] } }] } as const;
+
+  beforeAll(async () => {
+    // 1st request: 503 (applied or not, the client cannot tell); 2nd: shed with 429 (surely not applied).
+    api = await startFakeKubeApi({ seed: SEED, fault: (n) => (n === 1 ? "503" : n === 2 ? "429" : undefined) });
+    outcomes = await spawnJob({ op: "probe", kubeconfig: api.kubeconfig, steps: [insert, insert] as any });
+  }, 60_000);
+
+  afterAll(() => api.close());
+
+  it("is not sent again after a 503, and says its outcome is unknown", () => {
+    expect(outcomes[0]).toEqual({ error: "UnknownOutcomeError", message: expect.stringContaining("it may or may not have been applied") });
+  });
+
+  it("is sent again after a 429, once", () => {
+    expect([outcomes[1], api.requests.map((r) => `${r.method} ${r.status}`)]).toEqual([{ ok: expect.anything() }, ["PATCH 503", "PATCH 429", "PATCH 200"]]);
+  });
 });

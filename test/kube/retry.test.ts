@@ -1,7 +1,7 @@
 /** Retries, timeouts and redaction of every Kubernetes call (components/kube/retry.ts, kubeconfig.ts). */
 import { kubeconfigError, redact } from "../../components/kube/kubeconfig";
 import * as jsYaml from "js-yaml";
-import { isTransient, retryAfterMs, TimeoutError, withRetries } from "../../components/kube/retry";
+import { isTransient, notApplied, retryAfterMs, TimeoutError, withRetries } from "../../components/kube/retry";
 
 /** An error shaped like client-node's ApiException. */
 const api = (code: number, headers: Record<string, string> = {}) => Object.assign(new Error(`HTTP ${code}`), { code, headers });
@@ -69,6 +69,25 @@ describe("withRetries", () => {
     await expect(withRetries("listing VirtualServices", () => new Promise(() => undefined), { ...opts, timeoutMs: 10, attempts: 1 })).rejects.toThrow(
       "listing VirtualServices: no answer within 0.01 s",
     );
+  });
+});
+
+describe("a call that may only be repeated when it surely had no effect (retryIf: notApplied)", () => {
+  const opts = { sleep: async () => undefined, retryIf: notApplied };
+
+  it("is repeated after a 429 or a refused connection", async () => {
+    const refused = Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" });
+    expect([await withRetries("x", failing(api(429)).call, opts), await withRetries("x", failing(refused).call, opts)]).toEqual(["ok", "ok"]);
+  });
+
+  it.each([
+    ["a 503", api(503)],
+    ["a reset connection", reset()],
+    ["a timeout", new TimeoutError("x", 1)],
+  ])("is not repeated after %s, which may come after the server applied it", async (_what, err) => {
+    const f = failing(err);
+    await expect(withRetries("x", f.call, opts)).rejects.toBe(err);
+    expect(f.calls()).toBe(1);
   });
 });
 

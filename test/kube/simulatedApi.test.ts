@@ -1,6 +1,6 @@
 /** The simulated cluster keeps the API server's optimistic-concurrency rules. */
 import * as YAML from "yaml";
-import { ConflictError, NotFoundError } from "../../components/kube/vsApi";
+import { ConflictError, NotFoundError, PatchRejectedError } from "../../components/kube/vsApi";
 import { SimulatedCluster } from "../../render/cluster";
 import { simulatedAccess } from "../../render/simulatedApi";
 
@@ -88,5 +88,31 @@ describe("simulatedAccess", () => {
   it("answers a missing Service or Deployment with undefined", async () => {
     const { reader } = setup().access;
     expect(await Promise.all([reader.getService("shop", "nope"), reader.getDeployment("shop", "nope")])).toEqual([undefined, undefined]);
+  });
+
+  it("applies a JSON Patch to the object as it is now, whatever version was read, and stamps a new version", async () => {
+    const { access } = setup();
+    const written = await access.virtualServices.patch("shop", "reviews", [{ op: "add", path: "/spec/http/0", value: { name: "first", route: [{ destination: { host: "x" } }] } }]);
+    expect([(written.spec as any).http.map((r: any) => r.name), written.metadata.resourceVersion !== "4242"]).toEqual([["first", "primary"], true]);
+  });
+
+  it("rejects a patch whose test fails with a PatchRejectedError (a ConflictError) and changes nothing", async () => {
+    const { cluster, access } = setup();
+    const rejected = access.virtualServices.patch("shop", "reviews", [
+      { op: "remove", path: "/spec/http/0" },
+      { op: "test", path: "/spec/hosts/0", value: "ratings" },
+    ]);
+    await expect(rejected).rejects.toThrow(PatchRejectedError);
+    await expect(rejected).rejects.toThrow(ConflictError);
+    expect(cluster.get("networking.istio.io/v1", "VirtualService", "shop", "reviews")).toEqual({ ...reviews(), metadata: { ...reviews().metadata } });
+  });
+
+  it("rejects a patch of a missing VirtualService with a NotFoundError", async () => {
+    await expect(setup().access.virtualServices.patch("shop", "gone", [{ op: "remove", path: "/spec/http/0" }])).rejects.toThrow(NotFoundError);
+  });
+
+  it("keeps the object's name and namespace whatever the patch says", async () => {
+    const written = await setup().access.virtualServices.patch("shop", "reviews", [{ op: "replace", path: "/metadata/name", value: "other" }]);
+    expect([written.metadata.namespace, written.metadata.name]).toEqual(["shop", "reviews"]);
   });
 });

@@ -173,7 +173,8 @@ describe("render CLI: the real program on the shop fixtures", () => {
   it("puts the routes of both forks into the one VirtualService of the shared api", () => {
     const covering = both.objects.filter((o) => o.kind === "VirtualService" && JSON.stringify((o.spec as any).hosts).includes("api.shop"));
     expect(covering).toHaveLength(1);
-    expect(routeNames(covering[0])).toEqual(["forkstack-a", "forkstack-b", "default"]);
+    // b, rendered after a, is inserted first (fork/routePatch.ts).
+    expect(routeNames(covering[0])).toEqual(["forkstack-b", "forkstack-a", "default"]);
   });
 
   it("keeps the app team's route and retries in the catalog VirtualService below fork b's route", () => {

@@ -1,0 +1,204 @@
+/**
+ * Route-writes benchmark: D forks writing one app team's VirtualService at the same moment, through
+ * the live code path (fork/routeSync.ts over the real `@kubernetes/client-node` adapter, one client
+ * per fork), against the local API test server over real HTTP on 127.0.0.1 in its own process
+ * (bench/apiServer.ts over test/helpers/fakeKubeApi.ts: the API server's resourceVersion, 409 and
+ * JSON Patch rules). Three phases, each all D at once:
+ *
+ * - add: every fork adds its route;
+ * - churn: every fork changes its route's destination (a new copy, as an image change may bring);
+ * - release: every fork takes its route out.
+ *
+ * After each phase it reads the object back and counts routes lost (a fork's route missing) and
+ * duplicated (present more than once), and whether the app team's route and fields stayed byte for
+ * byte; it counts the writes the server refused (409 Conflict, 422 rejected patch), each writer's
+ * attempts (one read and one write each) and the wall time. `strategy: "replace"` is the old path
+ * (the whole object at the resourceVersion read) for comparison.
+ */
+import { spawn } from "child_process";
+import * as path from "path";
+import * as readline from "readline";
+import { applyClaim, releaseClaim, SYNC_DEFAULTS } from "../components/fork/routeSync";
+import type { ForkRouteClaim } from "../components/fork/routes";
+import { clientNodeAccess } from "../components/kube/clientNode";
+import { ConflictError, VirtualService, VirtualServiceApi } from "../components/kube/vsApi";
+import { isForkRoute, routeName, serviceFqdn } from "../components/naming";
+
+export type Strategy = "patch" | "replace";
+export type Phase = "add" | "churn" | "release";
+
+export interface RoutePhaseResult {
+  strategy: Strategy;
+  forks: number;
+  phase: Phase;
+  failures: number;
+  lost: number;
+  duplicated: number;
+  /** After release: fork routes still in the VirtualService. */
+  leftBehind: number;
+  /** The app team's route, the other fields and (after release) the whole spec as before forks. */
+  appIntact: boolean;
+  /** Writes the server refused: 409 Conflict and 422 (a patch's test no longer held). */
+  refused: number;
+  meanAttempts: number;
+  maxAttempts: number;
+  wallMs: number;
+  /** First failure's message, if any. */
+  firstError?: string;
+}
+
+const NS = "shop";
+const SERVICE = "reviews";
+const HEADER = "x-fork-identifier";
+
+/** An app team's VirtualService as a live cluster returns it: one route with retries, a timeout and a subset split. */
+function appVirtualService(): VirtualService {
+  return {
+    apiVersion: "networking.istio.io/v1",
+    kind: "VirtualService",
+    metadata: { name: SERVICE, namespace: NS, resourceVersion: "4242", uid: "6f1c3a2e-0000-4000-8000-000000000001", generation: 3, creationTimestamp: "2026-01-10T09:00:00Z", labels: { team: "books" } },
+    spec: {
+      hosts: [SERVICE],
+      gateways: ["mesh"],
+      http: [
+        {
+          name: "primary",
+          timeout: "5s",
+          retries: { attempts: 2, perTryTimeout: "2s" },
+          route: [
+            { destination: { host: SERVICE, subset: "v1" }, weight: 90 },
+            { destination: { host: SERVICE, subset: "v2" }, weight: 10 },
+          ],
+        },
+      ],
+    },
+  };
+}
+
+function claimOf(forkId: string, generation: number): ForkRouteClaim {
+  return { forkId, headerName: HEADER, service: { name: SERVICE, namespace: NS }, targetHost: serviceFqdn(`${SERVICE}-${forkId}${generation > 0 ? `-v${generation}` : ""}`, NS) };
+}
+
+/**
+ * Counts a writer's attempts (each attempt of routeSync's loop starts with one listAll) and the
+ * writes the server refused (409 Conflict or AlreadyExists, 422 rejected patch: ConflictErrors).
+ */
+function counting(api: VirtualServiceApi) {
+  let attempts = 0;
+  let refused = 0;
+  const counted = <T>(p: Promise<T>) =>
+    p.catch((err) => {
+      if (err instanceof ConflictError) refused++;
+      throw err;
+    });
+  return {
+    api: {
+      ...api,
+      listAll: () => (attempts++, api.listAll()),
+      create: (vs) => counted(api.create(vs)),
+      replace: (vs) => counted(api.replace(vs)),
+      patch: (ns, name, ops) => counted(api.patch(ns, name, ops)),
+      delete: (ns, name, rv) => counted(api.delete(ns, name, rv)),
+    } as VirtualServiceApi,
+    attempts: () => attempts,
+    refused: () => refused,
+    reset: () => void ((attempts = 0), (refused = 0)),
+  };
+}
+
+/** Starts bench/apiServer.ts; resolves to its kubeconfig and a stop function. */
+async function startServer(seed: VirtualService[]): Promise<{ kubeconfig: string; stop: () => Promise<void> }> {
+  const ts = require.resolve("ts-node/dist/bin", { paths: [path.join(__dirname, "..")] });
+  const child = spawn(process.execPath, [ts, "--transpile-only", path.join(__dirname, "apiServer.ts"), JSON.stringify(seed)], { stdio: ["pipe", "pipe", "inherit"] });
+  const line = await new Promise<string>((resolve, reject) => {
+    readline.createInterface({ input: child.stdout! }).once("line", resolve);
+    child.once("exit", (code) => reject(new Error(`bench/apiServer.ts exited with ${code} before it listened`)));
+  });
+  return {
+    kubeconfig: (JSON.parse(line) as { kubeconfig: string }).kubeconfig,
+    stop: () => new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : (child.once("exit", () => resolve()), child.stdin!.end()))),
+  };
+}
+
+const withoutRoutes = (vs: VirtualService) => JSON.stringify({ ...vs, metadata: { ...vs.metadata, resourceVersion: undefined, generation: undefined }, spec: { ...(vs.spec as object), http: undefined } });
+
+/** A deterministic shuffle (mulberry32): writers start in an order unrelated to where their routes sit. */
+function shuffled<T>(items: readonly T[], seed: number): T[] {
+  let a = seed >>> 0;
+  const random = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
+/** Runs add, churn and release with D writers using `strategy`; one fresh API server per run. */
+export async function routeWrites(forks: number, strategy: Strategy): Promise<RoutePhaseResult[]> {
+  const server = await startServer([appVirtualService()]);
+  try {
+    const ids = Array.from({ length: forks }, (_, i) => `f${String(i + 1).padStart(3, "0")}`);
+    // One client per fork, as separate `pulumi up` processes would have.
+    const writers = await Promise.all(ids.map(async () => counting((await clientNodeAccess(server.kubeconfig)).virtualServices)));
+    const reader = (await clientNodeAccess(server.kubeconfig)).virtualServices;
+    const [original] = await reader.listAll();
+    const results: RoutePhaseResult[] = [];
+    for (const [p, phase] of (["add", "churn", "release"] as Phase[]).entries()) {
+      for (const w of writers) w.reset();
+      // Started in another order each phase: removals started bottom-up (the reverse of the
+      // inserts) would never shift a route another writer still has to find.
+      const order = shuffled(ids.map((_, i) => i), 1000 * forks + p);
+      const t0 = performance.now();
+      const outcomes = await Promise.allSettled(
+        order.map((i) =>
+          phase === "release" ? releaseClaim(writers[i].api, claimOf(ids[i], 0), { strategy }) : applyClaim(writers[i].api, claimOf(ids[i], phase === "churn" ? 1 : 0), { strategy }),
+        ),
+      );
+      const wallMs = performance.now() - t0;
+      const [vs] = await reader.listAll();
+      const http = ((vs?.spec as { http?: { name?: string; route?: { destination: { host: string } }[] }[] } | undefined)?.http ?? []);
+      const count = (name: string) => http.filter((r) => r.name === name).length;
+      const expected = phase === "release" ? [] : ids.map((id) => routeName(id));
+      const lost = expected.filter((n) => count(n) === 0).length;
+      const duplicated = expected.filter((n) => count(n) > 1).length;
+      const leftBehind = phase === "release" ? http.filter((r) => isForkRoute(r.name)).length : 0;
+      const app = http.filter((r) => !isForkRoute(r.name));
+      const appIntact =
+        vs !== undefined &&
+        JSON.stringify(app) === JSON.stringify((original.spec as { http: unknown[] }).http) &&
+        withoutRoutes(vs) === withoutRoutes(original) &&
+        (phase !== "release" || JSON.stringify(vs.spec) === JSON.stringify(original.spec));
+      // After churn every fork's route must point at its new copy; a stale one counts as lost.
+      const stale = phase === "churn" ? ids.filter((id) => http.some((r) => r.name === routeName(id) && r.route?.[0]?.destination.host !== claimOf(id, 1).targetHost)).length : 0;
+      const attempts = writers.map((w) => w.attempts());
+      const failed = outcomes.filter((o): o is PromiseRejectedResult => o.status === "rejected");
+      results.push({
+        strategy,
+        forks,
+        phase,
+        failures: failed.length,
+        lost: lost + stale,
+        duplicated,
+        leftBehind,
+        appIntact,
+        refused: writers.reduce((n, w) => n + w.refused(), 0),
+        meanAttempts: attempts.reduce((a, b) => a + b, 0) / attempts.length,
+        maxAttempts: Math.max(...attempts),
+        wallMs,
+        ...(failed.length > 0 ? { firstError: String((failed[0].reason as Error).message).slice(0, 200) } : {}),
+      });
+    }
+    return results;
+  } finally {
+    await server.stop();
+  }
+}
+
+export const ROUTE_RETRY_LIMIT = SYNC_DEFAULTS.maxAttempts;

@@ -14,6 +14,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { getClusterAccess } from "../kube/access";
+import { redact } from "../kube/kubeconfig";
 import { VirtualService } from "../kube/vsApi";
 import { applyClaim, releaseClaim, routeDrift, RouteDrift } from "./routeSync";
 import type { ForkRouteClaim } from "./routes";
@@ -100,6 +101,33 @@ async function release(state: ForkRoutesState): Promise<void> {
   await releaseClaim(access.virtualServices, claimOf(state));
 }
 
+/**
+ * What the engine is told when a provider call fails. The dynamic provider host reports only an
+ * Error's message: anything else thrown becomes "Unknown Error" with nothing to go on (seen once in
+ * the e2e tier, destroying two forks of one VirtualService at once), so it is described here,
+ * redacted, with what it was doing.
+ */
+export function asError(err: unknown, what: string): Error {
+  if (err instanceof Error) return err;
+  let text: string;
+  try {
+    text = JSON.stringify(err) ?? String(err);
+  } catch {
+    text = String(err);
+  }
+  const kind = err === null ? "null" : typeof err === "object" ? ((err as object).constructor?.name ?? "object") : typeof err;
+  return new Error(`${what}: failed with a value that is not an Error (${kind}): ${redact(text).slice(0, 2000)}`);
+}
+
+/** Runs one provider call, turning whatever it throws into an Error that says what failed. */
+async function reported<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw asError(err, what);
+  }
+}
+
 export const forkRoutesProvider: pulumi.dynamic.ResourceProvider = {
   async diff(_id: string, olds: ForkRoutesState, news: ForkRoutesState): Promise<pulumi.dynamic.DiffResult> {
     // Update in place on any change: the routes are rewritten by name, never replaced wholesale.
@@ -107,25 +135,25 @@ export const forkRoutesProvider: pulumi.dynamic.ResourceProvider = {
     if (INPUT_KEYS.some((k) => (olds[k] ?? "") !== (news[k] ?? ""))) return { changes: true, replaces: [], deleteBeforeReplace: false };
     // Same inputs: the live VirtualService decides. A route removed or changed out of band is a
     // change, so `pulumi up` restores it even without a refresh first.
-    const live = await drift(news);
+    const live = await reported(`checking routes of fork "${news.forkId}"`, () => drift(news));
     return { changes: live !== "in-sync", replaces: [], deleteBeforeReplace: false };
   },
   async read(id: string, props: ForkRoutesState): Promise<pulumi.dynamic.ReadResult> {
     // `pulumi refresh`: record what the live VirtualService holds, so a missing route shows.
-    return { id, props: { ...props, routes: await drift(props) } };
+    return { id, props: { ...props, routes: await reported(`reading routes of fork "${props.forkId}"`, () => drift(props)) } };
   },
   async create(inputs: ForkRoutesState): Promise<pulumi.dynamic.CreateResult> {
-    const outs = await apply(inputs);
+    const outs = await reported(`adding routes of fork "${inputs.forkId}"`, () => apply(inputs));
     return { id: `${inputs.serviceNamespace}/${inputs.serviceName}/${inputs.forkId}`, outs };
   },
   async update(_id: string, olds: ForkRoutesState, news: ForkRoutesState): Promise<pulumi.dynamic.UpdateResult> {
     // Apply the new routes first, then take the old ones out: requests keep a route throughout.
-    const outs = await apply(news);
-    if (movedClaim(olds, news)) await release(olds);
+    const outs = await reported(`updating routes of fork "${news.forkId}"`, () => apply(news));
+    if (movedClaim(olds, news)) await reported(`removing routes of fork "${olds.forkId}"`, () => release(olds));
     return { outs };
   },
   async delete(_id: string, props: ForkRoutesState): Promise<void> {
-    await release(props);
+    await reported(`removing routes of fork "${props.forkId}"`, () => release(props));
   },
 };
 

@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { FORK_ROUTES_KIND, ForkRoutes, forkRoutesProvider, ForkRoutesState } from "../../components/fork/forkRoutes";
+import { asError, FORK_ROUTES_KIND, ForkRoutes, forkRoutesProvider, ForkRoutesState } from "../../components/fork/forkRoutes";
 import { forkRoutesHandler } from "../../render/simulatedApi";
 import { resetClusterAccessFactory, setClusterAccessFactory } from "../../components/kube/access";
 import { isForkRoute } from "../../components/naming";
@@ -211,4 +211,23 @@ describe("the serialized provider in another process, over HTTP", () => {
       [],
     ]);
   }, 60_000);
+});
+
+describe("asError (what the engine is told when a provider call fails)", () => {
+  it("describes a thrown plain object instead of letting the host report 'Unknown Error', credentials redacted", () => {
+    const err = asError({ code: 422, body: { message: "denied" }, token: "s3cr3t" }, 'removing routes of fork "bob"');
+    expect(err).toBeInstanceOf(Error);
+    expect(err.message).toMatch(/^removing routes of fork "bob": failed with a value that is not an Error \(Object\): \{"code":422,"body":\{"message":"denied"\},"token":/);
+    expect(err.message).not.toContain("s3cr3t");
+  });
+
+  it("passes an Error through as it is", () => {
+    const original = new Error("HTTP 403: forbidden");
+    expect(asError(original, "x")).toBe(original);
+  });
+
+  it("describes a thrown string and undefined", () => {
+    expect(asError("boom", "w").message).toBe('w: failed with a value that is not an Error (string): "boom"');
+    expect(asError(undefined, "w").message).toBe("w: failed with a value that is not an Error (undefined): undefined");
+  });
 });

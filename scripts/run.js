@@ -35,7 +35,12 @@ if (!supported(process.versions.node)) {
     process.exit(1);
   }
   node = path.join(installed.stdout.trim(), "bin", "node");
-  console.error(`forkstack: ${process.version} is older than Node 22.19; running under ${node}`);
+  // One short line: the version it found, the one it uses and where that lives (~ for the home folder).
+  const home = require("os").homedir();
+  const dir = path.dirname(path.dirname(node));
+  const version = (/(\d+\.\d+\.\d+)$/.exec(dir) || [])[1] || "24";
+  const where = path.dirname(dir).startsWith(home) ? `~${path.dirname(dir).slice(home.length)}` : path.dirname(dir);
+  console.error(`forkstack: Node ${process.version} is too old; using Node ${version} from ${where}`);
 }
 
 // ts-node keeps a V8 compile cache of the TypeScript compiler, by default in the temp folder

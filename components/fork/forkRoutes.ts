@@ -109,6 +109,9 @@ async function release(state: ForkRoutesState): Promise<void> {
  */
 export function asError(err: unknown, what: string): Error {
   if (err instanceof Error) return err;
+  // An Error of another realm or a serialized copy of one of our classes: keep its message.
+  const message = (err as { message?: unknown } | null | undefined)?.message;
+  if (typeof message === "string") return new Error(redact(message));
   let text: string;
   try {
     text = JSON.stringify(err) ?? String(err);

@@ -18,7 +18,7 @@
  *
  * It does no I/O besides `api`; sleep and randomness are injectable for tests.
  */
-import { ConflictError, NotFoundError, UnknownOutcomeError, VirtualService, VirtualServiceApi, VS_GROUP, VS_VERSION } from "../kube/vsApi";
+import { isConflict, isNotFound, isUnknownOutcome, VirtualService, VirtualServiceApi, VS_GROUP, VS_VERSION } from "../kube/vsApi";
 import { addRoutesWrite, orphaned, releaseRoutesWrite, RouteWrite } from "./routePatch";
 import { addForkRoutes, ForkRouteClaim, placeRoutes, removeForkRoutes, routesOfFork } from "./routes";
 
@@ -77,7 +77,7 @@ export class NotServedError extends Error {
 }
 
 /** The cause's message on one line (a 404 for an unknown API group has a plain-text body ending in a newline). */
-const oneLine = (err: Error) => err.message.replace(/\s+/g, " ").trim();
+const oneLine = (err: unknown) => String((err as { message?: unknown } | null)?.message ?? err).replace(/\s+/g, " ").trim();
 
 type Write<T> = (list: VirtualService[]) => Promise<T>;
 
@@ -96,7 +96,7 @@ async function readModifyWrite<T>(api: VirtualServiceApi, what: string, write: W
       // and findVirtualService refuses to pick one of two.
       list = await api.listAll();
     } catch (err) {
-      if (err instanceof NotFoundError) {
+      if (isNotFound(err)) {
         throw new NotServedError(
           `${what}: the cluster does not serve ${VS_GROUP}/${VS_VERSION} VirtualServices (${oneLine(err)}); ` +
             "install Istio (its CRDs) in the cluster, or check that forkstack:cluster points at the cluster that runs it",
@@ -112,7 +112,7 @@ async function readModifyWrite<T>(api: VirtualServiceApi, what: string, write: W
       // deleted before our write, e.g. its last fork left); and a write whose outcome is unknown
       // (reading again shows whether it was applied). `write` turns a 404 on create into a
       // NotServedError, which is not retried.
-      if (!(err instanceof ConflictError) && !(err instanceof NotFoundError) && !(err instanceof UnknownOutcomeError)) throw err;
+      if (!isConflict(err) && !isNotFound(err) && !isUnknownOutcome(err)) throw err;
       last = err;
     }
     if (attempt < maxAttempts) {
@@ -144,7 +144,7 @@ export function applyClaim(api: VirtualServiceApi, claim: ForkRouteClaim, opts: 
         try {
           return await api.create(merged);
         } catch (err) {
-          if (!(err instanceof NotFoundError)) throw err;
+          if (!isNotFound(err)) throw err;
           const ns = merged.metadata.namespace ?? "default";
           throw new NotServedError(
             `${what}: creating VirtualService ${ns}/${merged.metadata.name} answered 404 Not Found (${oneLine(err)}); ` +

@@ -52,7 +52,8 @@ export function statusOf(err: unknown): number | undefined {
 
 /** Whether a retry may succeed where this attempt failed. */
 export function isTransient(err: unknown): boolean {
-  if (err instanceof TimeoutError) return true;
+  // By name as well: a serialized closure may hold another copy of the class (kube/vsApi.ts isConflict).
+  if (err instanceof TimeoutError || (err as { name?: unknown } | null)?.name === "TimeoutError") return true;
   const status = statusOf(err);
   if (status !== undefined) return status === 429 || (status >= 500 && status <= 599);
   for (let e: any = err, depth = 0; e && depth < 4; e = e.cause, depth++) {

@@ -272,6 +272,31 @@ describe("releaseClaim", () => {
     expect([calls, vsOf(cluster)]).toEqual([["listAll", "patch", "delete"], []]);
   });
 
+  it("retries a rejected patch whose error is a copy of PatchRejectedError, not an instance (the serialized provider's case)", async () => {
+    const cluster = new SimulatedCluster();
+    cluster.seedYaml(ADOPTED);
+    const inner = simulatedAccess(cluster).virtualServices;
+    await applyClaim(inner, claim("alice", "reviews"), noWait);
+    await applyClaim(inner, claim("bob", "reviews"), noWait);
+    // What the e2e tier saw: in ForkRoutes' serialized closure the error the client-node adapter
+    // throws and the class routeSync checks against are different objects, so instanceof fails.
+    class PatchRejectedError {
+      name = "PatchRejectedError";
+      constructor(public message: string) {}
+    }
+    let rejected = 0;
+    const api: VirtualServiceApi = {
+      ...inner,
+      patch: async (...args) => {
+        if (rejected++ === 0) throw new PatchRejectedError("patching VirtualService shop/reviews: the object changed since it was read (422)");
+        return inner.patch(...args);
+      },
+    };
+    await releaseClaim(api, claim("bob", "reviews"), noWait);
+    expect(rejected).toBeGreaterThan(1);
+    expect(forkRoutes(vsOf(cluster)[0])).toEqual(["forkstack-alice"]);
+  });
+
   it("fails at once when listing VirtualServices answers 404", async () => {
     const { api, calls } = recording({ ...simulatedAccess(new SimulatedCluster()).virtualServices, listAll: crdMissing });
     await expect(releaseClaim(api, claim("alice"), noWait)).rejects.toThrow(/^removing routes of fork "alice" for Service shop\/api: the cluster does not serve networking\.istio\.io\/v1 VirtualServices/);

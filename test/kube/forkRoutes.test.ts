@@ -221,6 +221,10 @@ describe("asError (what the engine is told when a provider call fails)", () => {
     expect(err.message).not.toContain("s3cr3t");
   });
 
+  it("keeps the message of an error-like value that is not an Error of this realm", () => {
+    expect(asError({ name: "ConflictRetriesExhaustedError", message: "removing routes of fork \"bob\": gave up after 10 attempts" }, "w").message).toBe('removing routes of fork "bob": gave up after 10 attempts');
+  });
+
   it("passes an Error through as it is", () => {
     const original = new Error("HTTP 403: forbidden");
     expect(asError(original, "x")).toBe(original);

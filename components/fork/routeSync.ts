@@ -81,12 +81,15 @@ const oneLine = (err: unknown) => String((err as { message?: unknown } | null)?.
 
 type Write<T> = (list: VirtualService[]) => Promise<T>;
 
+/** The options' sleep, or a real timer. */
+const sleeper = (opts: SyncOptions) => opts.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+
 /** Reads every VirtualService, lets `write` decide and write; on a lost race reads again. */
 async function readModifyWrite<T>(api: VirtualServiceApi, what: string, write: Write<T>, opts: SyncOptions): Promise<T> {
   const maxAttempts = opts.maxAttempts ?? SYNC_DEFAULTS.maxAttempts;
   const base = opts.baseDelayMs ?? SYNC_DEFAULTS.baseDelayMs;
   const cap = opts.maxDelayMs ?? SYNC_DEFAULTS.maxDelayMs;
-  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const sleep = sleeper(opts);
   const random = opts.random ?? Math.random;
   let last: unknown;
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
@@ -185,7 +188,6 @@ async function send(api: VirtualServiceApi, vs: VirtualService, write: RouteWrit
   }
 }
 
-const pause = (opts: SyncOptions, ms: number) => (opts.sleep ?? ((t: number) => new Promise<void>((resolve) => setTimeout(resolve, t))))(ms);
 
 /** Takes the fork's routes out of one VirtualService (deleting one forkstack created once it holds no fork route). */
 async function removeFrom(
@@ -206,7 +208,7 @@ async function removeFrom(
       // to four base delays, 200 ms by default), so that one removal takes many and fewer collide.
       // Without it, 200 forks leaving at once needed 3.2 reads each on average and up to 7; with it
       // 2.1-2.5 and at most 3 (npm run bench, BENCHMARKS.md).
-      if (write.kind === "patch" && write.retires) await pause(opts, Math.floor((opts.random ?? Math.random)() * 4 * (opts.baseDelayMs ?? SYNC_DEFAULTS.baseDelayMs)));
+      if (write.kind === "patch" && write.retires) await sleeper(opts)(Math.floor((opts.random ?? Math.random)() * 4 * (opts.baseDelayMs ?? SYNC_DEFAULTS.baseDelayMs)));
     }
     // The last fork out deletes what forkstack created, judged on the state after its own write
     // (or as read, when a retry finds its routes already gone): see routePatch.ts.

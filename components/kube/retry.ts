@@ -50,10 +50,21 @@ export function statusOf(err: unknown): number | undefined {
   return typeof code === "number" ? code : undefined;
 }
 
+/**
+ * Whether `err` is an error with one of these names. Our error classes are told apart by `name`, not
+ * by `instanceof`: ForkRoutes runs as a serialized closure (fork/forkRoutes.ts), where the classes it
+ * captured and the ones of the modules it loads where it runs are different objects, so `instanceof`
+ * misses there. Seen in the e2e tier: a 422 PatchRejectedError during two forks' concurrent destroy
+ * was not retried but failed the destroy.
+ */
+export function errorNamed(err: unknown, ...names: string[]): boolean {
+  const name = (err as { name?: unknown } | null | undefined)?.name;
+  return typeof name === "string" && names.includes(name);
+}
+
 /** Whether a retry may succeed where this attempt failed. */
 export function isTransient(err: unknown): boolean {
-  // By name as well: a serialized closure may hold another copy of the class (kube/vsApi.ts isConflict).
-  if (err instanceof TimeoutError || (err as { name?: unknown } | null)?.name === "TimeoutError") return true;
+  if (errorNamed(err, "TimeoutError")) return true;
   const status = statusOf(err);
   if (status !== undefined) return status === 429 || (status >= 500 && status <= 599);
   for (let e: any = err, depth = 0; e && depth < 4; e = e.cause, depth++) {

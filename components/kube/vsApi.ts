@@ -6,6 +6,7 @@
  */
 import type { JsonPatchOp } from "./jsonPatch";
 import type { KubeObject } from "./objects";
+import { errorNamed } from "./retry";
 
 /** A networking.istio.io VirtualService as the API server returns it. */
 export type VirtualService = KubeObject;
@@ -55,24 +56,13 @@ export class NotFoundError extends Error {
   }
 }
 
-/**
- * Whether `err` is one of the errors above, judged by its `name`, not by `instanceof`. ForkRoutes
- * runs as a serialized closure (fork/forkRoutes.ts): the classes it captured and the ones of the
- * modules it loads where it runs are different objects, so `instanceof` misses there. Seen in the
- * e2e tier: a 422 PatchRejectedError during two forks' concurrent destroy was not retried but
- * failed the destroy.
- */
-function named(err: unknown, names: readonly string[]): boolean {
-  const name = (err as { name?: unknown } | null | undefined)?.name;
-  return typeof name === "string" && names.includes(name);
-}
-
+// Told apart by name, not instanceof (kube/retry.ts errorNamed says why).
 /** A 409 or a rejected patch: read again and retry. */
-export const isConflict = (err: unknown): boolean => named(err, ["ConflictError", "PatchRejectedError"]);
+export const isConflict = (err: unknown): boolean => errorNamed(err, "ConflictError", "PatchRejectedError");
 /** A 404. */
-export const isNotFound = (err: unknown): boolean => named(err, ["NotFoundError"]);
+export const isNotFound = (err: unknown): boolean => errorNamed(err, "NotFoundError");
 /** A write that may or may not have been applied. */
-export const isUnknownOutcome = (err: unknown): boolean => named(err, ["UnknownOutcomeError"]);
+export const isUnknownOutcome = (err: unknown): boolean => errorNamed(err, "UnknownOutcomeError");
 
 export interface VirtualServiceApi {
   /** All VirtualServices in a namespace. */

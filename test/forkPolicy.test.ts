@@ -6,7 +6,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { addRoutesWrite, releaseRoutesWrite, removeRoutesWrite, RouteWrite } from "../components/fork/routePatch";
+import { addRoutesWrite, releaseRoutesWrite, removeRoutesWrite, RouteWrite, sweepRetiredWrite } from "../components/fork/routePatch";
 import { addForkRoutes, removeForkRoutes } from "../components/fork/routes";
 import { applyJsonPatch } from "../components/kube/jsonPatch";
 import { forkPolicies, forkRoleBindings, forkRoles, mappingPolicy, PolicyContext, routePolicy, workloadPolicy } from "../components/forkPolicy";
@@ -108,6 +108,21 @@ describe("the JSON Patches of a fork's route writes pass the policies (the API s
     expect([
       check(policies.routes, { operation: "UPDATE", oldObject: both, object: retired }),
       check(policies.routes, { operation: "UPDATE", oldObject: retired, object: swept }),
+    ]).toEqual([
+      { allowed: true, applied: true },
+      { allowed: true, applied: true },
+    ]);
+  });
+
+  it("removing the retired routes other forks left, with its own as the last live fork, or after adding its own", () => {
+    const both = patched(withBob, addRoutesWrite(withBob, claim("alice")));
+    const bobRetired = patched(both, releaseRoutesWrite(both, "bob", "x-fork-identifier"));
+    const lastOut = patched(bobRetired, releaseRoutesWrite(bobRetired, "alice", "x-fork-identifier"));
+    const carolIn = patched(bobRetired, addRoutesWrite(bobRetired, claim("carol")));
+    const carolSwept = patched(carolIn, sweepRetiredWrite(carolIn, "x-fork-identifier"));
+    expect([
+      check(policies.routes, { operation: "UPDATE", oldObject: bobRetired, object: lastOut }),
+      check(policies.routes, { operation: "UPDATE", oldObject: carolIn, object: carolSwept }),
     ]).toEqual([
       { allowed: true, applied: true },
       { allowed: true, applied: true },

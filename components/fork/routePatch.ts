@@ -20,15 +20,20 @@
  *   makes the server reject the patch (422) instead of changing another route, and the writer reads
  *   again. Replacing in place shifts nothing, so concurrent changes of different forks never collide.
  *
- * - Leaving while other forks leave: removing a route shifts every route below it, so forks removing
- *   their routes at the same moment reject each other's patches over and over (200 at once
- *   exhausted the retries). So a leaving fork first renames its routes in place to
- *   `forkstack-<fork>…--gone` (naming.retiredRouteName; shifts nothing, so concurrent renames never
- *   collide), then removes every retired route it sees, its own and other leaving forks', in one
- *   patch, each tested by name. Whoever's removal lands first takes the others' routes with it, and
- *   a fork whose removal is then rejected reads again and finds its routes gone. A retired route
- *   still matches only its own fork's header, so nobody else's requests change meanwhile. Alone
- *   with the app's routes (no other fork's routes to collide with), a fork removes its routes at once.
+ * - Leaving: removing a route shifts every route below it, so forks removing their routes at the
+ *   same moment reject each other's patches over and over (200 at once exhausted the retries). So a
+ *   fork leaving where other forks' routes are live only renames its routes in place to
+ *   `forkstack-<fork>…--gone` (naming.retiredRouteName). A rename shifts nothing, so concurrent
+ *   renames never collide, and a retired route still matches only its own fork's header, so nobody
+ *   else's requests change. The retired routes are then removed, each tested by name, by whoever
+ *   can do it without getting in the way of other forks' writes:
+ *   - the fork that leaves when no other fork's route there is live removes every fork route, its
+ *     own and the retired ones, and retries until they are gone (the last rename to land always
+ *     sees this, so when D forks leave at once exactly one of them sweeps);
+ *   - a fork that has just retired its routes, or added or changed its own, sends the removal of
+ *     the retired routes it sees once, and does not read again when it is rejected
+ *     (`bestEffort`): a retired route left behind harms nobody and goes with the next write there.
+ *   Alone with the app's routes, a fork removes its routes at once.
  * - Deleting the VirtualService forkstack created once no fork route is left: a removal patch does
  *   not test the other forks' routes, so two last forks leaving at once may each see the other's
  *   route when they read. The state the server answers a patch with is the truth after it, so the
@@ -40,13 +45,17 @@
  */
 import { jsonEqual, JsonPatchOp } from "../kube/jsonPatch";
 import { isRetiredRouteName, LABELS, MANAGED_BY, retiredRouteName } from "../naming";
-import { addForkRoutes, ForkRouteClaim, forkOfOwnedRoute, forksIn, removeForkRoutes, routesOfFork, VirtualService } from "./routes";
+import { addForkRoutes, ForkRouteClaim, forkOfOwnedRoute, forksIn, routesOfFork, VirtualService } from "./routes";
 
 /** What to send: nothing, a JSON Patch, the whole object at its resourceVersion, or a delete at it. */
 export type RouteWrite =
   | { kind: "none" }
-  /** `retires`: only renames the fork's routes to their retired names (releaseRoutesWrite). */
-  | { kind: "patch"; ops: JsonPatchOp[]; retires?: true }
+  /**
+   * `retires`: only renames the fork's routes to their retired names (releaseRoutesWrite).
+   * `bestEffort`: only removes retired routes; when the server rejects it, nothing is lost, and it
+   * is not worth a new read.
+   */
+  | { kind: "patch"; ops: JsonPatchOp[]; retires?: true; bestEffort?: true }
   | { kind: "replace"; virtualService: VirtualService }
   | { kind: "delete" };
 
@@ -98,39 +107,72 @@ export function addRoutesWrite(vs: VirtualService, claim: ForkRouteClaim): Route
 }
 
 /**
- * The next write of a fork leaving `vs` (call again on the state it answers with, until `none`):
- * `delete` or `replace` where removeRoutesWrite says so; the removal itself when no other fork has
- * a route there; otherwise first the retiring rename of the fork's live routes, then the removal of
- * every retired route (`sweep`). `none` once the fork has no route there.
+ * The next write of a fork leaving `vs` (call again on the state each write answers with, until
+ * `none`; see the header for why):
+ * - no route of this fork there: `none`;
+ * - no other fork has a live route there: the removal of every fork route, this fork's and the
+ *   retired ones left by forks before it (`delete` or `replace` where removeRoutesWrite would say so);
+ * - this fork's routes still live: the retiring rename (`retires`);
+ * - all of them retired, other forks live: the removal of every retired route, sent once
+ *   (`bestEffort`): when it is rejected a retired route stays until the next write there sweeps it.
  */
 export function releaseRoutesWrite(vs: VirtualService, forkId: string, headerName: string): RouteWrite {
-  const direct = removeRoutesWrite(vs, forkId, headerName);
-  if (direct.kind !== "patch") return direct;
-  const http = httpOf(vs)!;
-  const owned = http.flatMap((r, i) => (forkOfOwnedRoute(r, headerName) !== undefined ? [i] : []));
+  const http = httpOf(vs);
+  if (http === undefined) return { kind: "none" };
   const mine = indicesOf(http, forkId, headerName);
-  if (owned.length === mine.length) return direct;
+  if (mine.length === 0) return { kind: "none" };
+  const owned = http.flatMap((r, i) => (forkOfOwnedRoute(r, headerName) !== undefined ? [i] : []));
+  const othersLive = owned.some((i) => !mine.includes(i) && !isRetiredRouteName(http[i].name));
+  if (!othersLive) return removeAtWrite(vs, http, owned, headerName);
   const live = mine.filter((i) => !isRetiredRouteName(http[i].name));
   if (live.length > 0) {
     return { kind: "patch", retires: true, ops: live.flatMap((i) => [testName(i, http[i].name), { op: "replace", path: `/spec/http/${i}/name`, value: retiredRouteName(String(http[i].name)) } as JsonPatchOp]) };
   }
-  return { kind: "patch", ops: removeAt(http, owned.filter((i) => isRetiredRouteName(http[i].name))) };
+  return { kind: "patch", bestEffort: true, ops: removeAt(http, retiredIn(http, headerName)) };
+}
+
+/** Indices of the routes forks retired (named `…--gone`, fork-owned). */
+function retiredIn(http: readonly Route[], headerName: string): number[] {
+  return http.flatMap((r, i) => (forkOfOwnedRoute(r, headerName) !== undefined && isRetiredRouteName(r.name) ? [i] : []));
 }
 
 /**
- * The write that takes the fork's routes out of `vs`: `none` when it has none there, `delete` for a
+ * After a write that left this fork's routes live, the removal of every retired route in `vs` as
+ * answered (forks that left while others' routes stayed, whose own sweep was rejected), sent once:
+ * `none` when there is none. It never removes the last route nor a live one, so it is always a patch.
+ */
+export function sweepRetiredWrite(vs: VirtualService, headerName: string): RouteWrite {
+  const http = httpOf(vs);
+  const retired = http === undefined ? [] : retiredIn(http, headerName);
+  if (retired.length === 0 || retired.length === http!.length) return { kind: "none" };
+  return { kind: "patch", bestEffort: true, ops: removeAt(http!, retired) };
+}
+
+/**
+ * The write that removes the routes at `indices` (all fork routes) from `vs`: `delete` for a
  * VirtualService forkstack created once no fork route would remain (sent with a resourceVersion
- * precondition), a patch removing exactly its routes otherwise.
+ * precondition), the whole object at its version when they are all there is (`http` goes, so an
+ * adopted tcp-only spec comes back as it was), a patch removing exactly those routes otherwise.
+ */
+function removeAtWrite(vs: VirtualService, http: readonly Route[], indices: readonly number[], headerName: string): RouteWrite {
+  const remaining = http.filter((_, i) => !indices.includes(i));
+  const created = vs.metadata.annotations?.[LABELS.createdBy] === MANAGED_BY;
+  if (created && !remaining.some((r) => forkOfOwnedRoute(r, headerName) !== undefined)) return { kind: "delete" };
+  if (remaining.length === 0) {
+    const { http: _gone, ...spec } = vs.spec as { http?: unknown; [k: string]: unknown };
+    return { kind: "replace", virtualService: { ...vs, spec } };
+  }
+  return { kind: "patch", ops: removeAt(http, indices) };
+}
+
+/**
+ * The write that takes exactly this fork's routes out of `vs`, whatever other forks have there:
+ * `none` when it has none (see removeAtWrite for the rest).
  */
 export function removeRoutesWrite(vs: VirtualService, forkId: string, headerName: string): RouteWrite {
-  const result = removeForkRoutes(vs, forkId, headerName);
-  if (result.action === "none") return { kind: "none" };
-  if (result.action === "delete") return { kind: "delete" };
-  const http = httpOf(vs)!;
-  const mine = indicesOf(http, forkId, headerName);
-  // The last route going: removeForkRoutes drops `http` itself (an adopted tcp-only spec comes back as it was).
-  if (mine.length === http.length) return { kind: "replace", virtualService: result.virtualService };
-  return { kind: "patch", ops: removeAt(http, mine) };
+  const http = httpOf(vs);
+  const mine = http === undefined ? [] : indicesOf(http, forkId, headerName);
+  return mine.length === 0 ? { kind: "none" } : removeAtWrite(vs, http!, mine, headerName);
 }
 
 /**

@@ -19,7 +19,7 @@
  * It does no I/O besides `api`; sleep and randomness are injectable for tests.
  */
 import { isConflict, isNotFound, isUnknownOutcome, VirtualService, VirtualServiceApi, VS_GROUP, VS_VERSION } from "../kube/vsApi";
-import { addRoutesWrite, orphaned, releaseRoutesWrite, RouteWrite } from "./routePatch";
+import { addRoutesWrite, orphaned, releaseRoutesWrite, RouteWrite, sweepRetiredWrite } from "./routePatch";
 import { addForkRoutes, ForkRouteClaim, placeRoutes, removeForkRoutes, routesOfFork } from "./routes";
 
 export interface SyncOptions {
@@ -156,8 +156,10 @@ export function applyClaim(api: VirtualServiceApi, claim: ForkRouteClaim, opts: 
         }
       }
       const write: RouteWrite = opts.strategy === "replace" ? { kind: "replace", virtualService: merged } : addRoutesWrite(existing, claim);
-      // Adding never deletes, so there is always a VirtualService to resolve to.
-      const written = (await send(api, existing, write)) ?? existing;
+      // Adding never deletes, so there is always a VirtualService to resolve to. Retired routes of
+      // forks that left next to others go along, when they can (routePatch.ts).
+      const sent = (await send(api, existing, write)) ?? existing;
+      const written = await sendOnce(api, sent, sweepRetiredWrite(sent, claim.headerName));
       // The app team (re)created its VirtualService next to one forkstack had created: the fork's
       // routes now live in the app's, so take them out of forkstack's (deleted when empty). A lost
       // race here retries the whole write, which is idempotent.
@@ -189,6 +191,20 @@ async function send(api: VirtualServiceApi, vs: VirtualService, write: RouteWrit
 }
 
 
+/**
+ * Sends a `bestEffort` write once: when the server rejects it (a concurrent write moved the routes
+ * it tests) or its outcome is unknown, nothing of it matters enough to read again, and `vs` is
+ * returned as it was.
+ */
+async function sendOnce(api: VirtualServiceApi, vs: VirtualService, write: RouteWrite): Promise<VirtualService> {
+  try {
+    return (await send(api, vs, write)) ?? vs;
+  } catch (err) {
+    if (isConflict(err) || isNotFound(err) || isUnknownOutcome(err)) return vs;
+    throw err;
+  }
+}
+
 /** Takes the fork's routes out of one VirtualService (deleting one forkstack created once it holds no fork route). */
 async function removeFrom(
   api: VirtualServiceApi,
@@ -203,12 +219,11 @@ async function removeFrom(
     for (let step = 0; step < 3 && left !== undefined; step++) {
       const write = releaseRoutesWrite(left, claim.forkId, claim.headerName);
       if (write.kind === "none") break;
+      if (write.kind === "patch" && write.bestEffort) {
+        left = await sendOnce(api, left, write);
+        break;
+      }
       left = await send(api, left, write);
-      // Just retired: let forks leaving at the same moment retire theirs too (a jittered pause of up
-      // to four base delays, 200 ms by default), so that one removal takes many and fewer collide.
-      // Without it, 200 forks leaving at once needed 3.2 reads each on average and up to 7; with it
-      // 2.1-2.5 and at most 3 (npm run bench, BENCHMARKS.md).
-      if (write.kind === "patch" && write.retires) await sleeper(opts)(Math.floor((opts.random ?? Math.random)() * 4 * (opts.baseDelayMs ?? SYNC_DEFAULTS.baseDelayMs)));
     }
     // The last fork out deletes what forkstack created, judged on the state after its own write
     // (or as read, when a retry finds its routes already gone): see routePatch.ts.

@@ -5,7 +5,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { addRoutesWrite, releaseRoutesWrite, removeRoutesWrite, RouteWrite } from "../../components/fork/routePatch";
+import { addRoutesWrite, releaseRoutesWrite, removeRoutesWrite, RouteWrite, sweepRetiredWrite } from "../../components/fork/routePatch";
 import { addForkRoutes, ForkRouteClaim, VirtualService } from "../../components/fork/routes";
 import { applyJsonPatch, JsonPatchError, JsonPatchOp } from "../../components/kube/jsonPatch";
 
@@ -170,6 +170,28 @@ describe("a fork leaving while other forks have routes there", () => {
     expect(names(retire(bothRetired, "bob"))).toEqual(["forkstack-alice", "forkstack-alice--1", "v2-api", "default"]);
   });
 
+  it("sends that removal only once (best effort) while another fork's routes are live", () => {
+    const bothRetired = retire(retire(three, "carol"), "bob");
+    expect(releaseRoutesWrite(bothRetired, "bob", "x-fork-identifier")).toMatchObject({ kind: "patch", bestEffort: true });
+  });
+
+  it("as the last fork with live routes, removes every fork route at once: its own and those retired forks left behind", () => {
+    const bothRetired = retire(retire(three, "carol"), "bob");
+    const w = releaseRoutesWrite(bothRetired, "alice", "x-fork-identifier");
+    expect([w.kind === "patch" && w.bestEffort, patched(bothRetired, w)]).toEqual([undefined, appTeamVs()]);
+  });
+
+  it("as the last fork with live routes in a VirtualService forkstack created, deletes it even with retired routes left there", () => {
+    const created = addForkRoutes(addForkRoutes(undefined, claim("alice")), claim("bob"));
+    expect(releaseRoutesWrite(retire(created, "bob"), "alice", "x-fork-identifier")).toEqual({ kind: "delete" });
+  });
+
+  it("does not collide with the last fork's removal when its own removal is decided on the same state (one of the two is rejected)", () => {
+    const bothRetired = retire(retire(three, "carol"), "bob");
+    const last = patched(bothRetired, releaseRoutesWrite(bothRetired, "alice", "x-fork-identifier"));
+    expect(() => patched(last, releaseRoutesWrite(bothRetired, "bob", "x-fork-identifier"))).toThrow(JsonPatchError);
+  });
+
   it("has nothing left to do once another leaving fork removed its retired routes", () => {
     const bothRetired = retire(retire(three, "carol"), "bob");
     expect(releaseRoutesWrite(retire(bothRetired, "carol"), "bob", "x-fork-identifier")).toEqual({ kind: "none" });
@@ -178,5 +200,30 @@ describe("a fork leaving while other forks have routes there", () => {
   it("removes its routes at once when no other fork has routes there", () => {
     const one = addForkRoutes(appTeamVs(), claim("alice"));
     expect(releaseRoutesWrite(one, "alice", "x-fork-identifier")).toEqual(removeRoutesWrite(one, "alice", "x-fork-identifier"));
+  });
+});
+
+describe("a fork adding or changing its routes where forks left retired routes", () => {
+  const three = addForkRoutes(addForkRoutes(addForkRoutes(appTeamVs(), claim("alice")), claim("bob")), claim("carol"));
+  const retire = (vs: VirtualService, fork: string) => patched(vs, releaseRoutesWrite(vs, fork, "x-fork-identifier"));
+  const bothRetired = retire(retire(three, "carol"), "bob");
+
+  it("removes them after its own write, once (best effort), each tested by name", () => {
+    const w = sweepRetiredWrite(bothRetired, "x-fork-identifier");
+    expect([w.kind === "patch" && w.bestEffort, opsOf(w).filter((o) => o.op === "test").map((o) => (o as { value: unknown }).value), names(patched(bothRetired, w))]).toEqual([
+      true,
+      ["forkstack-bob--1--gone", "forkstack-bob--gone", "forkstack-carol--1--gone", "forkstack-carol--gone"],
+      ["forkstack-alice", "forkstack-alice--1", "v2-api", "default"],
+    ]);
+  });
+
+  it("writes nothing when no route is retired", () => {
+    expect(sweepRetiredWrite(three, "x-fork-identifier")).toEqual({ kind: "none" });
+  });
+
+  it("leaves an app route named like a retired fork route alone (it does not match only a fork's header)", () => {
+    const vs = appTeamVs();
+    const impostor = { ...vs, spec: { ...(vs.spec as object), http: [{ ...http(vs)[0], name: "forkstack-mallory--gone" }, ...http(vs).slice(1)] } };
+    expect(sweepRetiredWrite(addForkRoutes(impostor, claim("alice")), "x-fork-identifier")).toEqual({ kind: "none" });
   });
 });

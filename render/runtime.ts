@@ -151,9 +151,29 @@ let running: Promise<unknown> = Promise.resolve();
  * state is process-wide). Rejects with the first error the program or a resource raised.
  */
 export function runStack(options: RunStackOptions): Promise<StackResult> {
-  const next = running.then(() => runStackNow(options));
+  const next = running.then(() => withPlainStackTraces(() => runStackNow(options)));
   running = next.catch(() => undefined);
   return next;
+}
+
+/**
+ * Runs `fn` with V8's own stack formatting instead of the one ts-node installs (source-map-support's
+ * `Error.prepareStackTrace`). The SDK takes a stack trace for every promise it tracks
+ * (runtime/debuggable.js `debuggablePromise`, for its leak report) and an unlimited one for every
+ * resource (`Resource.stackTrace`, its source position), and source-map-support maps every frame of
+ * each: half of a fork's render time (`npm run bench`, N = 140, D = 50: 113 ms a fork with it,
+ * 52 ms without). The render shows no stack traces (its errors are one line), and
+ * `NODE_OPTIONS=--enable-source-maps` still gets TypeScript positions from Node itself.
+ * Stacks run one at a time (runStack), so saving and restoring it cannot interleave.
+ */
+async function withPlainStackTraces<T>(fn: () => Promise<T>): Promise<T> {
+  const saved = Error.prepareStackTrace;
+  Error.prepareStackTrace = undefined;
+  try {
+    return await fn();
+  } finally {
+    Error.prepareStackTrace = saved;
+  }
 }
 
 async function runStackNow(options: RunStackOptions): Promise<StackResult> {

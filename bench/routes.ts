@@ -7,7 +7,10 @@
  *
  * - add: every fork adds its route;
  * - churn: every fork changes its route's destination (a new copy, as an image change may bring);
- * - release: every fork takes its route out.
+ * - release: every fork takes its route out;
+ * - leave half: after every fork added its route again (not measured), half of them take theirs out
+ *   while the other half stay: the retired routes a leaving fork may leave next to live forks
+ *   (fork/routePatch.ts) show up as "left behind".
  *
  * After each phase it reads the object back and counts routes lost (a fork's route missing) and
  * duplicated (present more than once), and whether the app team's route and fields stayed byte for
@@ -25,7 +28,7 @@ import { ConflictError, VirtualService, VirtualServiceApi } from "../components/
 import { isForkRoute, routeName, serviceFqdn } from "../components/naming";
 
 export type Strategy = "patch" | "replace";
-export type Phase = "add" | "churn" | "release";
+export type Phase = "add" | "churn" | "release" | "leave half";
 
 export interface RoutePhaseResult {
   strategy: Strategy;
@@ -34,7 +37,7 @@ export interface RoutePhaseResult {
   failures: number;
   lost: number;
   duplicated: number;
-  /** After release: fork routes still in the VirtualService. */
+  /** After release: fork routes still in the VirtualService; after leave half: those of forks that left. */
   leftBehind: number;
   /** The app team's route, the other fields and (after release) the whole spec as before forks. */
   appIntact: boolean;
@@ -43,6 +46,8 @@ export interface RoutePhaseResult {
   meanAttempts: number;
   maxAttempts: number;
   wallMs: number;
+  /** After leave half: fork routes of forks that left still there once one more fork added its route. */
+  leftAfterNextAdd?: number;
   /** First failure's message, if any. */
   firstError?: string;
 }
@@ -150,25 +155,28 @@ export async function routeWrites(forks: number, strategy: Strategy): Promise<Ro
     const reader = (await clientNodeAccess(server.kubeconfig)).virtualServices;
     const [original] = await reader.listAll();
     const results: RoutePhaseResult[] = [];
-    for (const [p, phase] of (["add", "churn", "release"] as Phase[]).entries()) {
+    for (const [p, phase] of (["add", "churn", "release", "leave half"] as Phase[]).entries()) {
+      if (phase === "leave half") await Promise.all(ids.map((id, i) => applyClaim(writers[i].api, claimOf(id, 0), { strategy })));
       for (const w of writers) w.reset();
       // Started in another order each phase: removals started bottom-up (the reverse of the
       // inserts) would never shift a route another writer still has to find.
-      const order = shuffled(ids.map((_, i) => i), 1000 * forks + p);
+      const all = shuffled(ids.map((_, i) => i), 1000 * forks + p);
+      const leaving = (i: number) => phase === "release" || (phase === "leave half" && i % 2 === 0);
+      const order = phase === "leave half" ? all.filter(leaving) : all;
       const t0 = performance.now();
       const outcomes = await Promise.allSettled(
         order.map((i) =>
-          phase === "release" ? releaseClaim(writers[i].api, claimOf(ids[i], 0), { strategy }) : applyClaim(writers[i].api, claimOf(ids[i], phase === "churn" ? 1 : 0), { strategy }),
+          leaving(i) ? releaseClaim(writers[i].api, claimOf(ids[i], 0), { strategy }) : applyClaim(writers[i].api, claimOf(ids[i], phase === "churn" ? 1 : 0), { strategy }),
         ),
       );
       const wallMs = performance.now() - t0;
       const [vs] = await reader.listAll();
       const http = ((vs?.spec as { http?: { name?: string; route?: { destination: { host: string } }[] }[] } | undefined)?.http ?? []);
       const count = (name: string) => http.filter((r) => r.name === name).length;
-      const expected = phase === "release" ? [] : ids.map((id) => routeName(id));
+      const expected = ids.filter((_, i) => !leaving(i)).map((id) => routeName(id));
       const lost = expected.filter((n) => count(n) === 0).length;
       const duplicated = expected.filter((n) => count(n) > 1).length;
-      const leftBehind = phase === "release" ? http.filter((r) => isForkRoute(r.name)).length : 0;
+      const leftBehind = http.filter((r) => isForkRoute(r.name) && !expected.includes(r.name!)).length;
       const app = http.filter((r) => !isForkRoute(r.name));
       const appIntact =
         vs !== undefined &&
@@ -177,8 +185,16 @@ export async function routeWrites(forks: number, strategy: Strategy): Promise<Ro
         (phase !== "release" || JSON.stringify(vs.spec) === JSON.stringify(original.spec));
       // After churn every fork's route must point at its new copy; a stale one counts as lost.
       const stale = phase === "churn" ? ids.filter((id) => http.some((r) => r.name === routeName(id) && r.route?.[0]?.destination.host !== claimOf(id, 1).targetHost)).length : 0;
-      const attempts = writers.map((w) => w.attempts());
+      const attempts = order.map((i) => writers[i].attempts());
       const failed = outcomes.filter((o): o is PromiseRejectedResult => o.status === "rejected");
+      // The next write there sweeps what the leaving forks left retired (fork/routePatch.ts).
+      let leftAfterNextAdd: number | undefined;
+      if (phase === "leave half") {
+        await applyClaim((await clientNodeAccess(server.kubeconfig)).virtualServices, claimOf("late", 0), { strategy });
+        const [next] = await reader.listAll();
+        const names = ((next?.spec as { http?: { name?: string }[] } | undefined)?.http ?? []).map((r) => r.name);
+        leftAfterNextAdd = names.filter((n) => isForkRoute(n) && n !== routeName("late") && !expected.includes(n!)).length;
+      }
       results.push({
         strategy,
         forks,
@@ -188,10 +204,11 @@ export async function routeWrites(forks: number, strategy: Strategy): Promise<Ro
         duplicated,
         leftBehind,
         appIntact,
-        refused: writers.reduce((n, w) => n + w.refused(), 0),
+        refused: order.reduce((n, i) => n + writers[i].refused(), 0),
         meanAttempts: attempts.reduce((a, b) => a + b, 0) / attempts.length,
         maxAttempts: Math.max(...attempts),
         wallMs,
+        ...(leftAfterNextAdd !== undefined ? { leftAfterNextAdd } : {}),
         ...(failed.length > 0 ? { firstError: String((failed[0].reason as Error).message).slice(0, 200) } : {}),
       });
     }

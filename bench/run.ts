@@ -158,8 +158,12 @@ async function main(): Promise<void> {
       }
     }
     const errors = rows.filter((r) => r.firstError !== undefined).map((r) => `- ${r.strategy}, D=${r.forks}, ${r.phase}: ${r.firstError}`);
+    const swept = rows
+      .filter((r) => r.leftAfterNextAdd !== undefined)
+      .map((r) => `- ${r.strategy === "patch" ? "JSON Patch" : "replace"}, D=${r.forks}: ${r.leftBehind} left behind, ${r.leftAfterNextAdd} after one more fork added its route`);
     const body =
       `Measured on ${at} (${command}); retry limit ${ROUTE_RETRY_LIMIT} attempts (the default).\n\n${routeTable(rows)}` +
+      (swept.length > 0 ? `\n\nRoutes of the forks that left in "leave half", then after the next write there:\n\n${swept.join("\n")}` : "") +
       (errors.length > 0 ? `\n\nFirst failure of each run that had one:\n\n${errors.join("\n")}` : "");
     process.stdout.write(`${body}\n`);
     if (!values["no-write"]) writeSection("routes", body);

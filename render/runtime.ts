@@ -167,12 +167,13 @@ export function runStack(options: RunStackOptions): Promise<StackResult> {
  * Stacks run one at a time (runStack), so saving and restoring it cannot interleave.
  */
 async function withPlainStackTraces<T>(fn: () => Promise<T>): Promise<T> {
-  const saved = Error.prepareStackTrace;
-  Error.prepareStackTrace = undefined;
+  const error = Error as { prepareStackTrace?: unknown };
+  const saved = error.prepareStackTrace;
+  error.prepareStackTrace = undefined;
   try {
     return await fn();
   } finally {
-    Error.prepareStackTrace = saved;
+    error.prepareStackTrace = saved;
   }
 }
 

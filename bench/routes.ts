@@ -3,7 +3,8 @@
  * the live code path (fork/routeSync.ts over the real `@kubernetes/client-node` adapter, one client
  * per fork), against the local API test server over real HTTP on 127.0.0.1 in its own process
  * (bench/apiServer.ts over test/helpers/fakeKubeApi.ts: the API server's resourceVersion, 409 and
- * JSON Patch rules). Three phases, each all D at once:
+ * JSON Patch rules), or against the real kube-apiserver of the e2e tier (bench/kubeServer.ts,
+ * `--server kube`). Phases, each all D at once:
  *
  * - add: every fork adds its route;
  * - churn: every fork changes its route's destination (a new copy, as an image change may bring);
@@ -52,16 +53,19 @@ export interface RoutePhaseResult {
   firstError?: string;
 }
 
-const NS = "shop";
 const SERVICE = "reviews";
 const HEADER = "x-fork-identifier";
 
-/** An app team's VirtualService as a live cluster returns it: one route with retries, a timeout and a subset split. */
-function appVirtualService(): VirtualService {
+/**
+ * An app team's VirtualService: one route with retries, a timeout and a subset split. `live` adds
+ * the fields a server sets, for the local test server's seed; a real one sets its own.
+ */
+export function appVirtualService(namespace: string, live = true): VirtualService {
+  const server = live ? { resourceVersion: "4242", uid: "6f1c3a2e-0000-4000-8000-000000000001", generation: 3, creationTimestamp: "2026-01-10T09:00:00Z" } : {};
   return {
     apiVersion: "networking.istio.io/v1",
     kind: "VirtualService",
-    metadata: { name: SERVICE, namespace: NS, resourceVersion: "4242", uid: "6f1c3a2e-0000-4000-8000-000000000001", generation: 3, creationTimestamp: "2026-01-10T09:00:00Z", labels: { team: "books" } },
+    metadata: { name: SERVICE, namespace, ...server, labels: { team: "books" } },
     spec: {
       hosts: [SERVICE],
       gateways: ["mesh"],
@@ -80,8 +84,8 @@ function appVirtualService(): VirtualService {
   };
 }
 
-function claimOf(forkId: string, generation: number): ForkRouteClaim {
-  return { forkId, headerName: HEADER, service: { name: SERVICE, namespace: NS }, targetHost: serviceFqdn(`${SERVICE}-${forkId}${generation > 0 ? `-v${generation}` : ""}`, NS) };
+function claimIn(namespace: string, forkId: string, generation: number): ForkRouteClaim {
+  return { forkId, headerName: HEADER, service: { name: SERVICE, namespace }, targetHost: serviceFqdn(`${SERVICE}-${forkId}${generation > 0 ? `-v${generation}` : ""}`, namespace) };
 }
 
 /**
@@ -109,6 +113,23 @@ function counting(api: VirtualServiceApi) {
     refused: () => refused,
     reset: () => void ((attempts = 0), (refused = 0)),
   };
+}
+
+/** Where a run writes: a kubeconfig and a namespace holding the app team's VirtualService. */
+export interface RouteTarget {
+  kubeconfig: string;
+  namespace: string;
+}
+
+/** Runs `fn` against a fresh local API test server seeded with the app team's VirtualService, then stops it. */
+export async function withTestServer<T>(fn: (target: RouteTarget) => Promise<T>): Promise<T> {
+  const namespace = "shop";
+  const server = await startServer([appVirtualService(namespace)]);
+  try {
+    return await fn({ kubeconfig: server.kubeconfig, namespace });
+  } finally {
+    await server.stop();
+  }
 }
 
 /** Starts bench/apiServer.ts; resolves to its kubeconfig and a stop function. */
@@ -145,77 +166,75 @@ function shuffled<T>(items: readonly T[], seed: number): T[] {
   return out;
 }
 
-/** Runs add, churn and release with D writers using `strategy`; one fresh API server per run. */
-export async function routeWrites(forks: number, strategy: Strategy): Promise<RoutePhaseResult[]> {
-  const server = await startServer([appVirtualService()]);
-  try {
-    const ids = Array.from({ length: forks }, (_, i) => `f${String(i + 1).padStart(3, "0")}`);
-    // One client per fork, as separate `pulumi up` processes would have.
-    const writers = await Promise.all(ids.map(async () => counting((await clientNodeAccess(server.kubeconfig)).virtualServices)));
-    const reader = (await clientNodeAccess(server.kubeconfig)).virtualServices;
-    const [original] = await reader.listAll();
-    const results: RoutePhaseResult[] = [];
-    for (const [p, phase] of (["add", "churn", "release", "leave half"] as Phase[]).entries()) {
-      if (phase === "leave half") await Promise.all(ids.map((id, i) => applyClaim(writers[i].api, claimOf(id, 0), { strategy })));
-      for (const w of writers) w.reset();
-      // Started in another order each phase: removals started bottom-up (the reverse of the
-      // inserts) would never shift a route another writer still has to find.
-      const all = shuffled(ids.map((_, i) => i), 1000 * forks + p);
-      const leaving = (i: number) => phase === "release" || (phase === "leave half" && i % 2 === 0);
-      const order = phase === "leave half" ? all.filter(leaving) : all;
-      const t0 = performance.now();
-      const outcomes = await Promise.allSettled(
-        order.map((i) =>
-          leaving(i) ? releaseClaim(writers[i].api, claimOf(ids[i], 0), { strategy }) : applyClaim(writers[i].api, claimOf(ids[i], phase === "churn" ? 1 : 0), { strategy }),
-        ),
-      );
-      const wallMs = performance.now() - t0;
-      const [vs] = await reader.listAll();
-      const http = ((vs?.spec as { http?: { name?: string; route?: { destination: { host: string } }[] }[] } | undefined)?.http ?? []);
-      const count = (name: string) => http.filter((r) => r.name === name).length;
-      const expected = ids.filter((_, i) => !leaving(i)).map((id) => routeName(id));
-      const lost = expected.filter((n) => count(n) === 0).length;
-      const duplicated = expected.filter((n) => count(n) > 1).length;
-      const leftBehind = http.filter((r) => isForkRoute(r.name) && !expected.includes(r.name!)).length;
-      const app = http.filter((r) => !isForkRoute(r.name));
-      const appIntact =
-        vs !== undefined &&
-        JSON.stringify(app) === JSON.stringify((original.spec as { http: unknown[] }).http) &&
-        withoutRoutes(vs) === withoutRoutes(original) &&
-        (phase !== "release" || JSON.stringify(vs.spec) === JSON.stringify(original.spec));
-      // After churn every fork's route must point at its new copy; a stale one counts as lost.
-      const stale = phase === "churn" ? ids.filter((id) => http.some((r) => r.name === routeName(id) && r.route?.[0]?.destination.host !== claimOf(id, 1).targetHost)).length : 0;
-      const attempts = order.map((i) => writers[i].attempts());
-      const failed = outcomes.filter((o): o is PromiseRejectedResult => o.status === "rejected");
-      // The next write there sweeps what the leaving forks left retired (fork/routePatch.ts).
-      let leftAfterNextAdd: number | undefined;
-      if (phase === "leave half") {
-        await applyClaim((await clientNodeAccess(server.kubeconfig)).virtualServices, claimOf("late", 0), { strategy });
-        const [next] = await reader.listAll();
-        const names = ((next?.spec as { http?: { name?: string }[] } | undefined)?.http ?? []).map((r) => r.name);
-        leftAfterNextAdd = names.filter((n) => isForkRoute(n) && n !== routeName("late") && !expected.includes(n!)).length;
-      }
-      results.push({
-        strategy,
-        forks,
-        phase,
-        failures: failed.length,
-        lost: lost + stale,
-        duplicated,
-        leftBehind,
-        appIntact,
-        refused: order.reduce((n, i) => n + writers[i].refused(), 0),
-        meanAttempts: attempts.reduce((a, b) => a + b, 0) / attempts.length,
-        maxAttempts: Math.max(...attempts),
-        wallMs,
-        ...(leftAfterNextAdd !== undefined ? { leftAfterNextAdd } : {}),
-        ...(failed.length > 0 ? { firstError: String((failed[0].reason as Error).message).slice(0, 200) } : {}),
-      });
+/** Runs every phase with D writers using `strategy` against the app team's VirtualService in `target`. */
+export async function routeWrites(forks: number, strategy: Strategy, target: RouteTarget): Promise<RoutePhaseResult[]> {
+  const { kubeconfig, namespace } = target;
+  const claimOf = (forkId: string, generation: number) => claimIn(namespace, forkId, generation);
+  const ids = Array.from({ length: forks }, (_, i) => `f${String(i + 1).padStart(3, "0")}`);
+  // One client per fork, as separate `pulumi up` processes would have.
+  const writers = await Promise.all(ids.map(async () => counting((await clientNodeAccess(kubeconfig)).virtualServices)));
+  const reader = (await clientNodeAccess(kubeconfig)).virtualServices;
+  const theApps = async () => (await reader.listAll()).find((vs) => vs.metadata.namespace === namespace && vs.metadata.name === SERVICE);
+  const original = (await theApps())!;
+  const results: RoutePhaseResult[] = [];
+  for (const [p, phase] of (["add", "churn", "release", "leave half"] as Phase[]).entries()) {
+    if (phase === "leave half") await Promise.all(ids.map((id, i) => applyClaim(writers[i].api, claimOf(id, 0), { strategy })));
+    for (const w of writers) w.reset();
+    // Started in another order each phase: removals started bottom-up (the reverse of the
+    // inserts) would never shift a route another writer still has to find.
+    const all = shuffled(ids.map((_, i) => i), 1000 * forks + p);
+    const leaving = (i: number) => phase === "release" || (phase === "leave half" && i % 2 === 0);
+    const order = phase === "leave half" ? all.filter(leaving) : all;
+    const t0 = performance.now();
+    const outcomes = await Promise.allSettled(
+      order.map((i) =>
+        leaving(i) ? releaseClaim(writers[i].api, claimOf(ids[i], 0), { strategy }) : applyClaim(writers[i].api, claimOf(ids[i], phase === "churn" ? 1 : 0), { strategy }),
+      ),
+    );
+    const wallMs = performance.now() - t0;
+    const vs = await theApps();
+    const http = ((vs?.spec as { http?: { name?: string; route?: { destination: { host: string } }[] }[] } | undefined)?.http ?? []);
+    const count = (name: string) => http.filter((r) => r.name === name).length;
+    const expected = ids.filter((_, i) => !leaving(i)).map((id) => routeName(id));
+    const lost = expected.filter((n) => count(n) === 0).length;
+    const duplicated = expected.filter((n) => count(n) > 1).length;
+    const leftBehind = http.filter((r) => isForkRoute(r.name) && !expected.includes(r.name!)).length;
+    const app = http.filter((r) => !isForkRoute(r.name));
+    const appIntact =
+      vs !== undefined &&
+      JSON.stringify(app) === JSON.stringify((original.spec as { http: unknown[] }).http) &&
+      withoutRoutes(vs) === withoutRoutes(original) &&
+      (phase !== "release" || JSON.stringify(vs.spec) === JSON.stringify(original.spec));
+    // After churn every fork's route must point at its new copy; a stale one counts as lost.
+    const stale = phase === "churn" ? ids.filter((id) => http.some((r) => r.name === routeName(id) && r.route?.[0]?.destination.host !== claimOf(id, 1).targetHost)).length : 0;
+    const attempts = order.map((i) => writers[i].attempts());
+    const failed = outcomes.filter((o): o is PromiseRejectedResult => o.status === "rejected");
+    // The next write there sweeps what the leaving forks left retired (fork/routePatch.ts).
+    let leftAfterNextAdd: number | undefined;
+    if (phase === "leave half") {
+      await applyClaim((await clientNodeAccess(kubeconfig)).virtualServices, claimOf("late", 0), { strategy });
+      const next = await theApps();
+      const names = ((next?.spec as { http?: { name?: string }[] } | undefined)?.http ?? []).map((r) => r.name);
+      leftAfterNextAdd = names.filter((n) => isForkRoute(n) && n !== routeName("late") && !expected.includes(n!)).length;
     }
-    return results;
-  } finally {
-    await server.stop();
+    results.push({
+      strategy,
+      forks,
+      phase,
+      failures: failed.length,
+      lost: lost + stale,
+      duplicated,
+      leftBehind,
+      appIntact,
+      refused: order.reduce((n, i) => n + writers[i].refused(), 0),
+      meanAttempts: attempts.reduce((a, b) => a + b, 0) / attempts.length,
+      maxAttempts: Math.max(...attempts),
+      wallMs,
+      ...(leftAfterNextAdd !== undefined ? { leftAfterNextAdd } : {}),
+      ...(failed.length > 0 ? { firstError: String((failed[0].reason as Error).message).slice(0, 200) } : {}),
+    });
   }
+  return results;
 }
 
 export const ROUTE_RETRY_LIMIT = SYNC_DEFAULTS.maxAttempts;

@@ -1,20 +1,22 @@
 /**
- * `npm run bench [-- --only render|routes] [--quick] [--no-write]`: runs the benchmarks, prints
- * their tables and writes them into BENCHMARKS.md between their markers (the prose around them
- * stays as written).
+ * `npm run bench [-- --only render|routes] [--quick] [--no-write] [--forks 50,100,200]
+ * [--strategies patch,replace] [--server test|kube]`: runs the benchmarks, prints their tables and
+ * writes them into BENCHMARKS.md between their markers (the prose around them stays as written).
  *
  * Render: base + D forks of a synthetic N-service environment (bench/envgen.ts), each (N, D) in a
  * fresh process (bench/renderOne.ts) so wall time and peak memory are that run's alone.
  * Routes: D forks adding, changing and removing their routes in one VirtualService at once, over
- * HTTP against the local API test server (bench/routes.ts), with JSON Patches and with the old
- * replace at the read resourceVersion.
+ * HTTP against the local API test server (bench/routes.ts) or, with `--server kube`, the e2e
+ * tier's real kube-apiserver (bench/kubeServer.ts), with JSON Patches and with the old replace at
+ * the read resourceVersion.
  */
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { parseArgs } from "util";
-import { ROUTE_RETRY_LIMIT, routeWrites, RoutePhaseResult, Strategy } from "./routes";
+import { withKubeServer } from "./kubeServer";
+import { ROUTE_RETRY_LIMIT, routeWrites, RoutePhaseResult, Strategy, withTestServer } from "./routes";
 
 const root = path.join(__dirname, "..");
 
@@ -119,12 +121,15 @@ function machine(): string {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { quick: { type: "boolean" }, "no-write": { type: "boolean" }, only: { type: "string" }, forks: { type: "string" }, strategies: { type: "string" } },
+    options: { quick: { type: "boolean" }, "no-write": { type: "boolean" }, only: { type: "string" }, forks: { type: "string" }, strategies: { type: "string" }, server: { type: "string" } },
     strict: true,
   });
   const only = values.only;
   if (only !== undefined && only !== "render" && only !== "routes") throw new Error(`--only must be render or routes, not ${JSON.stringify(only)}`);
-  const flags = [values.quick ? "--quick" : "", only ? `--only ${only}` : "", values.forks ? `--forks ${values.forks}` : "", values.strategies ? `--strategies ${values.strategies}` : ""].filter((f) => f !== "").join(" ");
+  const server = values.server ?? "test";
+  if (server !== "test" && server !== "kube") throw new Error(`--server must be test (the local API test server) or kube (the e2e tier's kube-apiserver), not ${JSON.stringify(server)}`);
+  if (server === "kube" && only !== "routes") throw new Error("--server kube applies to the route writes only: add --only routes");
+  const flags = [values.quick ? "--quick" : "", only ? `--only ${only}` : "", values.forks ? `--forks ${values.forks}` : "", values.strategies ? `--strategies ${values.strategies}` : "", values.server ? `--server ${values.server}` : ""].filter((f) => f !== "").join(" ");
   const command = `\`npm run bench${flags ? ` -- ${flags}` : ""}\``;
 
   if (only !== "routes") {
@@ -151,22 +156,33 @@ async function main(): Promise<void> {
     }
     const rows: RoutePhaseResult[] = [];
     const at = machine();
-    for (const strategy of strategies) {
-      for (const d of forks) {
-        process.stderr.write(`bench: route writes, ${strategy}, D=${d}…\n`);
-        rows.push(...(await routeWrites(d, strategy)));
+    let against = "the local API test server";
+    const runs = async (each: (strategy: Strategy, d: number) => Promise<RoutePhaseResult[]>) => {
+      for (const strategy of strategies) {
+        for (const d of forks) {
+          process.stderr.write(`bench: route writes, ${strategy}, D=${d}…\n`);
+          rows.push(...(await each(strategy, d)));
+        }
       }
+    };
+    if (server === "kube") {
+      await withKubeServer(async (target, version) => {
+        against = `kube-apiserver ${version} (the e2e tier's)`;
+        await runs(async (strategy, d) => routeWrites(d, strategy, await target(`bench-${strategy}-${d}`)));
+      });
+    } else {
+      await runs((strategy, d) => withTestServer((target) => routeWrites(d, strategy, target)));
     }
     const errors = rows.filter((r) => r.firstError !== undefined).map((r) => `- ${r.strategy}, D=${r.forks}, ${r.phase}: ${r.firstError}`);
     const swept = rows
       .filter((r) => r.leftAfterNextAdd !== undefined)
       .map((r) => `- ${r.strategy === "patch" ? "JSON Patch" : "replace"}, D=${r.forks}: ${r.leftBehind} left behind, ${r.leftAfterNextAdd} after one more fork added its route`);
     const body =
-      `Measured on ${at} (${command}); retry limit ${ROUTE_RETRY_LIMIT} attempts (the default).\n\n${routeTable(rows)}` +
+      `Measured on ${at} against ${against} (${command}); retry limit ${ROUTE_RETRY_LIMIT} attempts (the default).\n\n${routeTable(rows)}` +
       (swept.length > 0 ? `\n\nRoutes of the forks that left in "leave half", then after the next write there:\n\n${swept.join("\n")}` : "") +
       (errors.length > 0 ? `\n\nFirst failure of each run that had one:\n\n${errors.join("\n")}` : "");
     process.stdout.write(`${body}\n`);
-    if (!values["no-write"]) writeSection("routes", body);
+    if (!values["no-write"]) writeSection(server === "kube" ? "routes-kube" : "routes", body);
   }
 }
 

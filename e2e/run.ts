@@ -13,19 +13,14 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { Cluster, startCluster } from "./harness/cluster";
 import { crdsOf, emissaryCrds, installCrds } from "./harness/crds";
+import { buildTools } from "./harness/tools";
 import { E2E_STATE_ENV, E2eState } from "./harness/state";
 
 const root = path.resolve(__dirname, "..");
 
 function build(): Record<string, string> {
   const started = Date.now();
-  const res = spawnSync("bash", [path.join(__dirname, "build.sh")], { cwd: root, stdio: ["ignore", "pipe", "inherit"], encoding: "utf8" });
-  if (res.status !== 0) throw new Error(`e2e/build.sh failed (exit ${res.status})`);
-  const dirs: Record<string, string> = {};
-  for (const line of res.stdout.split("\n")) {
-    const m = /^([a-z-]+)=(.+)$/.exec(line.trim());
-    if (m) dirs[m[1]] = m[2];
-  }
+  const dirs = buildTools();
   console.log(`e2e: tools ready in ${Math.round((Date.now() - started) / 1000)}s (${Object.values(dirs).join(", ")})`);
   return dirs;
 }

@@ -146,7 +146,9 @@ async function startServer(seed: VirtualService[]): Promise<{ kubeconfig: string
   };
 }
 
-const withoutRoutes = (vs: VirtualService) => JSON.stringify({ ...vs, metadata: { ...vs.metadata, resourceVersion: undefined, generation: undefined }, spec: { ...(vs.spec as object), http: undefined } });
+/** Everything but the routes and what the server changes on every write (a real one also keeps managedFields). */
+const withoutRoutes = (vs: VirtualService) =>
+  JSON.stringify({ ...vs, metadata: { ...vs.metadata, resourceVersion: undefined, generation: undefined, managedFields: undefined }, spec: { ...(vs.spec as object), http: undefined } });
 
 /** A deterministic shuffle (mulberry32): writers start in an order unrelated to where their routes sit. */
 function shuffled<T>(items: readonly T[], seed: number): T[] {

@@ -30,9 +30,15 @@
  *   - the fork that leaves when no other fork's route there is live removes every fork route, its
  *     own and the retired ones, and retries until they are gone (the last rename to land always
  *     sees this, so when D forks leave at once exactly one of them sweeps);
- *   - a fork that has just retired its routes, or added or changed its own, sends the removal of
- *     the retired routes it sees once, and does not read again when it is rejected
- *     (`bestEffort`): a retired route left behind harms nobody and goes with the next write there.
+ *   - a fork that has just retired its routes and sees no other retired route (it is leaving on
+ *     its own) sends their removal once, and does not read again when it is rejected
+ *     (`bestEffort`). When other forks' routes are retired too, forks are leaving together and
+ *     their renames may still be on the way: a removal would shift their routes and make them read
+ *     again (on the real API server, where writes take longer, forks leaving at once averaged 3
+ *     reads each when every one of them swept), so it leaves its routes retired;
+ *   - a fork that has added or changed its routes sends the removal of every retired route it
+ *     sees once (`bestEffort`).
+ *   A retired route left behind harms nobody and goes with the next write there.
  *   Alone with the app's routes, a fork removes its routes at once.
  * - Deleting the VirtualService forkstack created once no fork route is left: a removal patch does
  *   not test the other forks' routes, so two last forks leaving at once may each see the other's
@@ -113,8 +119,9 @@ export function addRoutesWrite(vs: VirtualService, claim: ForkRouteClaim): Route
  * - no other fork has a live route there: the removal of every fork route, this fork's and the
  *   retired ones left by forks before it (`delete` or `replace` where removeRoutesWrite would say so);
  * - this fork's routes still live: the retiring rename (`retires`);
- * - all of them retired, other forks live: the removal of every retired route, sent once
- *   (`bestEffort`): when it is rejected a retired route stays until the next write there sweeps it.
+ * - all of them retired, other forks live: the removal of its own routes, sent once (`bestEffort`),
+ *   unless another fork's route is retired too (`none`); a retired route left so stays until the
+ *   next write there sweeps it.
  */
 export function releaseRoutesWrite(vs: VirtualService, forkId: string, headerName: string): RouteWrite {
   const http = httpOf(vs);
@@ -128,7 +135,10 @@ export function releaseRoutesWrite(vs: VirtualService, forkId: string, headerNam
   if (live.length > 0) {
     return { kind: "patch", retires: true, ops: live.flatMap((i) => [testName(i, http[i].name), { op: "replace", path: `/spec/http/${i}/name`, value: retiredRouteName(String(http[i].name)) } as JsonPatchOp]) };
   }
-  return { kind: "patch", bestEffort: true, ops: removeAt(http, retiredIn(http, headerName)) };
+  // Another fork's retired route means other forks are leaving too (or left while others were):
+  // their renames may still be on the way, and a removal now would shift their routes under them.
+  if (retiredIn(http, headerName).some((i) => !mine.includes(i))) return { kind: "none" };
+  return { kind: "patch", bestEffort: true, ops: removeAt(http, mine) };
 }
 
 /** Indices of the routes forks retired (named `…--gone`, fork-owned). */

@@ -20,6 +20,7 @@
  */
 import { isConflict, isNotFound, isUnknownOutcome, VirtualService, VirtualServiceApi, VS_GROUP, VS_VERSION } from "../kube/vsApi";
 import { addRoutesWrite, orphaned, releaseRoutesWrite, RouteWrite, sweepRetiredWrite } from "./routePatch";
+import { isRetiredRouteName } from "../naming";
 import { addForkRoutes, ForkRouteClaim, placeRoutes, removeForkRoutes, routesOfFork } from "./routes";
 
 export interface SyncOptions {
@@ -268,11 +269,14 @@ export type RouteDrift = "in-sync" | "missing" | "changed";
  */
 export async function routeDrift(api: VirtualServiceApi, claim: ForkRouteClaim): Promise<{ drift: RouteDrift; virtualService?: VirtualService }> {
   const { target: vs, stale } = placeRoutes(await api.listAll(), claim.service, claim.delegate);
-  if (vs === undefined || routesOfFork(vs, claim.forkId, claim.headerName).length === 0) return { drift: "missing", virtualService: vs };
+  // Retired routes (`…--gone`, routePatch.ts) are what the fork left when it last left a
+  // VirtualService next to live forks: not its routes any more, whoever removes them.
+  const live = (v: VirtualService) => routesOfFork(v, claim.forkId, claim.headerName).filter((r) => !isRetiredRouteName(r.name));
+  if (vs === undefined || live(vs).length === 0) return { drift: "missing", virtualService: vs };
   // The same decision applyClaim makes: nothing to write means in sync. Routes compare as JSON
   // values (the API server returns object keys sorted, not in the order they were written).
   const same = addRoutesWrite(vs, claim).kind === "none";
   // A copy of the fork's routes left in a stale VirtualService forkstack created: the next update takes it out.
-  const leftBehind = stale.some((old) => routesOfFork(old, claim.forkId, claim.headerName).length > 0);
+  const leftBehind = stale.some((old) => live(old).length > 0);
   return { drift: same && !leftBehind ? "in-sync" : "changed", virtualService: vs };
 }

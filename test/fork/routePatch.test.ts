@@ -165,14 +165,19 @@ describe("a fork leaving while other forks have routes there", () => {
     ]);
   });
 
-  it("then removes every retired route it sees, other leaving forks' too, and nothing else", () => {
-    const bothRetired = retire(retire(three, "carol"), "bob");
-    expect(names(retire(bothRetired, "bob"))).toEqual(["forkstack-alice", "forkstack-alice--1", "v2-api", "default"]);
+  it("then removes its retired routes, and nothing else, when it leaves on its own", () => {
+    const bobRetired = retire(three, "bob");
+    expect(names(retire(bobRetired, "bob"))).toEqual(["forkstack-carol", "forkstack-carol--1", "forkstack-alice", "forkstack-alice--1", "v2-api", "default"]);
   });
 
-  it("sends that removal only once (best effort) while another fork's routes are live", () => {
+  it("sends that removal only once (best effort): other forks' routes are live", () => {
+    const bobRetired = retire(three, "bob");
+    expect(releaseRoutesWrite(bobRetired, "bob", "x-fork-identifier")).toMatchObject({ kind: "patch", bestEffort: true });
+  });
+
+  it("leaves its routes retired when another fork's are retired too (forks leaving together: a removal would shift their renames)", () => {
     const bothRetired = retire(retire(three, "carol"), "bob");
-    expect(releaseRoutesWrite(bothRetired, "bob", "x-fork-identifier")).toMatchObject({ kind: "patch", bestEffort: true });
+    expect([releaseRoutesWrite(bothRetired, "bob", "x-fork-identifier"), releaseRoutesWrite(bothRetired, "carol", "x-fork-identifier")]).toEqual([{ kind: "none" }, { kind: "none" }]);
   });
 
   it("as the last fork with live routes, removes every fork route at once: its own and those retired forks left behind", () => {
@@ -186,15 +191,17 @@ describe("a fork leaving while other forks have routes there", () => {
     expect(releaseRoutesWrite(retire(created, "bob"), "alice", "x-fork-identifier")).toEqual({ kind: "delete" });
   });
 
-  it("does not collide with the last fork's removal when its own removal is decided on the same state (one of the two is rejected)", () => {
-    const bothRetired = retire(retire(three, "carol"), "bob");
-    const last = patched(bothRetired, releaseRoutesWrite(bothRetired, "alice", "x-fork-identifier"));
-    expect(() => patched(last, releaseRoutesWrite(bothRetired, "bob", "x-fork-identifier"))).toThrow(JsonPatchError);
+  it("makes the last fork's removal rejected, not wrong, when its own best-effort removal lands first", () => {
+    const bobRetired = retire(three, "bob");
+    const bobRemoval = releaseRoutesWrite(bobRetired, "bob", "x-fork-identifier");
+    const allRetired = retire(bobRetired, "carol");
+    const last = releaseRoutesWrite(allRetired, "alice", "x-fork-identifier");
+    expect(() => patched(patched(allRetired, bobRemoval), last)).toThrow(JsonPatchError);
   });
 
-  it("has nothing left to do once another leaving fork removed its retired routes", () => {
-    const bothRetired = retire(retire(three, "carol"), "bob");
-    expect(releaseRoutesWrite(retire(bothRetired, "carol"), "bob", "x-fork-identifier")).toEqual({ kind: "none" });
+  it("has nothing left to do once its retired routes are gone", () => {
+    const bobRetired = retire(three, "bob");
+    expect(releaseRoutesWrite(retire(bobRetired, "bob"), "bob", "x-fork-identifier")).toEqual({ kind: "none" });
   });
 
   it("removes its routes at once when no other fork has routes there", () => {

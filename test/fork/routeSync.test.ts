@@ -430,6 +430,49 @@ const noWait: SyncOptions = { sleep: async () => undefined };
   });
 });
 
+describe("drift next to routes a fork left retired", () => {
+  const rejectingRemovals = (inner: VirtualServiceApi, only?: string): VirtualServiceApi => ({
+    ...inner,
+    patch: (ns, name, ops) => ((only === undefined || name === only) && ops.some((o) => o.op === "remove") ? Promise.reject(new ConflictError("rejected")) : inner.patch(ns, name, ops)),
+  });
+
+  it("reports a fork that left, its retired route still there, as missing, not changed", async () => {
+    const cluster = new SimulatedCluster();
+    const inner = simulatedAccess(cluster).virtualServices;
+    await applyClaim(inner, claim("bob"), noWait);
+    await applyClaim(inner, claim("alice"), noWait);
+    await releaseClaim(rejectingRemovals(inner), claim("alice"), noWait);
+    expect([vsOf(cluster).map(forkRoutes), (await routeDrift(inner, claim("alice"))).drift]).toEqual([[["forkstack-alice--gone", "forkstack-bob"]], "missing"]);
+  });
+
+  it("reports a fork in sync after it moved into the app's new VirtualService, leaving a retired route in forkstack's (found in review)", async () => {
+    const cluster = new SimulatedCluster();
+    const inner = simulatedAccess(cluster).virtualServices;
+    await applyClaim(inner, claim("alice"), noWait);
+    await applyClaim(inner, claim("bob"), noWait);
+    cluster.put({ apiVersion: "networking.istio.io/v1", kind: "VirtualService", metadata: { name: "api", namespace: "shop" }, spec: { hosts: ["api"], http: [{ name: "app-default", route: [{ destination: { host: "api" } }] }] } });
+    // Its removal of the retired route in forkstack-api is rejected, as by a concurrent write there.
+    await applyClaim(rejectingRemovals(inner, "forkstack-api"), claim("alice"), noWait);
+    expect([vsOf(cluster).map((v) => [v.metadata.name, forkRoutes(v)]), (await routeDrift(inner, claim("alice"))).drift]).toEqual([
+      [
+        ["forkstack-api", ["forkstack-bob", "forkstack-alice--gone"]],
+        ["api", ["forkstack-alice"]],
+      ],
+      "in-sync",
+    ]);
+  });
+
+  it("takes a fork's own retired route back when it is created again under the same id, leaving it with exactly its live route", async () => {
+    const cluster = new SimulatedCluster();
+    const inner = simulatedAccess(cluster).virtualServices;
+    await applyClaim(inner, claim("bob"), noWait);
+    await applyClaim(inner, claim("alice"), noWait);
+    await releaseClaim(rejectingRemovals(inner), claim("alice"), noWait);
+    await applyClaim(inner, claim("alice"), noWait);
+    expect([vsOf(cluster).map(forkRoutes), (await routeDrift(inner, claim("alice"))).drift]).toEqual([[["forkstack-alice", "forkstack-bob"]], "in-sync"]);
+  });
+});
+
 describe("a claim placed in a delegate VirtualService", () => {
   const opsOf = (w: { kind: string; ops?: JsonPatchOp[] }): JsonPatchOp[] => w.ops ?? fail(`expected a patch, got ${w.kind}`);
 const noWait: SyncOptions = { sleep: async () => undefined };

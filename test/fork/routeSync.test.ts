@@ -430,7 +430,7 @@ const noWait: SyncOptions = { sleep: async () => undefined };
   });
 });
 
-describe("drift next to routes a fork left retired", () => {
+describe("routes a fork left retired", () => {
   const rejectingRemovals = (inner: VirtualServiceApi, only?: string): VirtualServiceApi => ({
     ...inner,
     patch: (ns, name, ops) => ((only === undefined || name === only) && ops.some((o) => o.op === "remove") ? Promise.reject(new ConflictError("rejected")) : inner.patch(ns, name, ops)),
@@ -460,6 +460,19 @@ describe("drift next to routes a fork left retired", () => {
       ],
       "in-sync",
     ]);
+  });
+
+  it("on a tcp-only VirtualService, retires one fork's route next to another's and gives the app its spec back when the last leaves", async () => {
+    const cluster = new SimulatedCluster();
+    const tcpOnly = { apiVersion: "networking.istio.io/v1", kind: "VirtualService", metadata: { name: "api", namespace: "shop" }, spec: { hosts: ["api"], tcp: [{ route: [{ destination: { host: "api" } }] }] } };
+    cluster.put(tcpOnly);
+    const inner = simulatedAccess(cluster).virtualServices;
+    await applyClaim(inner, claim("alice"), noWait);
+    await applyClaim(inner, claim("bob"), noWait);
+    await releaseClaim(rejectingRemovals(inner), claim("alice"), noWait);
+    const mid = vsOf(cluster).map(forkRoutes);
+    await releaseClaim(inner, claim("bob"), noWait);
+    expect([mid, vsOf(cluster).map((v) => v.spec)]).toEqual([[["forkstack-bob", "forkstack-alice--gone"]], [tcpOnly.spec]]);
   });
 
   it("takes a fork's own retired route back when it is created again under the same id, leaving it with exactly its live route", async () => {

@@ -57,6 +57,14 @@ function recording(api: VirtualServiceApi, before: Partial<Record<keyof VirtualS
 const opsOf = (w: { kind: string; ops?: JsonPatchOp[] }): JsonPatchOp[] => w.ops ?? fail(`expected a patch, got ${w.kind}`);
 const noWait: SyncOptions = { sleep: async () => undefined };
 
+/** A simulated cluster where these forks added their routes to Service shop/api, in this order. */
+async function withForks(...forks: string[]) {
+  const cluster = new SimulatedCluster();
+  const inner = simulatedAccess(cluster).virtualServices;
+  for (const f of forks) await applyClaim(inner, claim(f), noWait);
+  return { cluster, inner };
+}
+
 /** What client-node's adapter throws when the API server has no networking.istio.io/v1 (Istio's CRDs missing): a 404 with a plain-text body. */
 const crdMissing = () => Promise.reject(new NotFoundError("listing VirtualServices in all namespaces: 404 page not found\n"));
 const vsOf = (cluster: SimulatedCluster) => cluster.list("networking.istio.io/v1", "VirtualService");
@@ -261,10 +269,7 @@ describe("releaseClaim", () => {
   });
 
   it("deletes the VirtualService it created when the last two forks leave at once, each having read the other's route", async () => {
-    const cluster = new SimulatedCluster();
-    const inner = simulatedAccess(cluster).virtualServices;
-    await applyClaim(inner, claim("bob"), noWait);
-    await applyClaim(inner, claim("alice"), noWait);
+    const { cluster, inner } = await withForks("bob", "alice");
     const { api, calls } = recording(inner, {
       // bob leaves after alice read [alice, bob, default] and before her patch: neither saw itself last.
       patch: async (n) => {
@@ -276,20 +281,14 @@ describe("releaseClaim", () => {
   });
 
   it("retires its route next to a live fork and removes it in a second patch, reading once", async () => {
-    const cluster = new SimulatedCluster();
-    const inner = simulatedAccess(cluster).virtualServices;
-    await applyClaim(inner, claim("bob"), noWait);
-    await applyClaim(inner, claim("alice"), noWait);
+    const { cluster, inner } = await withForks("bob", "alice");
     const { api, calls } = recording(inner);
     await releaseClaim(api, claim("alice"), noWait);
     expect([calls, vsOf(cluster).map(forkRoutes)]).toEqual([["listAll", "patch", "patch"], [["forkstack-bob"]]]);
   });
 
   it("does not read again when its removal of retired routes is rejected; the next fork's add takes the retired route with it", async () => {
-    const cluster = new SimulatedCluster();
-    const inner = simulatedAccess(cluster).virtualServices;
-    await applyClaim(inner, claim("bob"), noWait);
-    await applyClaim(inner, claim("alice"), noWait);
+    const { cluster, inner } = await withForks("bob", "alice");
     const { api, calls } = recording(inner, {
       // carol's insert lands between alice's rename and alice's removal (before carol's own sweep
       // would): the removal's tests fail.
@@ -309,10 +308,7 @@ describe("releaseClaim", () => {
   });
 
   it("as the last fork with a live route, removes the retired routes others left and deletes the VirtualService forkstack created", async () => {
-    const cluster = new SimulatedCluster();
-    const inner = simulatedAccess(cluster).virtualServices;
-    await applyClaim(inner, claim("bob"), noWait);
-    await applyClaim(inner, claim("alice"), noWait);
+    const { cluster, inner } = await withForks("bob", "alice");
     await applyClaim(inner, claim("carol"), noWait);
     // Both removals of retired routes are rejected (as by concurrent writes), so both stay.
     const rejectingRemovals: VirtualServiceApi = { ...inner, patch: (ns, name, ops) => (ops.some((o) => o.op === "remove") ? Promise.reject(new ConflictError("rejected")) : inner.patch(ns, name, ops)) };
@@ -437,19 +433,13 @@ describe("routes a fork left retired", () => {
   });
 
   it("reports a fork that left, its retired route still there, as missing, not changed", async () => {
-    const cluster = new SimulatedCluster();
-    const inner = simulatedAccess(cluster).virtualServices;
-    await applyClaim(inner, claim("bob"), noWait);
-    await applyClaim(inner, claim("alice"), noWait);
+    const { cluster, inner } = await withForks("bob", "alice");
     await releaseClaim(rejectingRemovals(inner), claim("alice"), noWait);
     expect([vsOf(cluster).map(forkRoutes), (await routeDrift(inner, claim("alice"))).drift]).toEqual([[["forkstack-alice--gone", "forkstack-bob"]], "missing"]);
   });
 
   it("reports a fork in sync after it moved into the app's new VirtualService, leaving a retired route in forkstack's (found in review)", async () => {
-    const cluster = new SimulatedCluster();
-    const inner = simulatedAccess(cluster).virtualServices;
-    await applyClaim(inner, claim("alice"), noWait);
-    await applyClaim(inner, claim("bob"), noWait);
+    const { cluster, inner } = await withForks("alice", "bob");
     cluster.put({ apiVersion: "networking.istio.io/v1", kind: "VirtualService", metadata: { name: "api", namespace: "shop" }, spec: { hosts: ["api"], http: [{ name: "app-default", route: [{ destination: { host: "api" } }] }] } });
     // Its removal of the retired route in forkstack-api is rejected, as by a concurrent write there.
     await applyClaim(rejectingRemovals(inner, "forkstack-api"), claim("alice"), noWait);
@@ -476,10 +466,7 @@ describe("routes a fork left retired", () => {
   });
 
   it("takes a fork's own retired route back when it is created again under the same id, leaving it with exactly its live route", async () => {
-    const cluster = new SimulatedCluster();
-    const inner = simulatedAccess(cluster).virtualServices;
-    await applyClaim(inner, claim("bob"), noWait);
-    await applyClaim(inner, claim("alice"), noWait);
+    const { cluster, inner } = await withForks("bob", "alice");
     await releaseClaim(rejectingRemovals(inner), claim("alice"), noWait);
     await applyClaim(inner, claim("alice"), noWait);
     expect([vsOf(cluster).map(forkRoutes), (await routeDrift(inner, claim("alice"))).drift]).toEqual([[["forkstack-alice", "forkstack-bob"]], "in-sync"]);

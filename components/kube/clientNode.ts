@@ -48,7 +48,8 @@ function translate(err: unknown, what: string): never {
   if (status === 409) throw new ConflictError(`${what}: ${messageOf(err)}`);
   if (status === 404) throw new NotFoundError(`${what}: ${messageOf(err)}`);
   if (status !== undefined) throw new Error(`${what}: HTTP ${status}: ${messageOf(err)}`);
-  if (err instanceof Error) throw new Error(`${what}: ${redact(err.message)}`);
+  // A TimeoutError already starts with what it was doing (kube/retry.ts withTimeout).
+  if (err instanceof Error) throw new Error(err.message.startsWith(`${what}: `) ? redact(err.message) : `${what}: ${redact(err.message)}`);
   throw err;
 }
 

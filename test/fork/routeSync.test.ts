@@ -465,6 +465,17 @@ describe("routes a fork left retired", () => {
     expect([mid, vsOf(cluster).map((v) => v.spec)]).toEqual([[["forkstack-bob", "forkstack-alice--gone"]], [tcpOnly.spec]]);
   });
 
+  it("succeeds in adding a fork whose removal of retired routes gets no answer (a busy server), leaving them for later", async () => {
+    const { cluster, inner } = await withForks("bob", "alice");
+    await releaseClaim(rejectingRemovals(inner), claim("alice"), noWait);
+    const noAnswer: VirtualServiceApi = {
+      ...inner,
+      patch: (ns, name, ops) => (ops.some((o) => o.op === "remove") ? Promise.reject(new Error(`patching VirtualService ${ns}/${name}: no answer within 30 s`)) : inner.patch(ns, name, ops)),
+    };
+    await applyClaim(noAnswer, claim("carol"), noWait);
+    expect(vsOf(cluster).map(forkRoutes)).toEqual([["forkstack-carol", "forkstack-alice--gone", "forkstack-bob"]]);
+  });
+
   it("takes a fork's own retired route back when it is created again under the same id, leaving it with exactly its live route", async () => {
     const { cluster, inner } = await withForks("bob", "alice");
     await releaseClaim(rejectingRemovals(inner), claim("alice"), noWait);

@@ -180,7 +180,12 @@ export async function routeWrites(forks: number, strategy: Strategy, target: Rou
   const original = (await theApps())!;
   const results: RoutePhaseResult[] = [];
   for (const [p, phase] of (["add", "churn", "release", "leave half"] as Phase[]).entries()) {
-    if (phase === "leave half") await Promise.all(ids.map((id, i) => applyClaim(writers[i].api, claimOf(id, 0), { strategy })));
+    // Not measured, but a fork whose route did not come back would make "leave half" wrong: those
+    // forks are retried one at a time, and the phase fails with them if one still fails.
+    if (phase === "leave half") {
+      const readded = await Promise.allSettled(ids.map((id, i) => applyClaim(writers[i].api, claimOf(id, 0), { strategy })));
+      for (const [i, r] of readded.entries()) if (r.status === "rejected") await applyClaim(writers[i].api, claimOf(ids[i], 0), { strategy });
+    }
     for (const w of writers) w.reset();
     // Started in another order each phase: removals started bottom-up (the reverse of the
     // inserts) would never shift a route another writer still has to find.

@@ -224,6 +224,7 @@ export async function routeWrites(forks: number, strategy: Strategy, target: Rou
       const names = ((next?.spec as { http?: { name?: string }[] } | undefined)?.http ?? []).map((r) => r.name);
       leftAfterNextAdd = names.filter((n) => isForkRoute(n) && n !== routeName("late") && !expected.includes(n!)).length;
     }
+    process.stderr.write(`bench:   ${phase}: ${failed.length} failures, mean attempts ${(attempts.reduce((a, b) => a + b, 0) / attempts.length).toFixed(2)}, ${Math.round(wallMs)} ms\n`);
     results.push({
       strategy,
       forks,

@@ -69,6 +69,17 @@ function translatePatch(err: unknown, what: string, guarded: boolean): never {
   return translate(err, what);
 }
 
+/**
+ * How long an insert (a patch without `test`) waits for its answer: longer than kube-apiserver's
+ * own limit for a request, `--request-timeout`, 1m0s by default
+ * (https://kubernetes.io/docs/reference/command-line-tools-reference/kube-apiserver/), so the
+ * server answers first, with the result or 504. With the 30 s every other call waits, an insert
+ * still queued in a busy server was applied after the caller had given up and read again, and the
+ * second insert duplicated the fork's route (`npm run bench -- --only routes --server kube`, 100
+ * forks at once: 2 routes duplicated).
+ */
+const UNGUARDED_PATCH_TIMEOUT_MS = 70_000;
+
 /** Typed models (V1Service) become the JSON the API returned (dates as RFC 3339 strings). */
 function plain<T>(obj: unknown): T {
   return JSON.parse(JSON.stringify(obj)) as T;
@@ -178,7 +189,7 @@ export async function clientNodeAccess(kubeconfig: string, context?: string): Pr
               // client-node 2.x offers json-patch+json and merge-patch+json for this call and picks by
               // its own rules; set the type we mean (its README's patch example does the same).
               () => custom.patchNamespacedCustomObject({ ...vs, namespace, name, body: ops }, k.setHeaderOptions("Content-Type", k.PatchStrategy.JsonPatch)),
-              guarded ? {} : { retryIf: notApplied },
+              guarded ? {} : { retryIf: notApplied, timeoutMs: UNGUARDED_PATCH_TIMEOUT_MS },
             ),
           );
         } catch (err) {

@@ -150,6 +150,9 @@ async function startServer(seed: VirtualService[]): Promise<{ kubeconfig: string
 const withoutRoutes = (vs: VirtualService) =>
   JSON.stringify({ ...vs, metadata: { ...vs.metadata, resourceVersion: undefined, generation: undefined, managedFields: undefined }, spec: { ...(vs.spec as object), http: undefined } });
 
+/** The `http` routes of a VirtualService as read (none when there is no VirtualService). */
+const routesIn = (vs: VirtualService | undefined) => (vs?.spec as { http?: { name?: string; route?: { destination: { host: string } }[] }[] } | undefined)?.http ?? [];
+
 /** A deterministic shuffle (mulberry32): writers start in an order unrelated to where their routes sit. */
 function shuffled<T>(items: readonly T[], seed: number): T[] {
   let a = seed >>> 0;
@@ -200,7 +203,7 @@ export async function routeWrites(forks: number, strategy: Strategy, target: Rou
     );
     const wallMs = performance.now() - t0;
     const vs = await theApps();
-    const http = ((vs?.spec as { http?: { name?: string; route?: { destination: { host: string } }[] }[] } | undefined)?.http ?? []);
+    const http = routesIn(vs);
     const count = (name: string) => http.filter((r) => r.name === name).length;
     const expected = ids.filter((_, i) => !leaving(i)).map((id) => routeName(id));
     const lost = expected.filter((n) => count(n) === 0).length;
@@ -220,11 +223,11 @@ export async function routeWrites(forks: number, strategy: Strategy, target: Rou
     let leftAfterNextAdd: number | undefined;
     if (phase === "leave half") {
       await applyClaim((await clientNodeAccess(kubeconfig)).virtualServices, claimOf("late", 0), { strategy });
-      const next = await theApps();
-      const names = ((next?.spec as { http?: { name?: string }[] } | undefined)?.http ?? []).map((r) => r.name);
+      const names = routesIn(await theApps()).map((r) => r.name);
       leftAfterNextAdd = names.filter((n) => isForkRoute(n) && n !== routeName("late") && !expected.includes(n!)).length;
     }
-    process.stderr.write(`bench:   ${phase}: ${failed.length} failures, mean attempts ${(attempts.reduce((a, b) => a + b, 0) / attempts.length).toFixed(2)}, ${Math.round(wallMs)} ms\n`);
+    const meanAttempts = attempts.reduce((a, b) => a + b, 0) / attempts.length;
+    process.stderr.write(`bench:   ${phase}: ${failed.length} failures, mean attempts ${meanAttempts.toFixed(2)}, ${Math.round(wallMs)} ms\n`);
     results.push({
       strategy,
       forks,
@@ -235,7 +238,7 @@ export async function routeWrites(forks: number, strategy: Strategy, target: Rou
       leftBehind,
       appIntact,
       refused: order.reduce((n, i) => n + writers[i].refused(), 0),
-      meanAttempts: attempts.reduce((a, b) => a + b, 0) / attempts.length,
+      meanAttempts,
       maxAttempts: Math.max(...attempts),
       wallMs,
       ...(leftAfterNextAdd !== undefined ? { leftAfterNextAdd } : {}),

@@ -129,15 +129,15 @@ export function releaseRoutesWrite(vs: VirtualService, forkId: string, headerNam
   const mine = indicesOf(http, forkId, headerName);
   if (mine.length === 0) return { kind: "none" };
   const owned = http.flatMap((r, i) => (forkOfOwnedRoute(r, headerName) !== undefined ? [i] : []));
-  const othersLive = owned.some((i) => !mine.includes(i) && !isRetiredRouteName(http[i].name));
-  if (!othersLive) return removeAtWrite(vs, http, owned, headerName);
+  const others = owned.filter((i) => !mine.includes(i));
+  if (others.every((i) => isRetiredRouteName(http[i].name))) return removeAtWrite(vs, http, owned, headerName);
   const live = mine.filter((i) => !isRetiredRouteName(http[i].name));
   if (live.length > 0) {
     return { kind: "patch", retires: true, ops: live.flatMap((i) => [testName(i, http[i].name), { op: "replace", path: `/spec/http/${i}/name`, value: retiredRouteName(String(http[i].name)) } as JsonPatchOp]) };
   }
   // Another fork's retired route means other forks are leaving too (or left while others were):
   // their renames may still be on the way, and a removal now would shift their routes under them.
-  if (retiredIn(http, headerName).some((i) => !mine.includes(i))) return { kind: "none" };
+  if (others.some((i) => isRetiredRouteName(http[i].name))) return { kind: "none" };
   return { kind: "patch", bestEffort: true, ops: removeAt(http, mine) };
 }
 

@@ -82,15 +82,12 @@ const oneLine = (err: unknown) => String((err as { message?: unknown } | null)?.
 
 type Write<T> = (list: VirtualService[]) => Promise<T>;
 
-/** The options' sleep, or a real timer. */
-const sleeper = (opts: SyncOptions) => opts.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-
 /** Reads every VirtualService, lets `write` decide and write; on a lost race reads again. */
 async function readModifyWrite<T>(api: VirtualServiceApi, what: string, write: Write<T>, opts: SyncOptions): Promise<T> {
   const maxAttempts = opts.maxAttempts ?? SYNC_DEFAULTS.maxAttempts;
   const base = opts.baseDelayMs ?? SYNC_DEFAULTS.baseDelayMs;
   const cap = opts.maxDelayMs ?? SYNC_DEFAULTS.maxDelayMs;
-  const sleep = sleeper(opts);
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const random = opts.random ?? Math.random;
   let last: unknown;
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {

@@ -49,9 +49,11 @@ export interface FakeKubeApiOptions {
   /**
    * Faults the server injects, by request number (1-based): `429` sheds the request with
    * `Retry-After: 0` as API priority and fairness does, `503` answers Service Unavailable, `reset`
-   * destroys the connection without an answer. The request is not applied.
+   * destroys the connection without an answer. The request is not applied. `request` is what the
+   * server received (method, path and body text), so a test can tell a client's retry from a new
+   * request.
    */
-  fault?: (n: number) => "429" | "503" | "reset" | undefined;
+  fault?: (n: number, request: { method: string; path: string; body: string }) => "429" | "503" | "reset" | undefined;
 }
 
 const VS_BASE = "/apis/networking.istio.io/v1";
@@ -212,7 +214,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     req.on("end", () => {
       const path = new URL(req.url ?? "/", "http://localhost").pathname;
       const method = req.method ?? "GET";
-      const fault = options.fault?.(++received);
+      const fault = options.fault?.(++received, { method, path, body: Buffer.concat(chunks).toString("utf8") });
       if (fault === "reset") {
         requests.push({ method, path, status: 0 });
         req.socket.destroy();

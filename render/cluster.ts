@@ -87,9 +87,17 @@ export class SimulatedCluster {
     return [...this.objects.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, o]) => clone(o));
   }
 
+  /**
+   * Multi-document YAML that reads back the same under YAML 1.1 as under 1.2. kubectl and every
+   * Go client read YAML through go-yaml, which resolves plain `on`, `yes`, `y`, `off`, `no` as
+   * booleans (YAML 1.1, https://yaml.org/type/bool.html), while this package writes YAML 1.2,
+   * where they are strings and left unquoted: `value: on` (a fork's env `FEATURE_X: "on"`) would
+   * reach the API server as `true` and be refused as an EnvVar value. Writing with the 1.1 schema
+   * quotes them; a 1.2 reader gets the same strings.
+   */
   toYaml(): string {
     return this.all()
-      .map((o) => YAML.stringify(o, { lineWidth: 0 }))
+      .map((o) => YAML.stringify(o, { lineWidth: 0, version: "1.1" }))
       .join("---\n");
   }
 }

@@ -224,6 +224,15 @@ describe("writeRender", () => {
     expect(docs.map((d) => d.metadata.name)).toEqual(["alice-settings", "base-settings", "settings", "shop"]);
   });
 
+  it("writes cluster.yaml so that a YAML 1.1 reader (kubectl's go-yaml) reads every string back as a string", () => {
+    const cluster = new SimulatedCluster();
+    const data = { flag: "on", off: "off", answer: "yes", short: "y", no: "NO", time: "12:30", big: "1_000", hex: "0x1F", plain: "hello" };
+    cluster.put({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "flags", namespace: "shop" }, data });
+    const text = cluster.toYaml();
+    const read = (version: "1.1" | "1.2") => YAML.parseAllDocuments(text, { version }).map((d) => d.toJS().data);
+    expect([read("1.1"), read("1.2")]).toEqual([[data], [data]]);
+  });
+
   it("writes every registered resource with stack, type, name and inputs, secrets masked", async () => {
     const out = path.join(tmpDir(), "out");
     writeRender(out, await renderBaseAndFork());

@@ -12,7 +12,30 @@ import type { KubeObject } from "../components/kube/objects";
 export type { KubeObject };
 
 /** Kinds that are cluster-scoped (no namespace) among those forkstack touches. */
-const CLUSTER_SCOPED = new Set(["Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "ClusterIssuer", "StorageClass"]);
+/**
+ * Kinds without a namespace (`kubectl api-resources --namespaced=false`; ClusterIssuer is
+ * cert-manager's). Any other kind without one lands in `default`, as the API server does for a
+ * namespaced object. Keep the kinds forkstack creates here: the fork policy's admission policies
+ * and bindings were rendered under namespace default, which a real server would not show.
+ */
+const CLUSTER_SCOPED = new Set([
+  "Namespace",
+  "ClusterRole",
+  "ClusterRoleBinding",
+  "CustomResourceDefinition",
+  "ClusterIssuer",
+  "StorageClass",
+  "ValidatingAdmissionPolicy",
+  "ValidatingAdmissionPolicyBinding",
+  "MutatingAdmissionPolicy",
+  "MutatingAdmissionPolicyBinding",
+  "ValidatingWebhookConfiguration",
+  "MutatingWebhookConfiguration",
+  "PriorityClass",
+  "IngressClass",
+  "PersistentVolume",
+  "APIService",
+]);
 
 function group(apiVersion: string): string {
   return apiVersion.includes("/") ? apiVersion.split("/")[0] : "";

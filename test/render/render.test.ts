@@ -233,6 +233,14 @@ describe("writeRender", () => {
     expect([read("1.1"), read("1.2")]).toEqual([[data], [data]]);
   });
 
+  it("writes cluster-scoped objects (the fork policy's admission policies) without a namespace and namespaced ones without one into default", () => {
+    const cluster = new SimulatedCluster();
+    cluster.put({ apiVersion: "admissionregistration.k8s.io/v1", kind: "ValidatingAdmissionPolicyBinding", metadata: { name: "forkstack-fork-routes" } });
+    cluster.put({ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "api" } });
+    const docs = YAML.parseAllDocuments(cluster.toYaml()).map((d) => d.toJS());
+    expect(docs.map((o) => `${o.kind} ${o.metadata.namespace ?? "(cluster)"}`).sort()).toEqual(["Deployment default", "ValidatingAdmissionPolicyBinding (cluster)"]);
+  });
+
   it("writes every registered resource with stack, type, name and inputs, secrets masked", async () => {
     const out = path.join(tmpDir(), "out");
     writeRender(out, await renderBaseAndFork());

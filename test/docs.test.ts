@@ -4,7 +4,8 @@
  * code does not have. The code side is read from the code itself: the config parser's key lists,
  * the outputs the real program returns (rendered offline from examples/), the ComponentResource
  * classes in components/, and each CLI's flag table (the one parseArgs parses and --help prints).
- * Each failure is a list of sentences naming the key and the README.md section.
+ * Each failure is a list of sentences naming the key and the README.md section. The config table of
+ * "Refusals you may meet" is checked against the messages the config parser gives for each row.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -13,7 +14,8 @@ import { FLAGS as RENDER_FLAGS } from "../render/cli";
 import { FLAGS as EXPLAIN_FLAGS } from "../render/explainCli";
 import { FLAGS as DEMO_FLAGS } from "../render/demo";
 import { COMMANDS, FLAGS as FORKCTL_FLAGS } from "../bin/forkctl/cli";
-import { BASE_KEYS, FORK_KEYS, NESTED_KEYS } from "../components/config";
+import { BASE_KEYS, checkTopLevelKeys, FORK_KEYS, NESTED_KEYS, parseBaseConfig, parseForkConfig } from "../components/config";
+import { forkMapping } from "../components/mappings";
 import { renderStacks } from "../render/render";
 
 const ROOT = path.resolve(__dirname, "..");
@@ -147,6 +149,75 @@ describe("README.md: command-line flags", () => {
       const expected = name === "help" ? "all" : commands.join(", ");
       if (row !== undefined && row[1] !== expected) problems.push(`README.md ("forkctl") says --${name} is for ${row[1]}; bin/forkctl/cli.ts COMMANDS say ${expected}`);
     }
+    expect(problems).toEqual([]);
+  });
+});
+
+describe("README.md: refusals you may meet (config)", () => {
+  const base = { domain: "dev.example.com", cluster: { mode: "kubeconfig" }, upstreams: [{ host: "shop.dev.example.com", service: "frontend.shop:80" }] };
+  const fork = (over: Record<string, unknown> = {}) => ({ id: "alice", services: [{ name: "api", namespace: "shop" }], ...over });
+  const svc = (over: Record<string, unknown>) => fork({ services: [{ name: "api", namespace: "shop", ...over }] });
+  const withHeader = (name: string) => () =>
+    forkMapping({
+      upstream: { host: "shop.dev.example.com", service: { name: "frontend", namespace: "shop", port: 80 } },
+      forkId: "alice",
+      headers: { [name]: "bob" },
+      target: { name: "frontend", namespace: "shop", port: 80 },
+      scheme: "subdomain",
+      ctx: { ambassadorId: "fork-proxy-ambassador", namespace: "emissary", headerName: "x-fork-identifier" },
+    });
+  /** What each row's "you wrote" describes, in README order, as the calls that refuse it. */
+  const ROWS: Array<[string, Array<() => unknown>]> = [
+    ["imgae", [() => parseForkConfig(svc({ imgae: "registry.example.com/shop/api:1" }))]],
+    ["forkstack:headerName", [() => checkTopLevelKeys(["fork", "baseStack", "headerName"])]],
+    ["VERSION: 1.10", [() => parseForkConfig(svc({ env: { VERSION: 1.1 } }))]],
+    ["id: 123", [() => parseForkConfig(fork({ id: 123 }))]],
+    ["replicas: 500", [() => parseForkConfig(svc({ replicas: 500 })), () => parseForkConfig(svc({ replicas: "2" }))]],
+    [
+      ":authority",
+      [
+        () => parseForkConfig(fork({ headers: { host: "x" } })),
+        () => parseForkConfig(fork({ headers: { connection: "x" } })),
+        () => parseForkConfig(fork({ headers: { ":authority": "x" } })),
+        () => parseForkConfig(fork({ headers: { "X-Flags": "x" } })),
+        withHeader("x-fork-identifier"),
+      ],
+    ],
+    ["CR/LF/NUL", [() => parseForkConfig(fork({ headers: { "x-a": "a\r\nb" } })), () => parseForkConfig(fork({ headers: { "x-a": "a".repeat(1025) } }))]],
+    [
+      "vpcCidr: 10.0.0/16",
+      [() => parseBaseConfig({ ...base, cluster: { mode: "eks", eks: { vpcCidr: "10.0.0/16" } } }), () => parseBaseConfig({ ...base, cluster: { mode: "eks", eks: { zones: 9 } } })],
+    ],
+  ];
+  const messageOf = (fn: () => unknown): string => {
+    try {
+      fn();
+    } catch (err) {
+      return (err as Error).message;
+    }
+    return "(accepted)";
+  };
+  /** A "forkstack says" alternative as a pattern: `…` stands for any text, a lone `N` for a number. */
+  const pattern = (said: string) =>
+    new RegExp(
+      said
+        .split("…")
+        .map((part) => part.trim().replace(/[.*+?^${}()|[\]\\]/g, "\\$&").replace(/\bN\b/g, "\\d+"))
+        .join(".*"),
+    );
+
+  it("has one row per refusal this test provokes, in the same order", () => {
+    expect(tableUnder(README, "Refusals you may meet").map((row) => ROWS.findIndex(([mark]) => row[0].includes(mark)))).toEqual(ROWS.map((_, i) => i));
+  });
+
+  it("quotes what forkstack says: every alternative of a row is in the message of one of its cases", () => {
+    const problems: string[] = [];
+    tableUnder(README, "Refusals you may meet").forEach((row, i) => {
+      const messages = (ROWS[i]?.[1] ?? []).map(messageOf);
+      for (const said of row[1].split(" / ")) {
+        if (!messages.some((m) => pattern(said).test(m))) problems.push(`README.md ("Refusals you may meet", ${row[0]}) says "${said}"; forkstack says ${JSON.stringify(messages)}`);
+      }
+    });
     expect(problems).toEqual([]);
   });
 });

@@ -16,7 +16,7 @@ import type { KubeObject } from "./objects";
 import { ConfigError } from "../errors";
 import { kubeconfigError, redact } from "./kubeconfig";
 import type { JsonPatchOp } from "./jsonPatch";
-import { isTransient, notApplied, statusOf, withRetries } from "./retry";
+import { isTransient, notApplied, RETRY_DEFAULTS, statusOf, withRetries } from "./retry";
 import { ClusterAccess, SnapshotKind, ConflictError, NotFoundError, PatchRejectedError, UnknownOutcomeError, VirtualService, VS_GROUP, VS_PLURAL, VS_VERSION } from "./vsApi";
 
 type ClientNode = typeof k8s;
@@ -48,9 +48,13 @@ function translate(err: unknown, what: string): never {
   if (status === 409) throw new ConflictError(`${what}: ${messageOf(err)}`);
   if (status === 404) throw new NotFoundError(`${what}: ${messageOf(err)}`);
   if (status !== undefined) throw new Error(`${what}: HTTP ${status}: ${messageOf(err)}`);
-  // A TimeoutError already starts with what it was doing (kube/retry.ts withTimeout).
-  if (err instanceof Error) throw new Error(err.message.startsWith(`${what}: `) ? redact(err.message) : `${what}: ${redact(err.message)}`);
+  if (err instanceof Error) throw new Error(prefixed(what, redact(err.message)));
   throw err;
+}
+
+/** `what: message`, once: a TimeoutError already starts with what it was doing (kube/retry.ts withTimeout). */
+function prefixed(what: string, message: string): string {
+  return message.startsWith(`${what}: `) ? message : `${what}: ${message}`;
 }
 
 /**
@@ -65,7 +69,7 @@ function translatePatch(err: unknown, what: string, guarded: boolean): never {
   if (statusOf(err) === 422 && messageOf(err) === PATCH_NOT_APPLICABLE) {
     throw new PatchRejectedError(`${what}: the object changed since it was read (422: ${PATCH_NOT_APPLICABLE})`);
   }
-  if (!guarded && isTransient(err)) throw new UnknownOutcomeError(`${what}: ${messageOf(err)}; it may or may not have been applied`);
+  if (!guarded && isTransient(err)) throw new UnknownOutcomeError(`${prefixed(what, messageOf(err))}; it may or may not have been applied`);
   return translate(err, what);
 }
 
@@ -79,6 +83,32 @@ function translatePatch(err: unknown, what: string, guarded: boolean): never {
  * forks at once: 2 routes duplicated).
  */
 const UNGUARDED_PATCH_TIMEOUT_MS = 70_000;
+
+/** How long a call waits for its answer before it is aborted and retried (kube/retry.ts). */
+export interface CallTimeouts {
+  /** Every call but an insert. @default 30000 (RETRY_DEFAULTS.timeoutMs) */
+  readonly callMs?: number;
+  /** An insert (a patch without `test`). @default 70000 */
+  readonly insertMs?: number;
+}
+
+/**
+ * Request options that abort the HTTP request when `signal` fires: client-node hands a request's
+ * signal to fetch, which closes the connection (gen/http/isomorphic-fetch.js). The object-style
+ * APIs run middleware that returns client-node's Observable (as its own setHeaderOptions does),
+ * although their typings say Promise; hence the cast. `more` keeps other options (the patch's
+ * Content-Type).
+ */
+function abortingOn(k: ClientNode, signal: AbortSignal, more: k8s.ConfigurationOptions = {}): k8s.ConfigurationOptions {
+  const abort = {
+    pre: (request: k8s.RequestContext) => {
+      request.setSignal(signal);
+      return new k.Observable(Promise.resolve(request));
+    },
+    post: (response: k8s.ResponseContext) => new k.Observable(Promise.resolve(response)),
+  };
+  return { ...more, middleware: [...(more.middleware ?? []), abort as unknown as NonNullable<k8s.ConfigurationOptions["middleware"]>[number]], middlewareMergeStrategy: "append" };
+}
 
 /** Typed models (V1Service) become the JSON the API returned (dates as RFC 3339 strings). */
 function plain<T>(obj: unknown): T {
@@ -99,7 +129,9 @@ function asVirtualService(item: any): VirtualService {
  * ($KUBECONFIG, ~/.kube/config or the in-cluster service account); `context` defaults to the
  * kubeconfig's current context.
  */
-export async function clientNodeAccess(kubeconfig: string, context?: string): Promise<ClusterAccess> {
+export async function clientNodeAccess(kubeconfig: string, context?: string, timeouts: CallTimeouts = {}): Promise<ClusterAccess> {
+  const timeoutMs = timeouts.callMs ?? RETRY_DEFAULTS.timeoutMs;
+  const insertTimeoutMs = timeouts.insertMs ?? UNGUARDED_PATCH_TIMEOUT_MS;
   const k = await loadClientNode();
   const kc = new k.KubeConfig();
   const source = "kubeconfig (the base stack's kubeconfig output)";
@@ -123,19 +155,21 @@ export async function clientNodeAccess(kubeconfig: string, context?: string): Pr
   const apps = kc.makeApiClient(k.AppsV1Api);
   const policy = kc.makeApiClient(k.PolicyV1Api);
   const networking = kc.makeApiClient(k.NetworkingV1Api);
-  const listers: Record<SnapshotKind, (namespace: string) => Promise<{ items?: unknown[] }>> = {
-    Service: (namespace) => core.listNamespacedService({ namespace }),
-    Deployment: (namespace) => apps.listNamespacedDeployment({ namespace }),
-    PodDisruptionBudget: (namespace) => policy.listNamespacedPodDisruptionBudget({ namespace }),
-    NetworkPolicy: (namespace) => networking.listNamespacedNetworkPolicy({ namespace }),
-    Mapping: (namespace) => custom.listNamespacedCustomObject({ group: "getambassador.io", version: "v3alpha1", plural: "mappings", namespace }) as Promise<{ items?: unknown[] }>,
+  const listers: Record<SnapshotKind, (namespace: string, signal: AbortSignal) => Promise<{ items?: unknown[] }>> = {
+    Service: (namespace, signal) => core.listNamespacedService({ namespace }, abortingOn(k, signal)),
+    Deployment: (namespace, signal) => apps.listNamespacedDeployment({ namespace }, abortingOn(k, signal)),
+    PodDisruptionBudget: (namespace, signal) => policy.listNamespacedPodDisruptionBudget({ namespace }, abortingOn(k, signal)),
+    NetworkPolicy: (namespace, signal) => networking.listNamespacedNetworkPolicy({ namespace }, abortingOn(k, signal)),
+    Mapping: (namespace, signal) =>
+      custom.listNamespacedCustomObject({ group: "getambassador.io", version: "v3alpha1", plural: "mappings", namespace }, abortingOn(k, signal)) as Promise<{ items?: unknown[] }>,
   };
+  const timed = { timeoutMs };
   const vs = { group: VS_GROUP, version: VS_VERSION, plural: VS_PLURAL };
   const label = (namespace: string | undefined, name: string) => `VirtualService ${namespace ?? "default"}/${name}`;
 
-  async function readOptional(read: () => Promise<unknown>, what: string): Promise<KubeObject | undefined> {
+  async function readOptional(read: (signal: AbortSignal) => Promise<unknown>, what: string): Promise<KubeObject | undefined> {
     try {
-      return plain<KubeObject>(await withRetries(what, read));
+      return plain<KubeObject>(await withRetries(what, read, timed));
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
       return translate(err, what);
@@ -146,7 +180,7 @@ export async function clientNodeAccess(kubeconfig: string, context?: string): Pr
     virtualServices: {
       async list(namespace) {
         try {
-          const res = await withRetries(`listing VirtualServices in ${namespace}`, () => custom.listNamespacedCustomObject({ ...vs, namespace }));
+          const res = await withRetries(`listing VirtualServices in ${namespace}`, (signal) => custom.listNamespacedCustomObject({ ...vs, namespace }, abortingOn(k, signal)), timed);
           return (res.items ?? []).map(asVirtualService);
         } catch (err) {
           return translate(err, `listing VirtualServices in ${namespace}`);
@@ -154,7 +188,7 @@ export async function clientNodeAccess(kubeconfig: string, context?: string): Pr
       },
       async listAll() {
         try {
-          const res = await withRetries("listing VirtualServices", () => custom.listClusterCustomObject(vs));
+          const res = await withRetries("listing VirtualServices", (signal) => custom.listClusterCustomObject(vs, abortingOn(k, signal)), timed);
           return (res.items ?? []).map(asVirtualService);
         } catch (err) {
           return translate(err, "listing VirtualServices");
@@ -163,7 +197,7 @@ export async function clientNodeAccess(kubeconfig: string, context?: string): Pr
       async create(body) {
         const namespace = body.metadata.namespace ?? "default";
         try {
-          return asVirtualService(await withRetries(`creating ${label(namespace, body.metadata.name)}`, () => custom.createNamespacedCustomObject({ ...vs, namespace, body })));
+          return asVirtualService(await withRetries(`creating ${label(namespace, body.metadata.name)}`, (signal) => custom.createNamespacedCustomObject({ ...vs, namespace, body }, abortingOn(k, signal)), timed));
         } catch (err) {
           return translate(err, `creating ${label(namespace, body.metadata.name)}`);
         }
@@ -171,7 +205,7 @@ export async function clientNodeAccess(kubeconfig: string, context?: string): Pr
       async replace(body) {
         const namespace = body.metadata.namespace ?? "default";
         try {
-          return asVirtualService(await withRetries(`replacing ${label(namespace, body.metadata.name)}`, () => custom.replaceNamespacedCustomObject({ ...vs, namespace, name: body.metadata.name, body })));
+          return asVirtualService(await withRetries(`replacing ${label(namespace, body.metadata.name)}`, (signal) => custom.replaceNamespacedCustomObject({ ...vs, namespace, name: body.metadata.name, body }, abortingOn(k, signal)), timed));
         } catch (err) {
           return translate(err, `replacing ${label(namespace, body.metadata.name)}`);
         }
@@ -188,8 +222,8 @@ export async function clientNodeAccess(kubeconfig: string, context?: string): Pr
               what,
               // client-node 2.x offers json-patch+json and merge-patch+json for this call and picks by
               // its own rules; set the type we mean (its README's patch example does the same).
-              () => custom.patchNamespacedCustomObject({ ...vs, namespace, name, body: ops }, k.setHeaderOptions("Content-Type", k.PatchStrategy.JsonPatch)),
-              guarded ? {} : { retryIf: notApplied, timeoutMs: UNGUARDED_PATCH_TIMEOUT_MS },
+              (signal) => custom.patchNamespacedCustomObject({ ...vs, namespace, name, body: ops }, abortingOn(k, signal, k.setHeaderOptions("Content-Type", k.PatchStrategy.JsonPatch))),
+              guarded ? timed : { retryIf: notApplied, timeoutMs: insertTimeoutMs },
             ),
           );
         } catch (err) {
@@ -200,7 +234,7 @@ export async function clientNodeAccess(kubeconfig: string, context?: string): Pr
         try {
           // A delete precondition: the server deletes only the version we decided on
           // (https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/delete-options/).
-          await withRetries(`deleting ${label(namespace, name)}`, () => custom.deleteNamespacedCustomObject({ ...vs, namespace, name, body: { preconditions: { resourceVersion } } }));
+          await withRetries(`deleting ${label(namespace, name)}`, (signal) => custom.deleteNamespacedCustomObject({ ...vs, namespace, name, body: { preconditions: { resourceVersion } } }, abortingOn(k, signal)), timed);
         } catch (err) {
           if (statusOf(err) === 404) return;
           translate(err, `deleting ${label(namespace, name)}`);
@@ -208,11 +242,11 @@ export async function clientNodeAccess(kubeconfig: string, context?: string): Pr
       },
     },
     reader: {
-      getService: (namespace, name) => readOptional(() => core.readNamespacedService({ namespace, name }), `reading Service ${namespace}/${name}`),
-      getDeployment: (namespace, name) => readOptional(() => apps.readNamespacedDeployment({ namespace, name }), `reading Deployment ${namespace}/${name}`),
+      getService: (namespace, name) => readOptional((signal) => core.readNamespacedService({ namespace, name }, abortingOn(k, signal)), `reading Service ${namespace}/${name}`),
+      getDeployment: (namespace, name) => readOptional((signal) => apps.readNamespacedDeployment({ namespace, name }, abortingOn(k, signal)), `reading Deployment ${namespace}/${name}`),
       async list(kind, namespace) {
         try {
-          const res = await withRetries(`listing ${kind}s in ${namespace}`, () => listers[kind](namespace));
+          const res = await withRetries(`listing ${kind}s in ${namespace}`, (signal) => listers[kind](namespace, signal), timed);
           return plain<KubeObject[]>(res.items ?? []);
         } catch (err) {
           // A kind the cluster does not serve (no Emissary CRDs yet) has no objects to collide with.

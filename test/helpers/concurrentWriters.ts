@@ -15,7 +15,7 @@
 import { ChildProcess, spawn } from "child_process";
 import * as path from "path";
 import * as readline from "readline";
-import { clientNodeAccess } from "../../components/kube/clientNode";
+import { CallTimeouts, clientNodeAccess } from "../../components/kube/clientNode";
 import type { SyncOptions } from "../../components/fork/routeSync";
 import type { JsonPatchOp } from "../../components/kube/jsonPatch";
 import type { ForkRouteClaim } from "../../components/fork/routes";
@@ -31,7 +31,7 @@ export type ProbeStep =
 
 export type Job =
   | { op: "apply" | "release"; kubeconfig: string; context?: string; claims: ForkRouteClaim[]; options?: Pick<SyncOptions, "maxAttempts" | "baseDelayMs" | "maxDelayMs" | "strategy"> }
-  | { op: "probe"; kubeconfig: string; context?: string; steps: ProbeStep[] };
+  | { op: "probe"; kubeconfig: string; context?: string; steps: ProbeStep[]; timeouts?: CallTimeouts };
 
 export type StepOutcome = { ok: unknown } | { error: string; message: string };
 
@@ -58,7 +58,7 @@ async function probe(access: ClusterAccess, step: ProbeStep): Promise<unknown> {
 }
 
 export async function run(job: Job): Promise<unknown> {
-  const access = await clientNodeAccess(job.kubeconfig, job.context);
+  const access = await clientNodeAccess(job.kubeconfig, job.context, job.op === "probe" ? job.timeouts : undefined);
   if (job.op === "probe") {
     const outcomes: StepOutcome[] = [];
     for (const step of job.steps) {

@@ -26,6 +26,8 @@ export interface FakeRequest {
   status: number;
   /** The request's Content-Type, when it had a body. */
   contentType?: string;
+  /** A request the server left unanswered (`hang`): whether its client closed the connection. */
+  abandoned?: boolean;
 }
 
 export interface FakeKubeApi {
@@ -54,6 +56,12 @@ export interface FakeKubeApiOptions {
    * request.
    */
   fault?: (n: number, request: { method: string; path: string; body: string }) => "429" | "503" | "reset" | undefined;
+  /**
+   * Requests the server never answers, by the same request number (a server still working on
+   * them). Each is recorded with status 0 and `abandoned: false` until its client closes the
+   * connection. `close()` ends them.
+   */
+  hang?: (n: number) => boolean;
 }
 
 const VS_BASE = "/apis/networking.istio.io/v1";
@@ -214,7 +222,14 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     req.on("end", () => {
       const path = new URL(req.url ?? "/", "http://localhost").pathname;
       const method = req.method ?? "GET";
-      const fault = options.fault?.(++received, { method, path, body: Buffer.concat(chunks).toString("utf8") });
+      const n = ++received;
+      if (options.hang?.(n)) {
+        const entry: FakeRequest = { method, path, status: 0, abandoned: false };
+        requests.push(entry);
+        req.socket.once("close", () => (entry.abandoned = true));
+        return;
+      }
+      const fault = options.fault?.(n, { method, path, body: Buffer.concat(chunks).toString("utf8") });
       if (fault === "reset") {
         requests.push({ method, path, status: 0 });
         req.socket.destroy();

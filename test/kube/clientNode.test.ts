@@ -201,3 +201,36 @@ describe("a JSON Patch without tests (an insert) when the API server fails", () 
     expect([outcomes[1], api.requests.map((r) => `${r.method} ${r.status}`)]).toEqual([{ ok: expect.anything() }, ["PATCH 503", "PATCH 429", "PATCH 200"]]);
   });
 });
+
+describe("a call that gets no answer within its timeout", () => {
+  let api: FakeKubeApi;
+  let outcomes: StepOutcome[];
+  const guarded = { call: "patch", namespace: "shop", name: "reviews", ops: [{ op: "test", path: "/spec/http/0/name", value: "primary" }, { op: "add", path: "/spec/http/0/timeout", value: "5s" }] } as const;
+
+  beforeAll(async () => {
+    // Requests 1 and 2 (the guarded patch, then its first retry) hang; the next one is answered.
+    // Request 4 is the list; 5 (the insert) hangs past its own, longer, timeout.
+    api = await startFakeKubeApi({ seed: SEED, hang: (n) => n === 1 || n === 2 || n === 5 });
+    outcomes = await spawnJob({
+      op: "probe",
+      kubeconfig: api.kubeconfig,
+      timeouts: { callMs: 300, insertMs: 600 },
+      steps: [guarded, { call: "list", namespace: "shop" }, { call: "patch", namespace: "shop", name: "reviews", ops: [{ op: "add", path: "/spec/http/-", value: { name: "late", route: [{ destination: { host: "reviews" } }] } }] }] as any,
+    });
+  }, 60_000);
+
+  afterAll(() => api.close());
+
+  it("is aborted: the client closes the connection, so the server does not go on working on it next to the retry", async () => {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(api.requests.filter((r) => r.status === 0).map((r) => `${r.method} abandoned=${r.abandoned}`)).toEqual(["PATCH abandoned=true", "PATCH abandoned=true", "PATCH abandoned=true"]);
+  });
+
+  it("is retried, and the retry's answer is the call's", () => {
+    expect([outcomes[0], api.requests.slice(0, 3).map((r) => `${r.method} ${r.status}`)]).toEqual([{ ok: expect.anything() }, ["PATCH 0", "PATCH 0", "PATCH 200"]]);
+  });
+
+  it("waits the insert's own, longer, timeout for an insert and then says its outcome is unknown", () => {
+    expect(outcomes[2]).toEqual({ error: "UnknownOutcomeError", message: "patching VirtualService shop/reviews: no answer within 0.6 s; it may or may not have been applied" });
+  });
+});

@@ -65,6 +65,12 @@ describe("withRetries", () => {
     expect(await withRetries("x", call, { ...opts, timeoutMs: 20 })).toBe("ok");
   });
 
+  it("aborts the signal of the attempt that timed out, and only that one", async () => {
+    const signals: AbortSignal[] = [];
+    const call = (signal: AbortSignal) => (signals.push(signal), signals.length === 1 ? new Promise<string>(() => undefined) : Promise.resolve("ok"));
+    expect([await withRetries("x", call, { ...opts, timeoutMs: 20 }), signals.map((s) => s.aborted), (signals[0].reason as Error).name]).toEqual(["ok", [true, false], "TimeoutError"]);
+  });
+
   it("says which call timed out", async () => {
     await expect(withRetries("listing VirtualServices", () => new Promise(() => undefined), { ...opts, timeoutMs: 10, attempts: 1 })).rejects.toThrow(
       "listing VirtualServices: no answer within 0.01 s",

@@ -74,22 +74,25 @@ function translatePatch(err: unknown, what: string, guarded: boolean): never {
 }
 
 /**
- * How long an insert (a patch without `test`) waits for its answer: longer than kube-apiserver's
- * own limit for a request, `--request-timeout`, 1m0s by default
+ * How long a write to a VirtualService (patch, create, replace, delete) waits for its answer:
+ * longer than kube-apiserver's own limit for a request, `--request-timeout`, 1m0s by default
  * (https://kubernetes.io/docs/reference/command-line-tools-reference/kube-apiserver/), so the
- * server answers first, with the result or 504. With the 30 s every other call waits, an insert
- * still queued in a busy server was applied after the caller had given up and read again, and the
- * second insert duplicated the fork's route (`npm run bench -- --only routes --server kube`, 100
- * forks at once: 2 routes duplicated).
+ * server answers first, with the result or 504. Many forks writing one VirtualService queue in the
+ * server, which applies concurrent writes to one object one after another and retries the others
+ * itself. With the 30 s reads wait:
+ * - an insert still queued was applied after the caller had given up and read again, and the second
+ *   insert duplicated the fork's route (`npm run bench -- --only routes --server kube`, 100 forks:
+ *   2 routes duplicated);
+ * - at 200 forks, guarded patches timed out five times in a row and 180 of 200 changes failed.
  */
-const UNGUARDED_PATCH_TIMEOUT_MS = 70_000;
+const WRITE_TIMEOUT_MS = 70_000;
 
 /** How long a call waits for its answer before it is aborted and retried (kube/retry.ts). */
 export interface CallTimeouts {
-  /** Every call but an insert. @default 30000 (RETRY_DEFAULTS.timeoutMs) */
-  readonly callMs?: number;
-  /** An insert (a patch without `test`). @default 70000 */
-  readonly insertMs?: number;
+  /** Reads and lists. @default 30000 (RETRY_DEFAULTS.timeoutMs) */
+  readonly readMs?: number;
+  /** Writes to a VirtualService. @default 70000 */
+  readonly writeMs?: number;
 }
 
 /**
@@ -130,8 +133,8 @@ function asVirtualService(item: any): VirtualService {
  * kubeconfig's current context.
  */
 export async function clientNodeAccess(kubeconfig: string, context?: string, timeouts: CallTimeouts = {}): Promise<ClusterAccess> {
-  const timeoutMs = timeouts.callMs ?? RETRY_DEFAULTS.timeoutMs;
-  const insertTimeoutMs = timeouts.insertMs ?? UNGUARDED_PATCH_TIMEOUT_MS;
+  const read = { timeoutMs: timeouts.readMs ?? RETRY_DEFAULTS.timeoutMs };
+  const write = { timeoutMs: timeouts.writeMs ?? WRITE_TIMEOUT_MS };
   const k = await loadClientNode();
   const kc = new k.KubeConfig();
   const source = "kubeconfig (the base stack's kubeconfig output)";
@@ -163,13 +166,12 @@ export async function clientNodeAccess(kubeconfig: string, context?: string, tim
     Mapping: (namespace, signal) =>
       custom.listNamespacedCustomObject({ group: "getambassador.io", version: "v3alpha1", plural: "mappings", namespace }, abortingOn(k, signal)) as Promise<{ items?: unknown[] }>,
   };
-  const timed = { timeoutMs };
   const vs = { group: VS_GROUP, version: VS_VERSION, plural: VS_PLURAL };
   const label = (namespace: string | undefined, name: string) => `VirtualService ${namespace ?? "default"}/${name}`;
 
-  async function readOptional(read: (signal: AbortSignal) => Promise<unknown>, what: string): Promise<KubeObject | undefined> {
+  async function readOptional(call: (signal: AbortSignal) => Promise<unknown>, what: string): Promise<KubeObject | undefined> {
     try {
-      return plain<KubeObject>(await withRetries(what, read, timed));
+      return plain<KubeObject>(await withRetries(what, call, read));
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
       return translate(err, what);
@@ -180,7 +182,7 @@ export async function clientNodeAccess(kubeconfig: string, context?: string, tim
     virtualServices: {
       async list(namespace) {
         try {
-          const res = await withRetries(`listing VirtualServices in ${namespace}`, (signal) => custom.listNamespacedCustomObject({ ...vs, namespace }, abortingOn(k, signal)), timed);
+          const res = await withRetries(`listing VirtualServices in ${namespace}`, (signal) => custom.listNamespacedCustomObject({ ...vs, namespace }, abortingOn(k, signal)), read);
           return (res.items ?? []).map(asVirtualService);
         } catch (err) {
           return translate(err, `listing VirtualServices in ${namespace}`);
@@ -188,7 +190,7 @@ export async function clientNodeAccess(kubeconfig: string, context?: string, tim
       },
       async listAll() {
         try {
-          const res = await withRetries("listing VirtualServices", (signal) => custom.listClusterCustomObject(vs, abortingOn(k, signal)), timed);
+          const res = await withRetries("listing VirtualServices", (signal) => custom.listClusterCustomObject(vs, abortingOn(k, signal)), read);
           return (res.items ?? []).map(asVirtualService);
         } catch (err) {
           return translate(err, "listing VirtualServices");
@@ -197,7 +199,7 @@ export async function clientNodeAccess(kubeconfig: string, context?: string, tim
       async create(body) {
         const namespace = body.metadata.namespace ?? "default";
         try {
-          return asVirtualService(await withRetries(`creating ${label(namespace, body.metadata.name)}`, (signal) => custom.createNamespacedCustomObject({ ...vs, namespace, body }, abortingOn(k, signal)), timed));
+          return asVirtualService(await withRetries(`creating ${label(namespace, body.metadata.name)}`, (signal) => custom.createNamespacedCustomObject({ ...vs, namespace, body }, abortingOn(k, signal)), write));
         } catch (err) {
           return translate(err, `creating ${label(namespace, body.metadata.name)}`);
         }
@@ -205,7 +207,7 @@ export async function clientNodeAccess(kubeconfig: string, context?: string, tim
       async replace(body) {
         const namespace = body.metadata.namespace ?? "default";
         try {
-          return asVirtualService(await withRetries(`replacing ${label(namespace, body.metadata.name)}`, (signal) => custom.replaceNamespacedCustomObject({ ...vs, namespace, name: body.metadata.name, body }, abortingOn(k, signal)), timed));
+          return asVirtualService(await withRetries(`replacing ${label(namespace, body.metadata.name)}`, (signal) => custom.replaceNamespacedCustomObject({ ...vs, namespace, name: body.metadata.name, body }, abortingOn(k, signal)), write));
         } catch (err) {
           return translate(err, `replacing ${label(namespace, body.metadata.name)}`);
         }
@@ -223,7 +225,7 @@ export async function clientNodeAccess(kubeconfig: string, context?: string, tim
               // client-node 2.x offers json-patch+json and merge-patch+json for this call and picks by
               // its own rules; set the type we mean (its README's patch example does the same).
               (signal) => custom.patchNamespacedCustomObject({ ...vs, namespace, name, body: ops }, abortingOn(k, signal, k.setHeaderOptions("Content-Type", k.PatchStrategy.JsonPatch))),
-              guarded ? timed : { retryIf: notApplied, timeoutMs: insertTimeoutMs },
+              guarded ? write : { ...write, retryIf: notApplied },
             ),
           );
         } catch (err) {
@@ -234,7 +236,7 @@ export async function clientNodeAccess(kubeconfig: string, context?: string, tim
         try {
           // A delete precondition: the server deletes only the version we decided on
           // (https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/delete-options/).
-          await withRetries(`deleting ${label(namespace, name)}`, (signal) => custom.deleteNamespacedCustomObject({ ...vs, namespace, name, body: { preconditions: { resourceVersion } } }, abortingOn(k, signal)), timed);
+          await withRetries(`deleting ${label(namespace, name)}`, (signal) => custom.deleteNamespacedCustomObject({ ...vs, namespace, name, body: { preconditions: { resourceVersion } } }, abortingOn(k, signal)), write);
         } catch (err) {
           if (statusOf(err) === 404) return;
           translate(err, `deleting ${label(namespace, name)}`);
@@ -246,7 +248,7 @@ export async function clientNodeAccess(kubeconfig: string, context?: string, tim
       getDeployment: (namespace, name) => readOptional((signal) => apps.readNamespacedDeployment({ namespace, name }, abortingOn(k, signal)), `reading Deployment ${namespace}/${name}`),
       async list(kind, namespace) {
         try {
-          const res = await withRetries(`listing ${kind}s in ${namespace}`, (signal) => listers[kind](namespace, signal), timed);
+          const res = await withRetries(`listing ${kind}s in ${namespace}`, (signal) => listers[kind](namespace, signal), read);
           return plain<KubeObject[]>(res.items ?? []);
         } catch (err) {
           // A kind the cluster does not serve (no Emissary CRDs yet) has no objects to collide with.

@@ -105,6 +105,8 @@ async function readModifyWrite<T>(api: VirtualServiceApi, what: string, write: W
       }
       throw err;
     }
+    const writeStart = Date.now();
+    let unanswered = 0;
     try {
       return await write(list);
     } catch (err) {
@@ -115,11 +117,16 @@ async function readModifyWrite<T>(api: VirtualServiceApi, what: string, write: W
       // NotServedError, which is not retried.
       if (!isConflict(err) && !isNotFound(err) && !isUnknownOutcome(err)) throw err;
       last = err;
+      if (isUnknownOutcome(err)) unanswered = Date.now() - writeStart;
     }
     if (attempt < maxAttempts) {
       // Full jitter spreads writers that collided so they do not collide again
-      // (https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/).
-      await sleep(Math.floor(random() * Math.min(cap, base * 2 ** (attempt - 1))));
+      // (https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/). A write the
+      // server did not answer in time (it applies concurrent writes to one object one at a time
+      // and retries the rest itself, so many writers make each one slow) waits up to as long as it
+      // went unanswered: writers that overloaded the object come back spread over that time rather
+      // than all together.
+      await sleep(Math.floor(random() * Math.max(Math.min(cap, base * 2 ** (attempt - 1)), unanswered)));
     }
   }
   throw new ConflictRetriesExhaustedError(maxAttempts, what, last);

@@ -80,8 +80,9 @@ export interface VirtualServiceApi {
    * Applies a JSON Patch (RFC 6902, `application/json-patch+json`) to the object as it is on the
    * server, atomically, without a resourceVersion precondition: the patch's own `test`s say what
    * must still hold. Rejects with PatchRejectedError when they do not, NotFoundError when the
-   * object is gone. A patch without any `test` is not sent twice: when its outcome is unknown it
-   * rejects with UnknownOutcomeError.
+   * object is gone. A patch is sent again only when it surely was not applied: when its outcome
+   * is unknown (no answer in time, a reset, 5xx) it rejects with UnknownOutcomeError, and the
+   * caller reads the object to see.
    */
   patch(namespace: string, name: string, ops: readonly JsonPatchOp[]): Promise<VirtualService>;
   /** Deletes if still at `resourceVersion` (a delete precondition); ConflictError if not; gone already is fine. */

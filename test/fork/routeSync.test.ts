@@ -164,6 +164,25 @@ describe("applyClaim", () => {
     expect(waits).toEqual([50, 100, 150, 150]);
   });
 
+  it("after a write that went unanswered for a while, waits a random share of at least that long", async () => {
+    const waits: number[] = [];
+    const cluster = new SimulatedCluster();
+    cluster.seedYaml(ADOPTED);
+    const inner = simulatedAccess(cluster).virtualServices;
+    // The first patch gets no answer for 120 ms (and is not applied), the second is answered.
+    let unanswered = 0;
+    const api: VirtualServiceApi = {
+      ...inner,
+      patch: async (...args) => {
+        if (unanswered++ > 0) return inner.patch(...args);
+        await new Promise((resolve) => setTimeout(resolve, 120));
+        throw new UnknownOutcomeError("patching VirtualService shop/reviews: no answer within 70 s; it may or may not have been applied");
+      },
+    };
+    await applyClaim(api, claim("alice", "reviews"), { baseDelayMs: 10, maxDelayMs: 20, random: () => 0.5, sleep: async (ms) => void waits.push(ms) });
+    expect([forkRoutes(vsOf(cluster)[0]), waits.length, waits[0] >= 60 && waits[0] < 120]).toEqual([["forkstack-alice"], 1, true]);
+  });
+
   it("gives up after the maximum attempts with one line naming the fork, the Service and what to do", async () => {
     const always409: VirtualServiceApi = { ...simulatedAccess(new SimulatedCluster()).virtualServices, create: async () => Promise.reject(new ConflictError("taken")) };
     await expect(applyClaim(always409, claim("alice"), { ...noWait, maxAttempts: 3 })).rejects.toThrow(

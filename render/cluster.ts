@@ -11,7 +11,6 @@ import type { KubeObject } from "../components/kube/objects";
 
 export type { KubeObject };
 
-/** Kinds that are cluster-scoped (no namespace) among those forkstack touches. */
 /**
  * Kinds without a namespace (`kubectl api-resources --namespaced=false`; ClusterIssuer is
  * cert-manager's). Any other kind without one lands in `default`, as the API server does for a

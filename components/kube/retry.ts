@@ -116,8 +116,8 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string, onTimeou
  * Each attempt gets a signal that is aborted when the attempt times out: a call that passes it on
  * to its request closes the connection, and the server drops the request (kube-apiserver cancels a
  * request's context when its client goes away) instead of working on it next to the retry. Without
- * that, each timed-out write stayed in the server: 200 forks writing one VirtualService piled up
- * to five writes each there.
+ * that, a timed-out write stayed in the server, and 200 forks writing one VirtualService could
+ * each have up to five writes queued there at once.
  */
 export async function withRetries<T>(what: string, call: (signal: AbortSignal) => Promise<T>, opts: RetryOptions = {}): Promise<T> {
   const attempts = opts.attempts ?? RETRY_DEFAULTS.attempts;

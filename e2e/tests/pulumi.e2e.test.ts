@@ -87,14 +87,6 @@ function forkRoutesSorted(o: any): any {
  * as a change of the pod template (a rollout).
  */
 const EXPLAINED_DIFFERENCES = [
-  // render/cluster.ts files ValidatingAdmissionPolicy(Binding) under namespace "default"; they are
-  // cluster-scoped (the API server drops the namespace on create, so applying the render works).
-  "ValidatingAdmissionPolicy default/forkstack-fork-mappings: the render gives a cluster-scoped object a namespace",
-  "ValidatingAdmissionPolicy default/forkstack-fork-routes: the render gives a cluster-scoped object a namespace",
-  "ValidatingAdmissionPolicy default/forkstack-fork-workloads: the render gives a cluster-scoped object a namespace",
-  "ValidatingAdmissionPolicyBinding default/forkstack-fork-mappings: the render gives a cluster-scoped object a namespace",
-  "ValidatingAdmissionPolicyBinding default/forkstack-fork-routes: the render gives a cluster-scoped object a namespace",
-  "ValidatingAdmissionPolicyBinding default/forkstack-fork-workloads: the render gives a cluster-scoped object a namespace",
   'Deployment shop/api-alice .spec.template.spec.containers[0].env[0].name: render "PODINFO_UI_MESSAGE", live "FEATURE_CHECKOUT_V2"',
   'Deployment shop/api-alice .spec.template.spec.containers[0].env[0].value: render "api from alice", live "on"',
   'Deployment shop/api-alice .spec.template.spec.containers[0].env[1].name: render "FEATURE_CHECKOUT_V2", live "PODINFO_UI_MESSAGE"',

@@ -17,6 +17,7 @@ import { COMMANDS, FLAGS as FORKCTL_FLAGS } from "../bin/forkctl/cli";
 import { BASE_KEYS, checkTopLevelKeys, FORK_KEYS, NESTED_KEYS, parseBaseConfig, parseForkConfig } from "../components/config";
 import { forkMapping } from "../components/mappings";
 import { renderStacks } from "../render/render";
+import { configErrorOf } from "./helpers/configError";
 
 const ROOT = path.resolve(__dirname, "..");
 const README = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
@@ -189,14 +190,6 @@ describe("README.md: refusals you may meet (config)", () => {
       [() => parseBaseConfig({ ...base, cluster: { mode: "eks", eks: { vpcCidr: "10.0.0/16" } } }), () => parseBaseConfig({ ...base, cluster: { mode: "eks", eks: { zones: 9 } } })],
     ],
   ];
-  const messageOf = (fn: () => unknown): string => {
-    try {
-      fn();
-    } catch (err) {
-      return (err as Error).message;
-    }
-    return "(accepted)";
-  };
   /** A "forkstack says" alternative as a pattern: `…` stands for any text, a lone `N` for a number. */
   const pattern = (said: string) =>
     new RegExp(
@@ -213,7 +206,7 @@ describe("README.md: refusals you may meet (config)", () => {
   it("quotes what forkstack says: every alternative of a row is in the message of one of its cases", () => {
     const problems: string[] = [];
     tableUnder(README, "Refusals you may meet").forEach((row, i) => {
-      const messages = (ROWS[i]?.[1] ?? []).map(messageOf);
+      const messages = (ROWS[i]?.[1] ?? []).map((fn) => configErrorOf(fn).message);
       for (const said of row[1].split(" / ")) {
         if (!messages.some((m) => pattern(said).test(m))) problems.push(`README.md ("Refusals you may meet", ${row[0]}) says "${said}"; forkstack says ${JSON.stringify(messages)}`);
       }

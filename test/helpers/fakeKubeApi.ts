@@ -222,6 +222,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     req.on("end", () => {
       const path = new URL(req.url ?? "/", "http://localhost").pathname;
       const method = req.method ?? "GET";
+      const text = Buffer.concat(chunks).toString("utf8");
       const n = ++received;
       if (options.hang?.(n)) {
         const entry: FakeRequest = { method, path, status: 0, abandoned: false };
@@ -229,7 +230,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
         req.socket.once("close", () => (entry.abandoned = true));
         return;
       }
-      const fault = options.fault?.(n, { method, path, body: Buffer.concat(chunks).toString("utf8") });
+      const fault = options.fault?.(n, { method, path, body: text });
       if (fault === "reset") {
         requests.push({ method, path, status: 0 });
         req.socket.destroy();
@@ -246,7 +247,6 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
       let payload: unknown;
       const contentType = req.headers["content-type"]?.split(";")[0].trim();
       try {
-        const text = Buffer.concat(chunks).toString("utf8");
         [code, payload] = handle(method, path, text === "" ? undefined : JSON.parse(text), contentType);
       } catch (err) {
         [code, payload] = [400, status(400, "BadRequest", String(err))];

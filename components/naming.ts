@@ -118,6 +118,15 @@ export function forkOfRoute(name: string | undefined): string | undefined {
   return name!.slice(ROUTE_PREFIX.length).split("--")[0];
 }
 
+/**
+ * The Lease forks of a Service take turns with to write its routes (fork/routeTurn.ts), in the
+ * Service's namespace. A Service name is a DNS-1035 label (≤ 63), so this is a valid Lease name.
+ */
+export const TURN_LEASE_PREFIX = "forkstack-routes.";
+export function turnLeaseName(service: string): string {
+  return `${TURN_LEASE_PREFIX}${service}`;
+}
+
 /** Name of a VirtualService forkstack creates for a shared Service that has none. */
 export function virtualServiceName(service: string): string {
   return boundedName(["forkstack", service]);

@@ -15,8 +15,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { getClusterAccess } from "../kube/access";
 import { redact } from "../kube/kubeconfig";
-import { VirtualService } from "../kube/vsApi";
-import { applyClaim, releaseClaim, routeDrift, RouteDrift } from "./routeSync";
+import { ClusterAccess, VirtualService } from "../kube/vsApi";
+import { applyClaim, releaseClaim, routeDrift, RouteDrift, SyncOptions } from "./routeSync";
 import type { ForkRouteClaim } from "./routes";
 
 export const FORK_ROUTES_KIND = "ForkRoutes";
@@ -80,9 +80,19 @@ function movedClaim(olds: ForkRoutesState, news: ForkRoutesState): boolean {
   return olds.serviceName !== news.serviceName || olds.serviceNamespace !== news.serviceNamespace || olds.forkId !== news.forkId || (olds.delegate ?? "") !== (news.delegate ?? "");
 }
 
+/**
+ * Forks of the Service take turns to write (fork/routeTurn.ts). A write without a turn is safe but
+ * slow when many forks write at once, so it is said on the provider's stderr, which the engine shows
+ * (https://github.com/pulumi/pulumi/issues/18249): a dynamic provider has no engine log to write to.
+ */
+function inTurns(access: ClusterAccess, state: ForkRoutesState): SyncOptions {
+  const onUnqueued = (why: string) => console.warn(`forkstack: routes of fork "${state.forkId}" for Service ${state.serviceNamespace}/${state.serviceName}: ${why}`);
+  return { leases: access.leases, turn: { onUnqueued } };
+}
+
 async function apply(state: ForkRoutesState): Promise<ForkRoutesState> {
   const access = await getClusterAccess(state.kubeconfig, state.context);
-  const vs = await applyClaim(access.virtualServices, claimOf(state));
+  const vs = await applyClaim(access.virtualServices, claimOf(state), inTurns(access, state));
   // Verify the write: an admission webhook or a controller may have rewritten the object.
   const after = await routeDrift(access.virtualServices, claimOf(state));
   if (after.drift !== "in-sync") {
@@ -98,7 +108,7 @@ async function drift(state: ForkRoutesState): Promise<RouteDrift> {
 
 async function release(state: ForkRoutesState): Promise<void> {
   const access = await getClusterAccess(state.kubeconfig, state.context);
-  await releaseClaim(access.virtualServices, claimOf(state));
+  await releaseClaim(access.virtualServices, claimOf(state), inTurns(access, state));
 }
 
 /**

@@ -16,12 +16,17 @@
  * is retried the same way, as client-go's `retry.RetryOnConflict` does. `strategy: "replace"` writes
  * everything that way, as forkstack did before (kept for the benchmark's before/after).
  *
+ * With `leases`, forks of one Service take turns (fork/routeTurn.ts): each claim's whole
+ * read-modify-write runs while it holds the Service's Lease, so the server sees one writer at a
+ * time instead of all of them at once. The guards above stay: the turn only saves work.
+ *
  * It does no I/O besides `api`; sleep and randomness are injectable for tests.
  */
-import { isConflict, isNotFound, isUnknownOutcome, VirtualService, VirtualServiceApi, VS_GROUP, VS_VERSION } from "../kube/vsApi";
+import { isConflict, isNotFound, isUnknownOutcome, LeaseApi, VirtualService, VirtualServiceApi, VS_GROUP, VS_VERSION } from "../kube/vsApi";
 import { addRoutesWrite, orphaned, releaseRoutesWrite, RouteWrite, sweepRetiredWrite } from "./routePatch";
 import { isRetiredRouteName } from "../naming";
 import { addForkRoutes, ForkRouteClaim, placeRoutes, removeForkRoutes, routesOfFork } from "./routes";
+import { inTurn, TurnOptions } from "./routeTurn";
 
 export interface SyncOptions {
   /**
@@ -46,6 +51,12 @@ export interface SyncOptions {
    * @default "patch"
    */
   readonly strategy?: "patch" | "replace";
+  /**
+   * Where forks of the Service take turns to write (fork/routeTurn.ts): with them, one fork writes
+   * the VirtualService at a time. Without (the offline render): every fork writes at once.
+   */
+  readonly leases?: LeaseApi;
+  readonly turn?: TurnOptions;
 }
 
 export const SYNC_DEFAULTS = { maxAttempts: 10, baseDelayMs: 50, maxDelayMs: 2000 } as const;
@@ -142,7 +153,7 @@ function subject(claim: Pick<ForkRouteClaim, "forkId" | "service">): string {
  */
 export function applyClaim(api: VirtualServiceApi, claim: ForkRouteClaim, opts: SyncOptions = {}): Promise<VirtualService> {
   const what = `adding ${subject(claim)}`;
-  return readModifyWrite(
+  return inTurnOf(claim, opts, () => readModifyWrite(
     api,
     what,
     async (list) => {
@@ -172,7 +183,16 @@ export function applyClaim(api: VirtualServiceApi, claim: ForkRouteClaim, opts: 
       return written;
     },
     opts,
-  );
+  ));
+}
+
+/**
+ * Runs a claim's whole read-modify-write (every attempt) in the Service's turn. The holder is the
+ * fork id and a random suffix: two processes of one fork (a retried CI job) are two writers.
+ */
+function inTurnOf<T>(claim: Pick<ForkRouteClaim, "forkId" | "service">, opts: SyncOptions, write: () => Promise<T>): Promise<T> {
+  const holder = `${claim.forkId}/${Math.random().toString(36).slice(2, 10)}`;
+  return inTurn(opts.leases, { service: claim.service, holder }, write, opts.turn);
 }
 
 /**
@@ -251,7 +271,7 @@ export function releaseClaim(
   claim: Pick<ForkRouteClaim, "forkId" | "service" | "headerName" | "delegate">,
   opts: SyncOptions = {},
 ): Promise<VirtualService | undefined> {
-  return readModifyWrite(
+  return inTurnOf(claim, opts, () => readModifyWrite(
     api,
     `removing ${subject(claim)}`,
     async (list) => {
@@ -261,7 +281,7 @@ export function releaseClaim(
       return removeFrom(api, existing, claim, opts);
     },
     opts,
-  );
+  ));
 }
 
 /** Whether the fork's routes stand in the live VirtualService as the merge would write them. */

@@ -159,6 +159,7 @@ export async function clientNodeAccess(kubeconfig: string, context?: string, tim
   const apps = kc.makeApiClient(k.AppsV1Api);
   const policy = kc.makeApiClient(k.PolicyV1Api);
   const networking = kc.makeApiClient(k.NetworkingV1Api);
+  const coordination = kc.makeApiClient(k.CoordinationV1Api);
   const listers: Record<SnapshotKind, (namespace: string, signal: AbortSignal) => Promise<{ items?: unknown[] }>> = {
     Service: (namespace, signal) => core.listNamespacedService({ namespace }, abortingOn(k, signal)),
     Deployment: (namespace, signal) => apps.listNamespacedDeployment({ namespace }, abortingOn(k, signal)),
@@ -243,6 +244,38 @@ export async function clientNodeAccess(kubeconfig: string, context?: string, tim
         } catch (err) {
           if (statusOf(err) === 404) return;
           translate(err, `deleting ${label(namespace, name)}`);
+        }
+      },
+    },
+    // Small objects, written by one fork at a time: the read timeout suffices. A create or replace
+    // that timed out and was retried answers 409, which fork/routeTurn.ts reads as "check again".
+    leases: {
+      get: (namespace, name) => readOptional((signal) => coordination.readNamespacedLease({ namespace, name }, abortingOn(k, signal)), `reading Lease ${namespace}/${name}`),
+      async create(body) {
+        const namespace = body.metadata.namespace ?? "default";
+        const what = `creating Lease ${namespace}/${body.metadata.name}`;
+        try {
+          return plain<KubeObject>(await withRetries(what, (signal) => coordination.createNamespacedLease({ namespace, body: body as k8s.V1Lease }, abortingOn(k, signal)), read));
+        } catch (err) {
+          return translate(err, what);
+        }
+      },
+      async replace(body) {
+        const namespace = body.metadata.namespace ?? "default";
+        const what = `renewing Lease ${namespace}/${body.metadata.name}`;
+        try {
+          return plain<KubeObject>(await withRetries(what, (signal) => coordination.replaceNamespacedLease({ namespace, name: body.metadata.name, body: body as k8s.V1Lease }, abortingOn(k, signal)), read));
+        } catch (err) {
+          return translate(err, what);
+        }
+      },
+      async delete(namespace, name, preconditions) {
+        const what = `deleting Lease ${namespace}/${name}`;
+        try {
+          await withRetries(what, (signal) => coordination.deleteNamespacedLease({ namespace, name, body: { preconditions } }, abortingOn(k, signal)), read);
+        } catch (err) {
+          if (statusOf(err) === 404) return;
+          translate(err, what);
         }
       },
     },

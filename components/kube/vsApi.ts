@@ -100,9 +100,30 @@ export interface ClusterReader {
   list(kind: SnapshotKind, namespace: string): Promise<KubeObject[]>;
 }
 
+/** A coordination.k8s.io/v1 Lease as the API server returns it. */
+export type Lease = KubeObject;
+
+/**
+ * The Leases fork routing takes turns with (fork/routeTurn.ts), in the namespaces forks may write.
+ * Only the calls a turn needs; every one may reject with an Error carrying the HTTP status (403 when
+ * the fork group may not use Leases).
+ */
+export interface LeaseApi {
+  /** The Lease, or undefined when there is none. */
+  get(namespace: string, name: string): Promise<Lease | undefined>;
+  /** Creates; rejects with ConflictError when one of that name exists. */
+  create(lease: Lease): Promise<Lease>;
+  /** Replaces at the `metadata.resourceVersion` it was read at; ConflictError when it changed, NotFoundError when it is gone. */
+  replace(lease: Lease): Promise<Lease>;
+  /** Deletes if the precondition holds (ConflictError if not); gone already is fine. */
+  delete(namespace: string, name: string, preconditions: { uid?: string; resourceVersion?: string }): Promise<void>;
+}
+
 export interface ClusterAccess {
   virtualServices: VirtualServiceApi;
   reader: ClusterReader;
+  /** Absent where there is no server to queue at (the offline render): forks then write without a turn. */
+  leases?: LeaseApi;
 }
 
 /** VirtualServices are served at networking.istio.io/v1 since Istio 1.22. */

@@ -19,7 +19,8 @@ import { CallTimeouts, clientNodeAccess } from "../../components/kube/clientNode
 import type { SyncOptions } from "../../components/fork/routeSync";
 import type { JsonPatchOp } from "../../components/kube/jsonPatch";
 import type { ForkRouteClaim } from "../../components/fork/routes";
-import type { ClusterAccess } from "../../components/kube/vsApi";
+import type { ClusterAccess, VirtualServiceApi } from "../../components/kube/vsApi";
+import type { TurnOptions, TurnStats } from "../../components/fork/routeTurn";
 
 export type ProbeStep =
   | { call: "list"; namespace: string }
@@ -29,11 +30,38 @@ export type ProbeStep =
   | { call: "delete"; namespace: string; name: string; resourceVersion: string }
   | { call: "getService" | "getDeployment"; namespace: string; name: string };
 
+/** Turn options that travel as JSON (fork/routeTurn.ts). */
+export type TurnJobOptions = Pick<TurnOptions, "leaseSeconds" | "waitMs" | "pollMs" | "maxPollMs">;
+
 export type Job =
-  | { op: "apply" | "release"; kubeconfig: string; context?: string; claims: ForkRouteClaim[]; options?: Pick<SyncOptions, "maxAttempts" | "baseDelayMs" | "maxDelayMs" | "strategy"> }
+  | {
+      op: "apply" | "release";
+      kubeconfig: string;
+      context?: string;
+      claims: ForkRouteClaim[];
+      options?: Pick<SyncOptions, "maxAttempts" | "baseDelayMs" | "maxDelayMs" | "strategy">;
+      /** Take turns with the server's Leases, as the ForkRoutes provider does; each outcome then tells how its turn went. */
+      turns?: TurnJobOptions;
+    }
   | { op: "probe"; kubeconfig: string; context?: string; steps: ProbeStep[]; timeouts?: CallTimeouts };
 
 export type StepOutcome = { ok: unknown } | { error: string; message: string };
+/**
+ * A claim's outcome; with `turns`, also its turn, why it went without one, and `span`: when (ms on
+ * the worker's clock) its first call to the VirtualService API started and its last one ended.
+ */
+export type ClaimOutcome = StepOutcome & { turn?: TurnStats; unqueued?: string[]; span?: [number, number] };
+
+/** `api` with the time its first call started and its last call ended recorded in `span`. */
+function spanned(api: VirtualServiceApi, span: number[]): VirtualServiceApi {
+  const timed =
+    <A extends unknown[], R>(f: (...args: A) => Promise<R>) =>
+    (...args: A): Promise<R> => {
+      if (span.length === 0) span.push(performance.now());
+      return f(...args).finally(() => (span[1] = performance.now()));
+    };
+  return { list: timed(api.list), listAll: timed(api.listAll), create: timed(api.create), replace: timed(api.replace), patch: timed(api.patch), delete: timed(api.delete) };
+}
 
 async function probe(access: ClusterAccess, step: ProbeStep): Promise<unknown> {
   const vs = access.virtualServices;
@@ -73,8 +101,21 @@ export async function run(job: Job): Promise<unknown> {
   // Loaded here so a probe does not need the merge module.
   const { applyClaim, releaseClaim } = require("../../components/fork/routeSync") as typeof import("../../components/fork/routeSync");
   const sync = job.op === "apply" ? applyClaim : releaseClaim;
-  const results = await Promise.allSettled(job.claims.map((claim) => sync(access.virtualServices, claim, job.options)));
-  return results.map((r) => (r.status === "fulfilled" ? { ok: r.value ?? null } : { error: (r.reason as Error).name, message: (r.reason as Error).message }));
+  const turns = job.claims.map(() => ({ unqueued: [] as string[], span: [] as number[] }) as { turn?: TurnStats; unqueued: string[]; span: number[] });
+  const results = await Promise.allSettled(
+    job.claims.map((claim, i) =>
+      sync(job.turns === undefined ? access.virtualServices : spanned(access.virtualServices, turns[i].span), claim, {
+        ...job.options,
+        ...(job.turns === undefined
+          ? {}
+          : { leases: access.leases, turn: { ...job.turns, onTurn: (s: TurnStats) => (turns[i].turn = s), onUnqueued: (why: string) => turns[i].unqueued.push(why) } }),
+      }),
+    ),
+  );
+  return results.map((r, i): ClaimOutcome => ({
+    ...(r.status === "fulfilled" ? { ok: r.value ?? null } : { error: (r.reason as Error).name, message: (r.reason as Error).message }),
+    ...(job.turns === undefined ? {} : { ...turns[i], span: turns[i].span as [number, number] }),
+  }));
 }
 
 /**

@@ -1,8 +1,9 @@
 /**
  * A local stand-in for the Kubernetes API server, over real HTTP on 127.0.0.1 (random port), for
  * the paths forkstack's ClusterAccess uses: networking.istio.io/v1 virtualservices (list in a
- * namespace and cluster-wide, get, create, replace, JSON Patch, delete with preconditions) and reads of core/v1
- * Services and apps/v1 Deployments seeded by the test.
+ * namespace and cluster-wide, get, create, replace, JSON Patch, delete with preconditions),
+ * coordination.k8s.io/v1 leases (get, create, replace, delete with preconditions) and reads of
+ * core/v1 Services and apps/v1 Deployments seeded by the test.
  *
  * It keeps the API server's concurrency rules
  * (https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versions): every write
@@ -42,6 +43,8 @@ export interface FakeKubeApi {
   rejectedPatches(): number;
   /** Stored VirtualServices, sorted by namespace/name. */
   virtualServices(): KubeObject[];
+  /** Stored Leases, sorted by namespace/name. */
+  leases(): KubeObject[];
   close(): Promise<void>;
 }
 
@@ -62,9 +65,12 @@ export interface FakeKubeApiOptions {
    * connection. `close()` ends them.
    */
   hang?: (n: number) => boolean;
+  /** `forbidden`: every Lease request answers 403, as RBAC does for a group without a grant. @default "served" */
+  leases?: "served" | "forbidden";
 }
 
 const VS_BASE = "/apis/networking.istio.io/v1";
+const LEASE_BASE = "/apis/coordination.k8s.io/v1";
 const MAX_BODY = 1024 * 1024;
 
 function status(code: number, reason: string, message: string, details?: Record<string, unknown>): Record<string, unknown> {
@@ -75,6 +81,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
   let version = 5000;
   let uid = 0;
   const virtualServices = new Map<string, KubeObject>();
+  const leases = new Map<string, KubeObject>();
   const others = new Map<string, KubeObject>();
   const requests: FakeRequest[] = [];
   let received = 0;
@@ -85,6 +92,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     copy.metadata.namespace = copy.metadata.namespace ?? "default";
     copy.metadata.resourceVersion = copy.metadata.resourceVersion ?? String(++version);
     if (copy.kind === "VirtualService") virtualServices.set(key(copy.metadata.namespace, copy.metadata.name), copy);
+    else if (copy.kind === "Lease") leases.set(key(copy.metadata.namespace, copy.metadata.name), { ...copy, metadata: { uid: `00000000-0000-4000-8000-${String(++uid).padStart(12, "0")}`, ...copy.metadata } });
     else others.set(`${copy.apiVersion}/${copy.kind}/${copy.metadata.namespace}/${copy.metadata.name}`, copy);
   }
 
@@ -96,8 +104,50 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     items: items.sort((a, b) => key(a.metadata.namespace!, a.metadata.name).localeCompare(key(b.metadata.namespace!, b.metadata.name))),
   });
 
+  /** Leases: create (409 AlreadyExists), get, replace at the stored resourceVersion, delete with uid/resourceVersion preconditions. */
+  function handleLease(method: string, ns: string, name: string | undefined, body: any): [number, unknown] {
+    const details = (n: string) => ({ name: n, group: "coordination.k8s.io", kind: "leases" });
+    if (options.leases === "forbidden") {
+      return [403, status(403, "Forbidden", `leases.coordination.k8s.io${name ? ` "${name}"` : ""} is forbidden: User "fake" cannot ${method.toLowerCase()} resource "leases" in API group "coordination.k8s.io" in the namespace "${ns}"`, details(name ?? ""))];
+    }
+    if (name === undefined) {
+      if (method !== "POST") return [405, status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")];
+      const n = body?.metadata?.name;
+      if (typeof n !== "string") return [422, status(422, "Invalid", "metadata.name: Required value")];
+      if (leases.has(key(ns, n))) return [409, status(409, "AlreadyExists", `leases.coordination.k8s.io "${n}" already exists`, details(n))];
+      const stored: KubeObject = { ...body, metadata: { ...body.metadata, namespace: ns, resourceVersion: String(++version), uid: `00000000-0000-4000-8000-${String(++uid).padStart(12, "0")}`, creationTimestamp: "2026-05-01T00:00:00Z" } };
+      leases.set(key(ns, n), stored);
+      return [201, stored];
+    }
+    const live = leases.get(key(ns, name));
+    if (!live) return [404, status(404, "NotFound", `leases.coordination.k8s.io "${name}" not found`, details(name))];
+    const conflict = (why: string): [number, unknown] => [409, status(409, "Conflict", `Operation cannot be fulfilled on leases.coordination.k8s.io "${name}": ${why}`, details(name))];
+    if (method === "GET") return [200, structuredClone(live)];
+    if (method === "PUT") {
+      // Leases, unlike custom resources, allow an unconditional update; forkstack always sends one.
+      const rv = body?.metadata?.resourceVersion;
+      if (rv !== undefined && rv !== "" && rv !== live.metadata.resourceVersion) return conflict("the object has been modified; please apply your changes to the latest version and try again");
+      const stored: KubeObject = { ...body, metadata: { ...body.metadata, name, namespace: ns, resourceVersion: String(++version), uid: live.metadata.uid, creationTimestamp: live.metadata.creationTimestamp } };
+      leases.set(key(ns, name), stored);
+      return [200, stored];
+    }
+    if (method === "DELETE") {
+      const pre = body?.preconditions ?? {};
+      if (pre.uid !== undefined && pre.uid !== live.metadata.uid) return conflict(`Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${live.metadata.uid}`);
+      if (pre.resourceVersion !== undefined && pre.resourceVersion !== live.metadata.resourceVersion) {
+        return conflict(`Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${live.metadata.resourceVersion}`);
+      }
+      leases.delete(key(ns, name));
+      return [200, live];
+    }
+    return [405, status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")];
+  }
+
   function handle(method: string, path: string, body: any, contentType: string | undefined): [number, unknown] {
     let m: RegExpExecArray | null;
+    if ((m = new RegExp(`^${LEASE_BASE}/namespaces/([^/]+)/leases(?:/([^/]+))?$`).exec(path))) {
+      return handleLease(method, decodeURIComponent(m[1]), m[2] === undefined ? undefined : decodeURIComponent(m[2]), body);
+    }
     if (method === "GET" && path === `${VS_BASE}/virtualservices`) return [200, list([...virtualServices.values()].map((o) => structuredClone(o)))];
     if ((m = new RegExp(`^${VS_BASE}/namespaces/([^/]+)/virtualservices$`).exec(path))) {
       const ns = decodeURIComponent(m[1]);
@@ -278,6 +328,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     conflicts: () => requests.filter((r) => r.status === 409).length,
     rejectedPatches: () => requests.filter((r) => r.method === "PATCH" && r.status === 422).length,
     virtualServices: () => [...virtualServices.values()].map((o) => structuredClone(o)).sort((a, b) => key(a.metadata.namespace!, a.metadata.name).localeCompare(key(b.metadata.namespace!, b.metadata.name))),
+    leases: () => [...leases.values()].map((o) => structuredClone(o)).sort((a, b) => key(a.metadata.namespace!, a.metadata.name).localeCompare(key(b.metadata.namespace!, b.metadata.name))),
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections();

@@ -14,6 +14,7 @@ import * as policy from "kubernetes-models/policy/v1";
 import * as networking from "kubernetes-models/networking.k8s.io/v1";
 import * as admission from "kubernetes-models/admissionregistration.k8s.io/v1";
 import * as rbac from "kubernetes-models/rbac.authorization.k8s.io/v1";
+import * as coordination from "kubernetes-models/coordination.k8s.io/v1";
 import * as istio from "@kubernetes-models/istio/networking.istio.io/v1beta1";
 
 type Model = new (data: any) => { validate(): void };
@@ -34,6 +35,7 @@ const MODELS: Record<string, Model> = {
   "rbac.authorization.k8s.io/v1/ClusterRoleBinding": rbac.ClusterRoleBinding,
   "rbac.authorization.k8s.io/v1/Role": rbac.Role,
   "rbac.authorization.k8s.io/v1/RoleBinding": rbac.RoleBinding,
+  "coordination.k8s.io/v1/Lease": coordination.Lease,
   "networking.istio.io/VirtualService": istio.VirtualService,
   "networking.istio.io/DestinationRule": istio.DestinationRule,
   "networking.istio.io/Gateway": istio.Gateway,

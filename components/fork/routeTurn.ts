@@ -1,0 +1,199 @@
+/**
+ * Forks of one Service take turns to write its routes, with a Lease
+ * (coordination.k8s.io/v1, https://kubernetes.io/docs/concepts/architecture/leases/) named for the
+ * Service in its namespace: whoever created it writes; the others wait and check again.
+ *
+ * Why: every fork of a Service writes the same VirtualService, and kube-apiserver applies concurrent
+ * writes to one object one at a time. It runs each write in full (JSON Patch, the CRD's schema and
+ * Istio's CEL rules over every route, admission) and retries the ones that lost the race itself, so
+ * with D writers at once it does the work of about D²/2 writes and each one waits for most of them.
+ * Measured with 200 forks on the e2e tier's kube-apiserver (BENCHMARKS.md): 7–8 minutes per phase,
+ * writes without an answer for 70 s, 5–6 reads per fork. Taking turns, the server sees one write
+ * at a time, and each one is answered at once.
+ *
+ * The turn is only about speed, never about correctness: the writes keep their own guards (JSON
+ * Patch `test`s, resourceVersions; fork/routeSync.ts), so a writer without a turn (a fork of an
+ * earlier release, an app team's `kubectl edit`) is still safe. Hence every failure here ends in
+ * writing without a turn rather than failing the fork: the fork group may not use Leases (a base
+ * stack of an earlier release: 403), the turn did not come within `waitMs`, or the server failed to
+ * answer. A holder that stops renewing (its process died) is passed over once its Lease has not
+ * changed for its duration, measured on this machine's clock as client-go's leader election does
+ * (tools/leaderelection: `observedTime`), so clocks that disagree do not matter.
+ *
+ * It does no I/O besides `leases`; sleep, randomness and the clock are injectable for tests.
+ */
+import { isConflict, isNotFound, Lease, LeaseApi } from "../kube/vsApi";
+import { LABELS, MANAGED_BY, turnLeaseName } from "../naming";
+
+export interface TurnOptions {
+  /**
+   * The Lease's duration: a holder renews every third of it, and one that has not renewed for all of
+   * it is passed over.
+   * @default 15
+   */
+  readonly leaseSeconds?: number;
+  /** How long to wait for a turn before writing without one. @default 300000 (5 min) */
+  readonly waitMs?: number;
+  /** First ceiling between checks of a held Lease; doubles per check up to `maxPollMs` (full jitter). @default 200 */
+  readonly pollMs?: number;
+  /** @default 2000 */
+  readonly maxPollMs?: number;
+  /** @default setTimeout */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** @default Math.random */
+  readonly random?: () => number;
+  /** @default Date.now */
+  readonly now?: () => number;
+  /** Told once per turn it goes without, and why. */
+  readonly onUnqueued?: (reason: string) => void;
+  /** Told how the turn went: reads of the Lease, time waited, whether it was held. */
+  readonly onTurn?: (stats: TurnStats) => void;
+}
+
+export interface TurnStats {
+  /** Reads of the Lease before the turn came (or was given up). */
+  checks: number;
+  waitedMs: number;
+  /** Whether the write ran holding the Lease. */
+  held: boolean;
+}
+
+export const TURN_DEFAULTS = { leaseSeconds: 15, waitMs: 300_000, pollMs: 200, maxPollMs: 2000 } as const;
+
+/** The longest duration honoured from another holder's Lease: an odd value must not stall everyone. */
+const MAX_HONOURED_SECONDS = 60;
+
+/** A Lease's MicroTime: RFC 3339 with exactly six fractional digits (apimachinery `RFC3339Micro`). */
+export function microTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
+}
+
+const messageOf = (err: unknown) => String((err as { message?: unknown } | null)?.message ?? err).replace(/\s+/g, " ").trim();
+
+/** Where forks of a Service take turns, and who is asking. */
+export interface TurnOf {
+  readonly service: { readonly name: string; readonly namespace: string };
+  /** Written as the Lease's holderIdentity: unique per writer (fork id and a random suffix). */
+  readonly holder: string;
+}
+
+/**
+ * Runs `write` holding the Service's turn, or without one when `leases` is undefined or the turn
+ * cannot be had (see the file comment). The Lease is deleted afterwards, whatever `write` did.
+ */
+export async function inTurn<T>(leases: LeaseApi | undefined, turn: TurnOf, write: () => Promise<T>, opts: TurnOptions = {}): Promise<T> {
+  if (leases === undefined) return write();
+  const now = opts.now ?? Date.now;
+  const started = now();
+  const stats: TurnStats = { checks: 0, waitedMs: 0, held: false };
+  const held = await acquire(leases, turn, opts, stats);
+  stats.waitedMs = now() - started;
+  stats.held = held !== undefined;
+  opts.onTurn?.(stats);
+  if (held === undefined) return write();
+  const renewal = renewing(leases, held, opts);
+  try {
+    return await write();
+  } finally {
+    const last = await renewal.stop();
+    // Gone already, or taken over after we stopped renewing: nothing of ours to delete. Any other
+    // failure leaves a Lease that the next writer passes over once it expires.
+    await leases.delete(turn.service.namespace, last.metadata.name, { uid: String(last.metadata.uid) }).catch(() => undefined);
+  }
+}
+
+/** The Lease a writer creates to hold the turn (`at`: now, in ms). */
+export function turnLease(turn: TurnOf, seconds: number, at: number): Lease {
+  return {
+    apiVersion: "coordination.k8s.io/v1",
+    kind: "Lease",
+    metadata: { name: turnLeaseName(turn.service.name), namespace: turn.service.namespace, labels: { [LABELS.managedBy]: MANAGED_BY } },
+    spec: { holderIdentity: turn.holder, leaseDurationSeconds: seconds, acquireTime: microTime(at), renewTime: microTime(at) },
+  };
+}
+
+const spec = (lease: Lease) => (lease.spec ?? {}) as { holderIdentity?: string; leaseDurationSeconds?: number };
+
+/** Resolves to the Lease once held, or undefined when the write goes without a turn (told to onUnqueued). */
+async function acquire(leases: LeaseApi, turn: TurnOf, opts: TurnOptions, stats: TurnStats): Promise<Lease | undefined> {
+  const seconds = opts.leaseSeconds ?? TURN_DEFAULTS.leaseSeconds;
+  const waitMs = opts.waitMs ?? TURN_DEFAULTS.waitMs;
+  const poll = opts.pollMs ?? TURN_DEFAULTS.pollMs;
+  const maxPoll = opts.maxPollMs ?? TURN_DEFAULTS.maxPollMs;
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const random = opts.random ?? Math.random;
+  const now = opts.now ?? Date.now;
+  const { namespace } = turn.service;
+  const name = turnLeaseName(turn.service.name);
+  const where = `Lease ${namespace}/${name}`;
+  const deadline = now() + waitMs;
+  // The version of the holder's Lease last seen, and since when (on this machine's clock).
+  let seen: { version: string; since: number } | undefined;
+  try {
+    for (let check = 0; ; check++) {
+      if (now() >= deadline) {
+        opts.onUnqueued?.(`no turn at ${where} within ${Math.round(waitMs / 1000)} s; writing without one`);
+        return undefined;
+      }
+      stats.checks++;
+      const current = await leases.get(namespace, name);
+      if (current === undefined) {
+        try {
+          return await leases.create(turnLease(turn, seconds, now()));
+        } catch (err) {
+          if (!isConflict(err)) throw err;
+          // Another writer created it first, or our own create was applied and then retried
+          // (kube/retry.ts): the next check tells.
+          continue;
+        }
+      }
+      if (spec(current).holderIdentity === turn.holder) return current;
+      const version = String(current.metadata.resourceVersion);
+      if (seen?.version !== version) seen = { version, since: now() };
+      else if (now() - seen.since > 1000 * Math.min(spec(current).leaseDurationSeconds ?? seconds, MAX_HONOURED_SECONDS)) {
+        // Not renewed for its whole duration: its holder is gone. Delete that version only (another
+        // writer may have passed it over and taken a turn already), then compete again.
+        await leases.delete(namespace, name, { resourceVersion: version }).catch((err) => {
+          if (!isConflict(err)) throw err;
+        });
+        seen = undefined;
+        continue;
+      }
+      await sleep(Math.floor(random() * Math.min(maxPoll, poll * 2 ** Math.min(check, 20))));
+    }
+  } catch (err) {
+    opts.onUnqueued?.(`no turn at ${where} (${messageOf(err)}); writing without one`);
+    return undefined;
+  }
+}
+
+/** Renews `lease` every third of its duration until stopped; stop() resolves to the Lease as last written. */
+function renewing(leases: LeaseApi, lease: Lease, opts: TurnOptions): { stop: () => Promise<Lease> } {
+  const seconds = opts.leaseSeconds ?? TURN_DEFAULTS.leaseSeconds;
+  const now = opts.now ?? Date.now;
+  let current = lease;
+  let lost = false;
+  let inFlight: Promise<void> | undefined;
+  const renew = () => {
+    // One renewal at a time: a slow answer is not overtaken by the next tick's write.
+    if (lost || inFlight !== undefined) return;
+    inFlight = leases
+      .replace({ ...current, spec: { ...(current.spec as object), renewTime: microTime(now()) } })
+      .then((renewed) => void (current = renewed))
+      .catch((err) => {
+        // Taken over or deleted: not ours any more; the write goes on without a turn (it is safe).
+        // Anything else: try again at the next tick.
+        if (isConflict(err) || isNotFound(err)) lost = true;
+      })
+      .finally(() => (inFlight = undefined));
+  };
+  const timer = setInterval(renew, (seconds * 1000) / 3);
+  timer.unref?.();
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await inFlight;
+      return current;
+    },
+  };
+}

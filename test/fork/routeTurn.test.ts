@@ -1,0 +1,206 @@
+/**
+ * Forks of one Service take turns to write its routes (components/fork/routeTurn.ts).
+ *
+ * Through the live path (routeSync over the real client-node adapter in a child process, as
+ * test/fork/concurrency.test.ts explains) against the fake API server, which keeps the API
+ * server's Lease rules: many forks at once, a holder that died, one that never lets go, a fork
+ * group without Leases. Renewal and the edges of the Lease's life are driven through `inTurn`
+ * directly over an in-memory LeaseApi with the same rules, where timing can be controlled.
+ */
+import { inTurn, microTime, turnLease, TurnStats } from "../../components/fork/routeTurn";
+import type { ForkRouteClaim } from "../../components/fork/routes";
+import { ConflictError, Lease, LeaseApi, NotFoundError } from "../../components/kube/vsApi";
+import { isForkRoute, serviceFqdn, turnLeaseName } from "../../components/naming";
+import type { KubeObject } from "../../render/cluster";
+import { ClaimOutcome, spawnJob, stopJobWorker } from "../helpers/concurrentWriters";
+import { FakeKubeApi, startFakeKubeApi } from "../helpers/fakeKubeApi";
+import { validateAgainstSchema } from "../helpers/schemas";
+
+const FORKS = Array.from({ length: 20 }, (_, i) => `dev${String(i + 1).padStart(2, "0")}`);
+const claimOf = (forkId: string): ForkRouteClaim => ({ forkId, headerName: "x-fork-identifier", service: { name: "api", namespace: "shop" }, targetHost: serviceFqdn(`api-${forkId}`, "shop") });
+const routeNames = (vs: KubeObject): string[] => ((vs.spec as any).http ?? []).map((r: { name?: string }) => r.name);
+const vsRequests = (api: FakeKubeApi) => api.requests.filter((r) => r.path.includes("/virtualservices"));
+const leaseRequests = (api: FakeKubeApi) => api.requests.filter((r) => r.path.includes("/leases"));
+
+/** A Lease another writer holds, as the server stores it. */
+function heldBy(holder: string, seconds: number): KubeObject {
+  return { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name: turnLeaseName("api"), namespace: "shop" }, spec: { holderIdentity: holder, leaseDurationSeconds: seconds, renewTime: microTime(Date.now()) } };
+}
+
+afterAll(() => stopJobWorker());
+
+describe("twenty forks adding routes for one Service at once, taking turns", () => {
+  let api: FakeKubeApi;
+  let applied: ClaimOutcome[];
+  let afterApply: KubeObject[];
+  let released: ClaimOutcome[];
+
+  beforeAll(async () => {
+    api = await startFakeKubeApi();
+    applied = await spawnJob({ op: "apply", kubeconfig: api.kubeconfig, claims: FORKS.map(claimOf), turns: { pollMs: 20, maxPollMs: 100 } });
+    afterApply = api.virtualServices();
+    released = await spawnJob({ op: "release", kubeconfig: api.kubeconfig, claims: FORKS.map(claimOf), turns: { pollMs: 20, maxPollMs: 100 } });
+  }, 120_000);
+
+  afterAll(() => api.close());
+
+  it("every fork held the turn and its route landed exactly once", () => {
+    expect(applied.map((o) => ["ok" in o, o.turn?.held, o.unqueued])).toEqual(FORKS.map(() => [true, true, []]));
+    expect(routeNames(afterApply[0]).filter(isForkRoute).sort()).toEqual(FORKS.map((f) => `forkstack-${f}`));
+  });
+
+  it("one writer at a time: no fork's calls to the VirtualService overlap another's", () => {
+    const spans = applied.map((o) => o.span!).sort((a, b) => a[0] - b[0]);
+    expect(spans).toHaveLength(FORKS.length);
+    const overlaps = spans.filter((s, i) => i > 0 && s[0] < spans[i - 1][1]);
+    expect(overlaps).toEqual([]);
+  });
+
+  it("so one read per fork and no write the server refused, where all at once the creates collide", () => {
+    // Without turns, 20 forks creating the one VirtualService at once get 409 AlreadyExists and
+    // read again (concurrency.test.ts asserts those conflicts happen).
+    const vs = vsRequests(api);
+    expect(vs.filter((r) => r.status === 409 || r.status === 422)).toEqual([]);
+    expect(vs.filter((r) => r.method === "GET" && r.path.endsWith("/virtualservices")).length).toBe(FORKS.length * 2);
+  });
+
+  it("the turns were contended (creates of the Lease answered 409) and every Lease is gone afterwards", () => {
+    expect(leaseRequests(api).filter((r) => r.method === "POST" && r.status === 409).length).toBeGreaterThan(0);
+    expect(api.leases()).toEqual([]);
+  });
+
+  it("releases every fork, in turn, and deletes the VirtualService forkstack created", () => {
+    expect(released.map((o) => ["ok" in o, o.turn?.held])).toEqual(FORKS.map(() => [true, true]));
+    expect(api.virtualServices()).toEqual([]);
+  });
+});
+
+describe("a turn that does not come", () => {
+  let api: FakeKubeApi | undefined;
+  afterEach(() => api?.close());
+
+  it("passes over a holder that stopped renewing once its Lease has not changed for its duration", async () => {
+    api = await startFakeKubeApi({ seed: [heldBy("gone/abc", 1)] });
+    const [outcome] = (await spawnJob({ op: "apply", kubeconfig: api.kubeconfig, claims: [claimOf("dev01")], turns: { pollMs: 50, maxPollMs: 100 } })) as ClaimOutcome[];
+    expect(["ok" in outcome, outcome.turn?.held]).toEqual([true, true]);
+    // Measured from when it first saw that version: at least the Lease's 1 s.
+    expect(outcome.turn!.waitedMs).toBeGreaterThanOrEqual(1000);
+    expect(routeNames(api.virtualServices()[0])).toContain("forkstack-dev01");
+    expect(api.leases()).toEqual([]);
+  });
+
+  it("writes without a turn after waitMs when another writer keeps it, and leaves that writer's Lease alone", async () => {
+    api = await startFakeKubeApi({ seed: [heldBy("busy/abc", 60)] });
+    const [outcome] = (await spawnJob({ op: "apply", kubeconfig: api.kubeconfig, claims: [claimOf("dev01")], turns: { waitMs: 500, pollMs: 50, maxPollMs: 100 } })) as ClaimOutcome[];
+    expect(["ok" in outcome, outcome.turn?.held, outcome.unqueued]).toEqual([true, false, [`no turn at Lease shop/${turnLeaseName("api")} within 1 s; writing without one`]]);
+    expect(routeNames(api.virtualServices()[0])).toContain("forkstack-dev01");
+    expect(api.leases().map((l) => (l.spec as { holderIdentity: string }).holderIdentity)).toEqual(["busy/abc"]);
+  });
+
+  it("writes without a turn, saying why, when the fork group may not use Leases (a base stack of an earlier release)", async () => {
+    api = await startFakeKubeApi({ leases: "forbidden" });
+    const outcomes = (await spawnJob({ op: "apply", kubeconfig: api.kubeconfig, claims: FORKS.slice(0, 3).map(claimOf), turns: {} })) as ClaimOutcome[];
+    expect(outcomes.map((o) => ["ok" in o, o.turn?.held, o.turn?.checks])).toEqual([
+      [true, false, 1],
+      [true, false, 1],
+      [true, false, 1],
+    ]);
+    expect(outcomes[0].unqueued).toEqual([expect.stringMatching(/^no turn at Lease shop\/forkstack-routes\.api \(reading Lease .*HTTP 403: .*forbidden.*\); writing without one$/)]);
+    expect(routeNames(api.virtualServices()[0]).filter(isForkRoute)).toHaveLength(3);
+  });
+});
+
+/** Leases in memory with the API server's rules (resourceVersion, AlreadyExists, delete preconditions); every call recorded. */
+function memoryLeases() {
+  const store = new Map<string, Lease>();
+  let version = 100;
+  const calls: string[] = [];
+  const key = (ns: string, name: string) => `${ns}/${name}`;
+  const api: LeaseApi = {
+    async get(ns, name) {
+      calls.push("get");
+      const found = store.get(key(ns, name));
+      return found && structuredClone(found);
+    },
+    async create(lease) {
+      calls.push("create");
+      const k = key(lease.metadata.namespace!, lease.metadata.name);
+      if (store.has(k)) throw new ConflictError(`leases "${lease.metadata.name}" already exists`);
+      const stored = { ...lease, metadata: { ...lease.metadata, resourceVersion: String(++version), uid: `uid-${version}` } };
+      store.set(k, stored);
+      return structuredClone(stored);
+    },
+    async replace(lease) {
+      calls.push("replace");
+      const k = key(lease.metadata.namespace!, lease.metadata.name);
+      const live = store.get(k);
+      if (!live) throw new NotFoundError("gone");
+      if (live.metadata.resourceVersion !== lease.metadata.resourceVersion) throw new ConflictError("modified");
+      const stored = { ...lease, metadata: { ...lease.metadata, resourceVersion: String(++version) } };
+      store.set(k, stored);
+      return structuredClone(stored);
+    },
+    async delete(ns, name, pre) {
+      calls.push("delete");
+      const live = store.get(key(ns, name));
+      if (!live) return;
+      if ((pre.uid !== undefined && pre.uid !== live.metadata.uid) || (pre.resourceVersion !== undefined && pre.resourceVersion !== live.metadata.resourceVersion)) throw new ConflictError("precondition");
+      store.delete(key(ns, name));
+    },
+  };
+  return { api, store, calls };
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const service = { name: "api", namespace: "shop" };
+
+describe("inTurn", () => {
+  it("creates a Lease the API server's published schema accepts, with microsecond times", () => {
+    const lease = turnLease({ service, holder: "dev01/x1" }, 15, Date.parse("2026-12-02T10:00:00.123Z"));
+    expect(() => validateAgainstSchema(lease)).not.toThrow();
+    expect([lease.metadata.name, (lease.spec as any).renewTime]).toEqual(["forkstack-routes.api", "2026-12-02T10:00:00.123000Z"]);
+  });
+
+  it("a holder whose write outlasts the Lease renews it, so the next writer waits for the write to end", async () => {
+    const leases = memoryLeases();
+    const spans: Record<string, [number, number]> = {};
+    const opts = { leaseSeconds: 0.3, pollMs: 10, maxPollMs: 20 };
+    const timed = (who: string, ms: number) => async () => {
+      const start = Date.now();
+      await sleep(ms);
+      spans[who] = [start, Date.now()];
+    };
+    const first = inTurn(leases.api, { service, holder: "a" }, timed("a", 1000), opts);
+    await sleep(50);
+    await Promise.all([first, inTurn(leases.api, { service, holder: "b" }, timed("b", 10), opts)]);
+    expect(spans.b[0]).toBeGreaterThanOrEqual(spans.a[1]);
+    // Every 100 ms for one second.
+    expect(leases.calls.filter((c) => c === "replace").length).toBeGreaterThanOrEqual(5);
+    expect(leases.store.size).toBe(0);
+  });
+
+  it("gives the turn back when the write fails, and rethrows its error", async () => {
+    const leases = memoryLeases();
+    await expect(inTurn(leases.api, { service, holder: "a" }, async () => Promise.reject(new Error("write failed")))).rejects.toThrow("write failed");
+    expect([leases.store.size, leases.calls]).toEqual([0, ["get", "create", "delete"]]);
+  });
+
+  it("holds the turn at once when its own create was applied but answered 409 (a create retried after a timeout)", async () => {
+    const leases = memoryLeases();
+    const create = leases.api.create;
+    leases.api.create = async (lease) => {
+      await create(lease);
+      throw new ConflictError("already exists");
+    };
+    const stats: TurnStats[] = [];
+    let wrote = false;
+    await inTurn(leases.api, { service, holder: "a" }, async () => void (wrote = true), { onTurn: (s) => stats.push(s), leaseSeconds: 60 });
+    expect([wrote, stats[0].held, stats[0].checks, leases.store.size]).toEqual([true, true, 2, 0]);
+  });
+
+  it("without a LeaseApi (the offline render) writes at once and touches nothing", async () => {
+    let wrote = 0;
+    await inTurn(undefined, { service, holder: "a" }, async () => void wrote++);
+    expect(wrote).toBe(1);
+  });
+});

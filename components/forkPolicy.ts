@@ -17,6 +17,8 @@
  *   and the default route to its own host.
  * - Mappings: only a fork's, for a fork hostname `<fork>.<upstream>` (or `<fork>--<label>.<domain>`),
  *   never a shared host, always setting the fork header to the fork id with `append: false`.
+ * - Leases: only the ones forks take turns with to write a Service's routes
+ *   (`forkstack-routes.<service>`, fork/routeTurn.ts), never an app's (leader election).
  *
  * What CEL cannot see (other objects) is not enforced here and stays the plan's job: whether a
  * copy's pods match a shared Service's selector, and whether a VirtualService a fork creates
@@ -29,7 +31,7 @@
  */
 import type { HostScheme, Upstream } from "./config";
 import type { KubeObject } from "./kube/objects";
-import { LABELS, MANAGED_BY, ROUTE_PREFIX } from "./naming";
+import { LABELS, MANAGED_BY, ROUTE_PREFIX, TURN_LEASE_PREFIX } from "./naming";
 
 /** How a namespace's copies may run: with the shared Service's ServiceAccount, or only as these. */
 export type ServiceAccountRule = "shared" | readonly string[];
@@ -54,7 +56,7 @@ export interface PolicyContext {
 }
 
 export const ROLE_NAME = "forkstack-fork";
-export const POLICY_NAMES = { workloads: "forkstack-fork-workloads", routes: "forkstack-fork-routes", mappings: "forkstack-fork-mappings" } as const;
+export const POLICY_NAMES = { workloads: "forkstack-fork-workloads", routes: "forkstack-fork-routes", mappings: "forkstack-fork-mappings", turns: "forkstack-fork-turns" } as const;
 
 const managed = { [LABELS.managedBy]: MANAGED_BY };
 
@@ -87,6 +89,8 @@ export function forkRoles(ctx: PolicyContext): KubeObject[] {
       { apiGroups: ["apps"], resources: ["deployments"], verbs: write },
       { apiGroups: [""], resources: ["services"], verbs: write },
       { apiGroups: ["networking.istio.io"], resources: ["virtualservices"], verbs: write },
+      // Taking turns to write a Service's routes (fork/routeTurn.ts); which Leases: turnPolicy.
+      { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update", "delete"] },
       // Read only: what the plan checks (selectors, ServiceAccounts) and the provider waits on.
       { apiGroups: [""], resources: ["pods", "endpoints", "serviceaccounts"], verbs: ["get", "list", "watch"] },
       { apiGroups: ["apps"], resources: ["replicasets"], verbs: ["get", "list", "watch"] },
@@ -338,8 +342,28 @@ export function mappingPolicy(ctx: PolicyContext): KubeObject {
   );
 }
 
+/**
+ * Leases: only those forks take turns with. RBAC cannot say which (`resourceNames` does not limit
+ * create), and an app's leader-election Lease in the same namespace must stay out of a fork's reach:
+ * taking it over would stop or split the app's leader.
+ */
+export function turnPolicy(ctx: PolicyContext): KubeObject {
+  return policy(
+    POLICY_NAMES.turns,
+    [{ apiGroups: ["coordination.k8s.io"], apiVersions: ["v1"], resources: ["leases"], operations: ["CREATE", "UPDATE", "DELETE"] }],
+    [],
+    [
+      {
+        expression: `request.name.startsWith(${celString(TURN_LEASE_PREFIX)})`,
+        messageExpression: `'Lease ' + request.namespace + '/' + request.name + ': a fork may write only the Leases forks take turns with (${TURN_LEASE_PREFIX}<service>)'`,
+      },
+    ],
+    ctx.access.group,
+  );
+}
+
 /** Every policy with its binding. */
 export function forkPolicies(ctx: PolicyContext): KubeObject[] {
-  const policies = [workloadPolicy(ctx), routePolicy(ctx), mappingPolicy(ctx)];
+  const policies = [workloadPolicy(ctx), routePolicy(ctx), mappingPolicy(ctx), turnPolicy(ctx)];
   return [...policies, ...policies.map((p) => binding(p.metadata.name))];
 }

@@ -275,14 +275,14 @@ describe("fork access", () => {
     expect(JSON.stringify(eks.outputs)).not.toMatch(/token"|client-key|password/);
   });
 
-  it("binds the fork role in each forkable namespace and installs the three admission policies", async () => {
+  it("binds the fork role in each forkable namespace and installs the four admission policies", async () => {
     const { cluster } = await run(withAccess);
     const bindings = cluster.all().filter((o) => o.kind === "RoleBinding");
     expect(bindings.map((b) => `${b.metadata.namespace}/${b.metadata.name}`).sort()).toEqual(["api/forkstack-fork", "emissary/forkstack-fork-mappings", "shop/forkstack-fork"]);
     expect(bindings.every((b) => (b as any).subjects[0].name === "shop-devs")).toBe(true);
     const policies = cluster.all().filter((o) => o.kind === "ValidatingAdmissionPolicy");
-    expect(policies.map((p) => p.metadata.name).sort()).toEqual(["forkstack-fork-mappings", "forkstack-fork-routes", "forkstack-fork-workloads"]);
-    expect(cluster.all().filter((o) => o.kind === "ValidatingAdmissionPolicyBinding")).toHaveLength(3);
+    expect(policies.map((p) => p.metadata.name).sort()).toEqual(["forkstack-fork-mappings", "forkstack-fork-routes", "forkstack-fork-turns", "forkstack-fork-workloads"]);
+    expect(cluster.all().filter((o) => o.kind === "ValidatingAdmissionPolicyBinding")).toHaveLength(4);
   });
 
   it("publishes the fork group and the forkable namespaces for fork stacks", async () => {

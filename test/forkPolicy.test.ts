@@ -9,7 +9,8 @@ import * as YAML from "yaml";
 import { addRoutesWrite, releaseRoutesWrite, removeRoutesWrite, RouteWrite, sweepRetiredWrite } from "../components/fork/routePatch";
 import { addForkRoutes, removeForkRoutes } from "../components/fork/routes";
 import { applyJsonPatch } from "../components/kube/jsonPatch";
-import { forkPolicies, forkRoleBindings, forkRoles, mappingPolicy, PolicyContext, routePolicy, workloadPolicy } from "../components/forkPolicy";
+import { forkPolicies, forkRoleBindings, forkRoles, mappingPolicy, PolicyContext, routePolicy, turnPolicy, workloadPolicy } from "../components/forkPolicy";
+import { turnLease } from "../components/fork/routeTurn";
 import { LABELS } from "../components/naming";
 import type { KubeObject } from "../render/cluster";
 import { renderStacks } from "../render/render";
@@ -40,7 +41,7 @@ const find = (kind: string, name: string) => clone(objects.find((o) => o.kind ==
 const shared = (kind: string, name: string) => find(kind, name);
 const aliceMapping = () => clone(objects.find((o) => o.kind === "Mapping" && o.metadata.labels?.[LABELS.fork] === "alice")!);
 
-const policies = { workloads: workloadPolicy(ctx), routes: routePolicy(ctx), mappings: mappingPolicy(ctx) };
+const policies = { workloads: workloadPolicy(ctx), routes: routePolicy(ctx), mappings: mappingPolicy(ctx), turns: turnPolicy(ctx) };
 const check = (policy: KubeObject, req: AdmissionRequest) => admit(policy, req);
 const refused = (policy: KubeObject, req: AdmissionRequest, message: RegExp) => {
   const verdict = check(policy, req);
@@ -76,6 +77,13 @@ describe("what forkstack creates passes the fork group's policies", () => {
   it("a second fork's route next to the first", () => {
     const withAlice = addForkRoutes(clone(APP_VS), claim("alice"));
     expect(check(policies.routes, { operation: "UPDATE", oldObject: withAlice, object: addForkRoutes(withAlice, claim("bob")) })).toMatchObject({ allowed: true });
+  });
+
+  it("the Lease a fork takes its turn with, renewed and deleted", () => {
+    const lease = turnLease({ service: { name: "api", namespace: "shop" }, holder: "alice/x1" }, 15, Date.now());
+    for (const req of [{ operation: "CREATE", object: lease }, { operation: "UPDATE", oldObject: lease, object: lease }, { operation: "DELETE", oldObject: lease }] as AdmissionRequest[]) {
+      expect([req.operation, check(policies.turns, req)]).toEqual([req.operation, { allowed: true, applied: true }]);
+    }
   });
 });
 
@@ -242,6 +250,13 @@ describe("what a fork may never do is refused by the API server", () => {
     const copy = find("Deployment", "api-alice");
     copy.metadata.namespace = "billing";
     refused(policies.workloads, { operation: "CREATE", object: copy }, /^namespace billing is not forkable$/);
+  });
+
+  it("take over, renew or delete an app's leader-election Lease", () => {
+    const leader = { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name: "payments-controller-leader", namespace: "payments" }, spec: { holderIdentity: "payments-7d9f" } };
+    for (const req of [{ operation: "CREATE", object: leader }, { operation: "UPDATE", oldObject: leader, object: { ...leader, spec: { holderIdentity: "alice" } } }, { operation: "DELETE", oldObject: leader }] as AdmissionRequest[]) {
+      refused(policies.turns, req, /^Lease payments\/payments-controller-leader: a fork may write only the Leases forks take turns with \(forkstack-routes\.<service>\)$/);
+    }
   });
 
   it("create a Mapping for a shared host", () => {

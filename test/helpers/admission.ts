@@ -33,7 +33,7 @@ function celValueToJs(v: unknown): unknown {
   return v;
 }
 
-const PLURALS: Record<string, string> = { Deployment: "deployments", Service: "services", VirtualService: "virtualservices", Mapping: "mappings" };
+const PLURALS: Record<string, string> = { Deployment: "deployments", Service: "services", VirtualService: "virtualservices", Mapping: "mappings", Lease: "leases" };
 
 export function admit(policy: KubeObject, req: AdmissionRequest): Verdict {
   const obj = req.object ?? req.oldObject!;

@@ -22,13 +22,20 @@
 import { spawn } from "child_process";
 import * as path from "path";
 import * as readline from "readline";
-import { applyClaim, releaseClaim, SYNC_DEFAULTS } from "../components/fork/routeSync";
+import { applyClaim, releaseClaim, SYNC_DEFAULTS, SyncOptions } from "../components/fork/routeSync";
+import type { TurnStats } from "../components/fork/routeTurn";
 import type { ForkRouteClaim } from "../components/fork/routes";
 import { clientNodeAccess } from "../components/kube/clientNode";
-import { ConflictError, VirtualService, VirtualServiceApi } from "../components/kube/vsApi";
+import { ConflictError, LeaseApi, VirtualService, VirtualServiceApi } from "../components/kube/vsApi";
 import { isForkRoute, routeName, serviceFqdn } from "../components/naming";
 
-export type Strategy = "patch" | "replace";
+/**
+ * `turns`: JSON Patches, forks of the Service taking turns with its Lease (fork/routeTurn.ts; what
+ * the ForkRoutes provider does). `patch`: JSON Patches, every fork at once (before turns).
+ * `replace`: the whole object at the resourceVersion read (before JSON Patches).
+ */
+export type Strategy = "turns" | "patch" | "replace";
+export const STRATEGIES: readonly Strategy[] = ["turns", "patch", "replace"];
 export type Phase = "add" | "churn" | "release" | "leave half";
 
 export interface RoutePhaseResult {
@@ -46,6 +53,10 @@ export interface RoutePhaseResult {
   refused: number;
   meanAttempts: number;
   maxAttempts: number;
+  /** `turns`: reads of the Lease per fork before its turn came (mean). */
+  meanTurnChecks?: number;
+  /** `turns`: forks that wrote without a turn (it did not come within its wait, or Leases failed). */
+  unqueued?: number;
   wallMs: number;
   /** After leave half: fork routes of forks that left still there once one more fork added its route. */
   leftAfterNextAdd?: number;
@@ -95,6 +106,8 @@ function claimIn(namespace: string, forkId: string, generation: number): ForkRou
 function counting(api: VirtualServiceApi) {
   let attempts = 0;
   let refused = 0;
+  let checks = 0;
+  let unqueued = 0;
   const counted = <T>(p: Promise<T>) =>
     p.catch((err) => {
       if (err instanceof ConflictError) refused++;
@@ -111,7 +124,11 @@ function counting(api: VirtualServiceApi) {
     } as VirtualServiceApi,
     attempts: () => attempts,
     refused: () => refused,
-    reset: () => void ((attempts = 0), (refused = 0)),
+    checks: () => checks,
+    unqueued: () => unqueued,
+    /** Counts the turn's checks, and a write that went without one. */
+    turn: { onTurn: (t: TurnStats) => void ((checks += t.checks), (unqueued += t.held ? 0 : 1)) },
+    reset: () => void ((attempts = 0), (refused = 0), (checks = 0), (unqueued = 0)),
   };
 }
 
@@ -177,7 +194,14 @@ export async function routeWrites(forks: number, strategy: Strategy, target: Rou
   const claimOf = (forkId: string, generation: number) => claimIn(namespace, forkId, generation);
   const ids = Array.from({ length: forks }, (_, i) => `f${String(i + 1).padStart(3, "0")}`);
   // One client per fork, as separate `pulumi up` processes would have.
-  const writers = await Promise.all(ids.map(async () => counting((await clientNodeAccess(kubeconfig)).virtualServices)));
+  const writers = await Promise.all(
+    ids.map(async () => {
+      const access = await clientNodeAccess(kubeconfig);
+      return { ...counting(access.virtualServices), leases: access.leases };
+    }),
+  );
+  const options = (w: (typeof writers)[number]): SyncOptions =>
+    strategy === "turns" ? { strategy: "patch", leases: w.leases as LeaseApi, turn: w.turn } : { strategy };
   const reader = (await clientNodeAccess(kubeconfig)).virtualServices;
   const theApps = async () => (await reader.listAll()).find((vs) => vs.metadata.namespace === namespace && vs.metadata.name === SERVICE);
   const original = (await theApps())!;
@@ -186,8 +210,8 @@ export async function routeWrites(forks: number, strategy: Strategy, target: Rou
     // Not measured, but a fork whose route did not come back would make "leave half" wrong: those
     // forks are retried one at a time, and the phase fails with them if one still fails.
     if (phase === "leave half") {
-      const readded = await Promise.allSettled(ids.map((id, i) => applyClaim(writers[i].api, claimOf(id, 0), { strategy })));
-      for (const [i, r] of readded.entries()) if (r.status === "rejected") await applyClaim(writers[i].api, claimOf(ids[i], 0), { strategy });
+      const readded = await Promise.allSettled(ids.map((id, i) => applyClaim(writers[i].api, claimOf(id, 0), options(writers[i]))));
+      for (const [i, r] of readded.entries()) if (r.status === "rejected") await applyClaim(writers[i].api, claimOf(ids[i], 0), options(writers[i]));
     }
     for (const w of writers) w.reset();
     // Started in another order each phase: removals started bottom-up (the reverse of the
@@ -198,7 +222,7 @@ export async function routeWrites(forks: number, strategy: Strategy, target: Rou
     const t0 = performance.now();
     const outcomes = await Promise.allSettled(
       order.map((i) =>
-        leaving(i) ? releaseClaim(writers[i].api, claimOf(ids[i], 0), { strategy }) : applyClaim(writers[i].api, claimOf(ids[i], phase === "churn" ? 1 : 0), { strategy }),
+        leaving(i) ? releaseClaim(writers[i].api, claimOf(ids[i], 0), options(writers[i])) : applyClaim(writers[i].api, claimOf(ids[i], phase === "churn" ? 1 : 0), options(writers[i])),
       ),
     );
     const wallMs = performance.now() - t0;
@@ -222,7 +246,8 @@ export async function routeWrites(forks: number, strategy: Strategy, target: Rou
     // The next write there sweeps what the leaving forks left retired (fork/routePatch.ts).
     let leftAfterNextAdd: number | undefined;
     if (phase === "leave half") {
-      await applyClaim((await clientNodeAccess(kubeconfig)).virtualServices, claimOf("late", 0), { strategy });
+      const late = await clientNodeAccess(kubeconfig);
+      await applyClaim(late.virtualServices, claimOf("late", 0), strategy === "turns" ? { strategy: "patch", leases: late.leases } : { strategy });
       const names = routesIn(await theApps()).map((r) => r.name);
       leftAfterNextAdd = names.filter((n) => isForkRoute(n) && n !== routeName("late") && !expected.includes(n!)).length;
     }
@@ -240,6 +265,7 @@ export async function routeWrites(forks: number, strategy: Strategy, target: Rou
       refused: order.reduce((n, i) => n + writers[i].refused(), 0),
       meanAttempts,
       maxAttempts: Math.max(...attempts),
+      ...(strategy === "turns" ? { meanTurnChecks: order.reduce((n, i) => n + writers[i].checks(), 0) / order.length, unqueued: order.reduce((n, i) => n + writers[i].unqueued(), 0) } : {}),
       wallMs,
       ...(leftAfterNextAdd !== undefined ? { leftAfterNextAdd } : {}),
       ...(failed.length > 0 ? { firstError: String((failed[0].reason as Error).message).slice(0, 200) } : {}),

@@ -1,14 +1,14 @@
 /**
  * `npm run bench [-- --only render|routes] [--quick] [--no-write] [--forks 50,100,200]
- * [--strategies patch,replace] [--server test|kube]`: runs the benchmarks, prints their tables and
+ * [--strategies turns,patch,replace] [--server test|kube]`: runs the benchmarks, prints their tables and
  * writes them into BENCHMARKS.md between their markers (the prose around them stays as written).
  *
  * Render: base + D forks of a synthetic N-service environment (bench/envgen.ts), each (N, D) in a
  * fresh process (bench/renderOne.ts) so wall time and peak memory are that run's alone.
  * Routes: D forks adding, changing and removing their routes in one VirtualService at once, over
  * HTTP against the local API test server (bench/routes.ts) or, with `--server kube`, the e2e
- * tier's real kube-apiserver (bench/kubeServer.ts), with JSON Patches and with the old replace at
- * the read resourceVersion.
+ * tier's real kube-apiserver (bench/kubeServer.ts): with JSON Patches taking turns (the live path),
+ * with JSON Patches all at once, and with the old replace at the read resourceVersion.
  */
 import { spawnSync } from "child_process";
 import * as fs from "fs";
@@ -16,7 +16,7 @@ import * as os from "os";
 import * as path from "path";
 import { parseArgs } from "util";
 import { withKubeServer } from "./kubeServer";
-import { ROUTE_RETRY_LIMIT, routeWrites, RoutePhaseResult, Strategy, withTestServer } from "./routes";
+import { ROUTE_RETRY_LIMIT, routeWrites, RoutePhaseResult, Strategy, STRATEGIES, withTestServer } from "./routes";
 
 const root = path.join(__dirname, "..");
 
@@ -97,9 +97,9 @@ function writeSection(name: string, body: string): void {
 
 function routeTable(rows: RoutePhaseResult[]): string {
   return table(
-    ["write", "D forks", "phase", "failures", "routes lost", "duplicated", "left behind", "app route and fields intact", "writes refused (409/422)", "mean attempts", "max attempts", "total time"],
+    ["write", "D forks", "phase", "failures", "routes lost", "duplicated", "left behind", "app route and fields intact", "writes refused (409/422)", "mean attempts", "max attempts", "Lease checks per fork (mean)", "wrote without a turn", "total time"],
     rows.map((r) => [
-      r.strategy === "patch" ? "JSON Patch (now)" : "replace at resourceVersion (before)",
+      STRATEGY_LABELS[r.strategy],
       r.forks,
       r.phase,
       r.failures,
@@ -110,10 +110,18 @@ function routeTable(rows: RoutePhaseResult[]): string {
       r.refused,
       r.meanAttempts.toFixed(2),
       r.maxAttempts,
+      r.meanTurnChecks === undefined ? "-" : r.meanTurnChecks.toFixed(1),
+      r.unqueued ?? "-",
       ms(r.wallMs),
     ]),
   );
 }
+
+const STRATEGY_LABELS: Record<Strategy, string> = {
+  turns: "JSON Patch, taking turns (now)",
+  patch: "JSON Patch, all at once (before turns)",
+  replace: "replace at resourceVersion (before JSON Patch)",
+};
 
 function machine(): string {
   return `${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, load average ${os.loadavg()[0].toFixed(1)} at the start, ${new Date().toISOString().slice(0, 10)}`;
@@ -129,6 +137,12 @@ async function main(): Promise<void> {
   const server = values.server ?? "test";
   if (server !== "test" && server !== "kube") throw new Error(`--server must be test (the local API test server) or kube (the e2e tier's kube-apiserver), not ${JSON.stringify(server)}`);
   if (server === "kube" && only !== "routes") throw new Error("--server kube applies to the route writes only: add --only routes");
+  // Checked before anything runs: a wrong flag must not cost a render benchmark first.
+  const forks = (values.forks ?? (values.quick ? "50" : "50,100,200")).split(",").map(Number);
+  const strategies = (values.strategies ?? STRATEGIES.join(",")).split(",") as Strategy[];
+  if (forks.some((d) => !Number.isInteger(d) || d < 1)) throw new Error(`--forks takes positive integers such as 50,100,200, not ${JSON.stringify(values.forks)}`);
+  const unknown = strategies.find((s) => !STRATEGIES.includes(s));
+  if (unknown !== undefined) throw new Error(`--strategies takes one or more of ${STRATEGIES.join(", ")} (comma-separated), not ${JSON.stringify(unknown)}`);
   const flags = [values.quick ? "--quick" : "", only ? `--only ${only}` : "", values.forks ? `--forks ${values.forks}` : "", values.strategies ? `--strategies ${values.strategies}` : "", values.server ? `--server ${values.server}` : ""].filter((f) => f !== "").join(" ");
   const command = `\`npm run bench${flags ? ` -- ${flags}` : ""}\``;
 
@@ -149,11 +163,6 @@ async function main(): Promise<void> {
   }
 
   if (only !== "render") {
-    const forks = (values.forks ?? (values.quick ? "50" : "50,100,200")).split(",").map(Number);
-    const strategies = (values.strategies ?? "patch,replace").split(",") as Strategy[];
-    if (forks.some((d) => !Number.isInteger(d) || d < 1) || strategies.some((s) => s !== "patch" && s !== "replace")) {
-      throw new Error("--forks takes positive integers (50,100,200), --strategies patch and/or replace");
-    }
     const rows: RoutePhaseResult[] = [];
     const at = machine();
     let against = "the local API test server";
@@ -176,7 +185,7 @@ async function main(): Promise<void> {
     const errors = rows.filter((r) => r.firstError !== undefined).map((r) => `- ${r.strategy}, D=${r.forks}, ${r.phase}: ${r.firstError}`);
     const swept = rows
       .filter((r) => r.leftAfterNextAdd !== undefined)
-      .map((r) => `- ${r.strategy === "patch" ? "JSON Patch" : "replace"}, D=${r.forks}: ${r.leftBehind} left behind, ${r.leftAfterNextAdd} after one more fork added its route`);
+      .map((r) => `- ${STRATEGY_LABELS[r.strategy]}, D=${r.forks}: ${r.leftBehind} left behind, ${r.leftAfterNextAdd} after one more fork added its route`);
     const body =
       `Measured on ${at} against ${against} (${command}); retry limit ${ROUTE_RETRY_LIMIT} attempts (the default).\n\n${routeTable(rows)}` +
       (swept.length > 0 ? `\n\nRoutes of the forks that left in "leave half", then after the next write there:\n\n${swept.join("\n")}` : "") +

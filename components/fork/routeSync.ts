@@ -27,8 +27,9 @@ import { addRoutesWrite, orphaned, releaseRoutesWrite, RouteWrite, sweepRetiredW
 import { isRetiredRouteName } from "../naming";
 import { addForkRoutes, ForkRouteClaim, placeRoutes, removeForkRoutes, routesOfFork } from "./routes";
 import { inTurn, TurnOptions } from "./routeTurn";
+import { Pacing, sleepFor } from "../kube/retry";
 
-export interface SyncOptions {
+export interface SyncOptions extends Pacing {
   /**
    * Attempts before giving up (each attempt is one read and one write).
    * @default 10
@@ -41,10 +42,6 @@ export interface SyncOptions {
   readonly baseDelayMs?: number;
   /** @default 2000 */
   readonly maxDelayMs?: number;
-  /** @default setTimeout */
-  readonly sleep?: (ms: number) => Promise<void>;
-  /** @default Math.random */
-  readonly random?: () => number;
   /**
    * `patch`: only the fork's routes, as JSON Patches (routePatch.ts). `replace`: the whole object at
    * the resourceVersion that was read, as before JSON Patches (kept to compare in `npm run bench`).
@@ -98,7 +95,7 @@ async function readModifyWrite<T>(api: VirtualServiceApi, what: string, write: W
   const maxAttempts = opts.maxAttempts ?? SYNC_DEFAULTS.maxAttempts;
   const base = opts.baseDelayMs ?? SYNC_DEFAULTS.baseDelayMs;
   const cap = opts.maxDelayMs ?? SYNC_DEFAULTS.maxDelayMs;
-  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const sleep = opts.sleep ?? sleepFor;
   const random = opts.random ?? Math.random;
   let last: unknown;
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {

@@ -24,8 +24,9 @@
  */
 import { isConflict, isNotFound, Lease, LeaseApi } from "../kube/vsApi";
 import { LABELS, MANAGED_BY, turnLeaseName } from "../naming";
+import { Pacing, sleepFor } from "../kube/retry";
 
-export interface TurnOptions {
+export interface TurnOptions extends Pacing {
   /**
    * The Lease's duration: a holder renews every third of it, and one that has not renewed for all of
    * it is passed over.
@@ -38,10 +39,6 @@ export interface TurnOptions {
   readonly pollMs?: number;
   /** @default 2000 */
   readonly maxPollMs?: number;
-  /** @default setTimeout */
-  readonly sleep?: (ms: number) => Promise<void>;
-  /** @default Math.random */
-  readonly random?: () => number;
   /** @default Date.now */
   readonly now?: () => number;
   /** Told once per turn it goes without, and why. */
@@ -116,13 +113,8 @@ const spec = (lease: Lease) => (lease.spec ?? {}) as { holderIdentity?: string; 
 
 /** Resolves to the Lease once held, or undefined when the write goes without a turn (told to onUnqueued). */
 async function acquire(leases: LeaseApi, turn: TurnOf, opts: TurnOptions, stats: TurnStats): Promise<Lease | undefined> {
-  const seconds = opts.leaseSeconds ?? TURN_DEFAULTS.leaseSeconds;
-  const waitMs = opts.waitMs ?? TURN_DEFAULTS.waitMs;
-  const poll = opts.pollMs ?? TURN_DEFAULTS.pollMs;
-  const maxPoll = opts.maxPollMs ?? TURN_DEFAULTS.maxPollMs;
-  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-  const random = opts.random ?? Math.random;
-  const now = opts.now ?? Date.now;
+  const { leaseSeconds: seconds = TURN_DEFAULTS.leaseSeconds, waitMs = TURN_DEFAULTS.waitMs, pollMs: poll = TURN_DEFAULTS.pollMs, maxPollMs: maxPoll = TURN_DEFAULTS.maxPollMs } = opts;
+  const { sleep = sleepFor, random = Math.random, now = Date.now } = opts;
   const { namespace } = turn.service;
   const name = turnLeaseName(turn.service.name);
   const where = `Lease ${namespace}/${name}`;

@@ -11,7 +11,18 @@
  * than the server's `Retry-After`.
  */
 
-export interface RetryOptions {
+/** How a waiting loop sleeps and draws its jitter; injectable so tests need not wait. */
+export interface Pacing {
+  /** @default setTimeout */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** @default Math.random */
+  readonly random?: () => number;
+}
+
+/** Resolves after `ms` (the default `Pacing.sleep`). */
+export const sleepFor = (ms: number): Promise<void> => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export interface RetryOptions extends Pacing {
   /** @default 5 */
   readonly attempts?: number;
   /** @default 200 */
@@ -20,10 +31,6 @@ export interface RetryOptions {
   readonly maxDelayMs?: number;
   /** Per attempt. @default 30000 */
   readonly timeoutMs?: number;
-  /** @default setTimeout */
-  readonly sleep?: (ms: number) => Promise<void>;
-  /** @default Math.random */
-  readonly random?: () => number;
   /**
    * Which failures to retry. A request that is not idempotent may only be repeated when it surely
    * had no effect (`notApplied`).
@@ -124,7 +131,7 @@ export async function withRetries<T>(what: string, call: (signal: AbortSignal) =
   const base = opts.baseDelayMs ?? RETRY_DEFAULTS.baseDelayMs;
   const cap = opts.maxDelayMs ?? RETRY_DEFAULTS.maxDelayMs;
   const timeoutMs = opts.timeoutMs ?? RETRY_DEFAULTS.timeoutMs;
-  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const sleep = opts.sleep ?? sleepFor;
   const random = opts.random ?? Math.random;
   for (let attempt = 1; ; attempt++) {
     try {

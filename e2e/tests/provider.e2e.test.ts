@@ -83,6 +83,19 @@ describe("ForkRoutes provider on a real API server", () => {
   it("delete of routes already gone succeeds (idempotent, as the engine may retry it)", async () => {
     await forkRoutesProvider.delete!(`${ns}/catalog/alice2`, inputs({ forkId: "alice2" }));
   });
+
+  it("create and delete take their turn: a Lease its holder stopped renewing is passed over after its duration, and none is left", async () => {
+    const LEASE = "coordination.k8s.io/v1";
+    await apply(rest, { apiVersion: LEASE, kind: "Lease", metadata: { name: "forkstack-routes.catalog", namespace: ns }, spec: { holderIdentity: "crashed/e2e", leaseDurationSeconds: 1 } });
+    const start = Date.now();
+    await forkRoutesProvider.create!(inputs({ forkId: "carol" }));
+    // Not before the stale Lease had gone unchanged for its 1 s: it was waited for, not ignored.
+    assert.ok(Date.now() - start >= 1000, `create took ${Date.now() - start} ms`);
+    assert.equal(await get(rest, LEASE, "Lease", ns, "forkstack-routes.catalog"), undefined);
+    assert.deepEqual((await routes()).map((r) => r.name), [routeName("carol"), "default"]);
+    await forkRoutesProvider.delete!(`${ns}/catalog/carol`, inputs({ forkId: "carol" }));
+    assert.equal(await get(rest, LEASE, "Lease", ns, "forkstack-routes.catalog"), undefined);
+  });
 });
 
 describe(".get reads through client-node", () => {

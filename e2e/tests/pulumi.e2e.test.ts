@@ -143,10 +143,15 @@ describe("pulumi up / preview / destroy with the real engine", { timeout: 900_00
   });
 
   it("two forks' pulumi up at the same time each create their copies and both routes land in the one api VirtualService", { timeout: 300_000 }, async () => {
+    // A turn Lease left by a fork whose process died (never renewed): the forks' ForkRoutes, run
+    // by the engine as the fork group, must pass it over and delete it. Had they written without
+    // a turn (no Lease access, a closure that lost the turn code), it would still be here.
+    await apply(rest, { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name: "forkstack-routes.api", namespace: "shop" }, spec: { holderIdentity: "crashed/e2e", leaseDurationSeconds: 1 } });
     asForkUser();
     const [a, b] = await Promise.all([alice.up({ onOutput: () => undefined }), bob.up({ onOutput: () => undefined })]);
     assert.equal(a.summary.result, "succeeded");
     assert.equal(b.summary.result, "succeeded");
+    assert.equal(await get(rest, "coordination.k8s.io/v1", "Lease", "shop", "forkstack-routes.api"), undefined);
     const api = await get(rest, VS, "VirtualService", "shop", "forkstack-api");
     const names = (api.spec.http as any[]).map((r) => r.name);
     assert.deepEqual(names.filter(isForkRoute).sort(), [routeName("alice"), routeName("bob")].sort());
@@ -211,6 +216,19 @@ describe("pulumi up / preview / destroy with the real engine", { timeout: 900_00
     assert.equal(res.status, 403, JSON.stringify(res.body));
     assert.match(res.body.message, /a fork may add, change or remove only its own routes/);
     assert.deepEqual((await get(rest, VS, "VirtualService", "shop", "forkstack-api")).spec, before.spec);
+  });
+
+  it("the fork group may write the Lease forks take turns with, and no other Lease (an app's leader election)", async () => {
+    const leases = "/apis/coordination.k8s.io/v1/namespaces/shop/leases";
+    const lease = (name: string) => ({ apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name }, spec: { holderIdentity: "alice/e2e", leaseDurationSeconds: 15 } });
+    const own = await request(forkRest, "POST", leases, lease("forkstack-routes.e2e-probe"));
+    assert.equal(own.status, 201, JSON.stringify(own.body));
+    assert.equal((await request(forkRest, "DELETE", `${leases}/forkstack-routes.e2e-probe`)).status, 200);
+    const other = await request(forkRest, "POST", leases, lease("api-leader"));
+    assert.equal(other.status, 403, JSON.stringify(other.body));
+    assert.match(other.body.message, /Lease shop\/api-leader: a fork may write only the Leases forks take turns with/);
+    // The forks' own turns left nothing behind.
+    assert.deepEqual((await list(rest, "coordination.k8s.io/v1", "Lease", "shop")).map((l) => l.metadata.name), []);
   });
 
   describe("Mappings the fork group may and may not create", () => {

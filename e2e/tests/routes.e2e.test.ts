@@ -1,11 +1,13 @@
 /**
  * The route merge (fork/routeSync.ts over client-node, components/kube/clientNode.ts) against a real
- * kube-apiserver: real resourceVersions, real 409 Conflicts, Istio's real VirtualService CRD schema.
+ * kube-apiserver: real resourceVersions, real 409 Conflicts, Istio's real VirtualService CRD schema,
+ * and forks taking turns with real Leases (fork/routeTurn.ts).
  */
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import { applyClaim, releaseClaim } from "../../components/fork/routeSync";
 import type { ForkRouteClaim } from "../../components/fork/routes";
+import type { TurnStats } from "../../components/fork/routeTurn";
 import { clientNodeAccess } from "../../components/kube/clientNode";
 import { isForkRoute, isRetiredRouteName, retiredRouteName, routeName, serviceFqdn } from "../../components/naming";
 import { countingConflicts, ensureNamespace } from "../harness/fixtures";
@@ -137,5 +139,37 @@ describe("an app team's VirtualService adopted by forks", () => {
     await assert.rejects(applyClaim(access.virtualServices, claim(ns, "reviews", "bob")), /both cover reviews\.e2e-adopted\.svc\.cluster\.local/);
     const items = await list(rest, VS, "VirtualService", ns);
     assert.ok(items.every((vs) => !routeNames(vs).some(isForkRoute)), "a fork route was written although the claim was refused");
+  });
+});
+
+describe("50 forks of one Service taking turns with its Lease (the ForkRoutes provider's path)", () => {
+  const ns = "e2e-turns";
+  const forks = Array.from({ length: 50 }, (_, i) => `t${String(i + 1).padStart(2, "0")}`);
+  const stats: TurnStats[] = [];
+  let conflicts = 0;
+
+  before(async () => {
+    await ensureNamespace(rest, ns);
+    const writers = await Promise.all(
+      forks.map(async () => {
+        const access = await clientNodeAccess(kubeconfig());
+        return { ...countingConflicts(access.virtualServices), leases: access.leases };
+      }),
+    );
+    await Promise.all(forks.map((f, i) => applyClaim(writers[i].api, claim(ns, "api", f), { leases: writers[i].leases, turn: { onTurn: (s) => stats.push(s) } })));
+    conflicts = writers.reduce((n, w) => n + w.conflicts(), 0);
+  });
+
+  it("every fork held the turn, and no write to the VirtualService was refused (where all at once, creates collide)", () => {
+    assert.deepEqual(
+      stats.map((s) => s.held),
+      forks.map(() => true),
+    );
+    assert.equal(conflicts, 0);
+  });
+
+  it("every fork's route landed once, and the turns' Leases are gone", async () => {
+    assert.deepEqual(routeNames(await get(rest, VS, "VirtualService", ns, "forkstack-api")).filter(isForkRoute).sort(), forks.map((f) => routeName(f)).sort());
+    assert.deepEqual((await list(rest, "coordination.k8s.io/v1", "Lease", ns)).map((l: any) => l.metadata.name), []);
   });
 });

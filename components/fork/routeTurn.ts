@@ -39,7 +39,11 @@ export interface TurnOptions extends Pacing {
   readonly pollMs?: number;
   /** @default 2000 */
   readonly maxPollMs?: number;
-  /** @default Date.now */
+  /**
+   * A monotonic clock in ms for waits and for passing a holder over: a wall clock that jumps (an NTP
+   * correction) must not pass over a live holder. The Lease's own times are wall-clock.
+   * @default performance.now
+   */
   readonly now?: () => number;
   /** Told once per turn it goes without, and why. */
   readonly onUnqueued?: (reason: string) => void;
@@ -80,22 +84,40 @@ export interface TurnOf {
  */
 export async function inTurn<T>(leases: LeaseApi | undefined, turn: TurnOf, write: () => Promise<T>, opts: TurnOptions = {}): Promise<T> {
   if (leases === undefined) return write();
-  const now = opts.now ?? Date.now;
+  const now = opts.now ?? performance.now.bind(performance);
   const started = now();
   const stats: TurnStats = { checks: 0, waitedMs: 0, held: false };
   const held = await acquire(leases, turn, opts, stats);
   stats.waitedMs = now() - started;
   stats.held = held !== undefined;
-  opts.onTurn?.(stats);
-  if (held === undefined) return write();
-  const renewal = renewing(leases, held, opts);
+  const renewal = held === undefined ? undefined : renewing(leases, turn, held, opts);
   try {
+    tell(opts.onTurn, stats);
     return await write();
   } finally {
-    const last = await renewal.stop();
-    // Gone already, or taken over after we stopped renewing: nothing of ours to delete. Any other
-    // failure leaves a Lease that the next writer passes over once it expires.
-    await leases.delete(turn.service.namespace, last.metadata.name, { uid: String(last.metadata.uid) }).catch(() => undefined);
+    if (held !== undefined) {
+      // Not waiting for a renewal still in flight: the delete names the Lease by its uid, which
+      // renewals do not change, and a renewal landing after it finds nothing to renew.
+      renewal!.stop();
+      await release(leases, held);
+    }
+  }
+}
+
+/**
+ * Deletes our Lease (uid precondition: taken over after we stopped renewing, it is not ours to
+ * delete). A failure leaves a Lease the next writer passes over once it expires.
+ */
+function release(leases: LeaseApi, held: Lease): Promise<void> {
+  return leases.delete(String(held.metadata.namespace), held.metadata.name, { uid: String(held.metadata.uid) }).catch(() => undefined);
+}
+
+/** Calls a caller's callback; what it throws is not the turn's business (it must not strand a Lease). */
+function tell<A>(callback: ((arg: A) => void) | undefined, arg: A): void {
+  try {
+    callback?.(arg);
+  } catch {
+    // ignored
   }
 }
 
@@ -114,24 +136,26 @@ const spec = (lease: Lease) => (lease.spec ?? {}) as { holderIdentity?: string; 
 /** Resolves to the Lease once held, or undefined when the write goes without a turn (told to onUnqueued). */
 async function acquire(leases: LeaseApi, turn: TurnOf, opts: TurnOptions, stats: TurnStats): Promise<Lease | undefined> {
   const { leaseSeconds: seconds = TURN_DEFAULTS.leaseSeconds, waitMs = TURN_DEFAULTS.waitMs, pollMs: poll = TURN_DEFAULTS.pollMs, maxPollMs: maxPoll = TURN_DEFAULTS.maxPollMs } = opts;
-  const { sleep = sleepFor, random = Math.random, now = Date.now } = opts;
+  const { sleep = sleepFor, random = Math.random, now = performance.now.bind(performance) } = opts;
   const { namespace } = turn.service;
   const name = turnLeaseName(turn.service.name);
   const where = `Lease ${namespace}/${name}`;
   const deadline = now() + waitMs;
   // The version of the holder's Lease last seen, and since when (on this machine's clock).
   let seen: { version: string; since: number } | undefined;
+  let created = false;
   try {
     for (let check = 0; ; check++) {
       if (now() >= deadline) {
-        opts.onUnqueued?.(`no turn at ${where} within ${Math.round(waitMs / 1000)} s; writing without one`);
+        tell(opts.onUnqueued, `no turn at ${where} within ${Math.round(waitMs / 1000)} s; writing without one`);
         return undefined;
       }
       stats.checks++;
       const current = await leases.get(namespace, name);
       if (current === undefined) {
         try {
-          return await leases.create(turnLease(turn, seconds, now()));
+          created = true;
+          return await leases.create(turnLease(turn, seconds, Date.now()));
         } catch (err) {
           if (!isConflict(err)) throw err;
           // Another writer created it first, or our own create was applied and then retried
@@ -154,38 +178,51 @@ async function acquire(leases: LeaseApi, turn: TurnOf, opts: TurnOptions, stats:
       await sleep(Math.floor(random() * Math.min(maxPoll, poll * 2 ** Math.min(check, 20))));
     }
   } catch (err) {
-    opts.onUnqueued?.(`no turn at ${where} (${messageOf(err)}); writing without one`);
+    tell(opts.onUnqueued, `no turn at ${where} (${messageOf(err)}); writing without one`);
+    // A create whose answer never came may have been applied: a Lease naming us that nobody
+    // renews would hold every other fork up for its duration. Delete it if it is there and ours.
+    if (created) await leases.get(namespace, name).then((mine) => (mine !== undefined && spec(mine).holderIdentity === turn.holder ? release(leases, mine) : undefined)).catch(() => undefined);
     return undefined;
   }
 }
 
-/** Renews `lease` every third of its duration until stopped; stop() resolves to the Lease as last written. */
-function renewing(leases: LeaseApi, lease: Lease, opts: TurnOptions): { stop: () => Promise<Lease> } {
+/**
+ * Renews `lease` every third of its duration until stopped. One renewal at a time; a renewal gets
+ * one short attempt (kube/clientNode.ts), so a slow server delays the next tick rather than letting
+ * the Lease go unrenewed for longer than it lasts. A 409 may be our own renewal, applied although its
+ * answer was lost: the Lease is read, and is still ours when it names us.
+ */
+function renewing(leases: LeaseApi, turn: TurnOf, lease: Lease, opts: TurnOptions): { stop: () => void } {
   const seconds = opts.leaseSeconds ?? TURN_DEFAULTS.leaseSeconds;
-  const now = opts.now ?? Date.now;
   let current = lease;
-  let lost = false;
-  let inFlight: Promise<void> | undefined;
-  const renew = () => {
-    // One renewal at a time: a slow answer is not overtaken by the next tick's write.
-    if (lost || inFlight !== undefined) return;
-    inFlight = leases
-      .replace({ ...current, spec: { ...(current.spec as object), renewTime: microTime(now()) } })
-      .then((renewed) => void (current = renewed))
-      .catch((err) => {
-        // Taken over or deleted: not ours any more; the write goes on without a turn (it is safe).
-        // Anything else: try again at the next tick.
-        if (isConflict(err) || isNotFound(err)) lost = true;
-      })
-      .finally(() => (inFlight = undefined));
+  let done = false;
+  let inFlight = false;
+  const renew = async () => {
+    const next = await leases.replace({ ...current, spec: { ...(current.spec as object), renewTime: microTime(Date.now()) } }).catch(async (err) => {
+      if (!isConflict(err)) throw err;
+      const seen = await leases.get(String(current.metadata.namespace), current.metadata.name);
+      if (seen === undefined || spec(seen).holderIdentity !== turn.holder) throw err;
+      return seen;
+    });
+    current = next;
   };
-  const timer = setInterval(renew, (seconds * 1000) / 3);
+  const tick = () => {
+    if (done || inFlight) return;
+    inFlight = true;
+    renew()
+      .catch((err) => {
+        // Taken over or deleted: not ours any more, so no more renewals; the write goes on without a
+        // turn (it is safe). Anything else: try again at the next tick.
+        if (isConflict(err) || isNotFound(err)) done = true;
+      })
+      .finally(() => (inFlight = false));
+  };
+  const timer = setInterval(tick, (seconds * 1000) / 3);
   timer.unref?.();
   return {
-    stop: async () => {
+    stop: () => {
+      done = true;
       clearInterval(timer);
-      await inFlight;
-      return current;
     },
   };
 }

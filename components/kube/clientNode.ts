@@ -94,6 +94,13 @@ export interface CallTimeouts {
   readonly readMs?: number;
   /** Writes to a VirtualService. @default 70000 */
   readonly writeMs?: number;
+  /**
+   * A renewal of a turn's Lease, in one attempt: fork/routeTurn.ts renews every third of the
+   * Lease's 15 s, and a renewal that took longer than the Lease lasts (five 30 s attempts, as a read
+   * gets) would let waiters pass over a holder that is still writing.
+   * @default 5000
+   */
+  readonly renewMs?: number;
 }
 
 /**
@@ -136,6 +143,7 @@ function asVirtualService(item: any): VirtualService {
 export async function clientNodeAccess(kubeconfig: string, context?: string, timeouts: CallTimeouts = {}): Promise<ClusterAccess> {
   const read = { timeoutMs: timeouts.readMs ?? RETRY_DEFAULTS.timeoutMs };
   const write = { timeoutMs: timeouts.writeMs ?? WRITE_TIMEOUT_MS };
+  const renewal = { timeoutMs: timeouts.renewMs ?? 5000, attempts: 1 };
   const k = await loadClientNode();
   const kc = new k.KubeConfig();
   const source = "kubeconfig (the base stack's kubeconfig output)";
@@ -247,8 +255,9 @@ export async function clientNodeAccess(kubeconfig: string, context?: string, tim
         }
       },
     },
-    // Small objects, written by one fork at a time: the read timeout suffices. A create or replace
-    // that timed out and was retried answers 409, which fork/routeTurn.ts reads as "check again".
+    // Small objects, written by one fork at a time: the read timeout suffices, but for renewals
+    // (`renewMs`, one attempt). A create that timed out and was retried answers 409, which
+    // fork/routeTurn.ts reads as "check again".
     leases: {
       get: (namespace, name) => readOptional((signal) => coordination.readNamespacedLease({ namespace, name }, abortingOn(k, signal)), `reading Lease ${namespace}/${name}`),
       async create(body) {
@@ -264,7 +273,7 @@ export async function clientNodeAccess(kubeconfig: string, context?: string, tim
         const namespace = body.metadata.namespace ?? "default";
         const what = `renewing Lease ${namespace}/${body.metadata.name}`;
         try {
-          return plain<KubeObject>(await withRetries(what, (signal) => coordination.replaceNamespacedLease({ namespace, name: body.metadata.name, body: body as k8s.V1Lease }, abortingOn(k, signal)), read));
+          return plain<KubeObject>(await withRetries(what, (signal) => coordination.replaceNamespacedLease({ namespace, name: body.metadata.name, body: body as k8s.V1Lease }, abortingOn(k, signal)), renewal));
         } catch (err) {
           return translate(err, what);
         }

@@ -154,6 +154,38 @@ function memoryLeases() {
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const service = { name: "api", namespace: "shop" };
 
+/** One writer whose create of the Lease is applied but answered with `answer` (its real answer lost). */
+async function afterAppliedCreate(answer: Error): Promise<{ wrote: boolean; turn: TurnStats; leasesLeft: number }> {
+  const leases = memoryLeases();
+  const create = leases.api.create;
+  leases.api.create = async (lease) => {
+    await create(lease);
+    throw answer;
+  };
+  const turns: TurnStats[] = [];
+  let wrote = false;
+  await inTurn(leases.api, { service, holder: "a" }, async () => void (wrote = true), { onTurn: (t) => turns.push(t), leaseSeconds: 60 });
+  return { wrote, turn: turns[0], leasesLeft: leases.store.size };
+}
+
+/**
+ * Writer a holds the turn for a 1 s write, three times its 0.3 s Lease (renewed every 100 ms);
+ * writer b asks 50 ms later. Resolves to when each write started and ended.
+ */
+async function longWriteThenAnother(leases: LeaseApi): Promise<Record<"a" | "b", [number, number]>> {
+  const spans = {} as Record<"a" | "b", [number, number]>;
+  const opts = { leaseSeconds: 0.3, pollMs: 10, maxPollMs: 20 };
+  const timed = (who: "a" | "b", ms: number) => async () => {
+    const start = Date.now();
+    await sleep(ms);
+    spans[who] = [start, Date.now()];
+  };
+  const a = inTurn(leases, { service, holder: "a" }, timed("a", 1000), opts);
+  await sleep(50);
+  await Promise.all([a, inTurn(leases, { service, holder: "b" }, timed("b", 10), opts)]);
+  return spans;
+}
+
 describe("inTurn", () => {
   it("creates a Lease the API server's published schema accepts, with microsecond times", () => {
     const lease = turnLease({ service, holder: "dev01/x1" }, 15, Date.parse("2026-12-02T10:00:00.123Z"));
@@ -163,16 +195,7 @@ describe("inTurn", () => {
 
   it("a holder whose write outlasts the Lease renews it, so the next writer waits for the write to end", async () => {
     const leases = memoryLeases();
-    const spans: Record<string, [number, number]> = {};
-    const opts = { leaseSeconds: 0.3, pollMs: 10, maxPollMs: 20 };
-    const timed = (who: string, ms: number) => async () => {
-      const start = Date.now();
-      await sleep(ms);
-      spans[who] = [start, Date.now()];
-    };
-    const first = inTurn(leases.api, { service, holder: "a" }, timed("a", 1000), opts);
-    await sleep(50);
-    await Promise.all([first, inTurn(leases.api, { service, holder: "b" }, timed("b", 10), opts)]);
+    const spans = await longWriteThenAnother(leases.api);
     expect(spans.b[0]).toBeGreaterThanOrEqual(spans.a[1]);
     // Every 100 ms for one second.
     expect(leases.calls.filter((c) => c === "replace").length).toBeGreaterThanOrEqual(5);
@@ -186,16 +209,45 @@ describe("inTurn", () => {
   });
 
   it("holds the turn at once when its own create was applied but answered 409 (a create retried after a timeout)", async () => {
+    const run = await afterAppliedCreate(new ConflictError("already exists"));
+    expect([run.wrote, run.turn.held, run.turn.checks, run.leasesLeft]).toEqual([true, true, 2, 0]);
+  });
+
+  it("a renewal applied whose answer was lost (the next one answers 409) keeps the turn: the Lease still names it", async () => {
     const leases = memoryLeases();
-    const create = leases.api.create;
-    leases.api.create = async (lease) => {
-      await create(lease);
-      throw new ConflictError("already exists");
+    const replace = leases.api.replace;
+    let first = true;
+    leases.api.replace = async (lease) => {
+      const renewed = await replace(lease);
+      if (!first) return renewed;
+      first = false;
+      throw new Error("renewing Lease shop/forkstack-routes.api: no answer within 5 s");
     };
-    const stats: TurnStats[] = [];
+    const spans = await longWriteThenAnother(leases.api);
+    expect(spans.b[0]).toBeGreaterThanOrEqual(spans.a[1]);
+  });
+
+  it("gives the turn back as soon as the write ends, without waiting for a renewal the server has not answered", async () => {
+    const leases = memoryLeases();
+    leases.api.replace = () => new Promise<Lease>(() => undefined);
+    const start = Date.now();
+    await inTurn(leases.api, { service, holder: "a" }, () => sleep(250), { leaseSeconds: 0.3 });
+    expect([Date.now() - start < 1000, leases.store.size]).toEqual([true, 0]);
+  });
+
+  it("a create applied whose answer never came writes without a turn and deletes the Lease naming it, so nobody waits for it", async () => {
+    const run = await afterAppliedCreate(new Error("creating Lease shop/forkstack-routes.api: no answer within 30 s"));
+    expect([run.wrote, run.turn.held, run.leasesLeft]).toEqual([true, false, 0]);
+  });
+
+  it("a callback that throws neither stops the write nor strands the Lease", async () => {
+    const leases = memoryLeases();
     let wrote = false;
-    await inTurn(leases.api, { service, holder: "a" }, async () => void (wrote = true), { onTurn: (s) => stats.push(s), leaseSeconds: 60 });
-    expect([wrote, stats[0].held, stats[0].checks, leases.store.size]).toEqual([true, true, 2, 0]);
+    const onTurn = () => {
+      throw new Error("callback bug");
+    };
+    await inTurn(leases.api, { service, holder: "a" }, async () => void (wrote = true), { onTurn });
+    expect([wrote, leases.store.size]).toEqual([true, 0]);
   });
 
   it("without a LeaseApi (the offline render) writes at once and touches nothing", async () => {

@@ -28,7 +28,8 @@ export type ProbeStep =
   | { call: "create" | "replace"; vs: any }
   | { call: "patch"; namespace: string; name: string; ops: JsonPatchOp[] }
   | { call: "delete"; namespace: string; name: string; resourceVersion: string }
-  | { call: "getService" | "getDeployment"; namespace: string; name: string };
+  | { call: "getService" | "getDeployment"; namespace: string; name: string }
+  | { call: "renewLease"; lease: any };
 
 /** Turn options that travel as JSON (fork/routeTurn.ts). */
 export type TurnJobOptions = Pick<TurnOptions, "leaseSeconds" | "waitMs" | "pollMs" | "maxPollMs">;
@@ -82,6 +83,8 @@ async function probe(access: ClusterAccess, step: ProbeStep): Promise<unknown> {
       return access.reader.getService(step.namespace, step.name);
     case "getDeployment":
       return access.reader.getDeployment(step.namespace, step.name);
+    case "renewLease":
+      return access.leases!.replace(step.lease);
   }
 }
 

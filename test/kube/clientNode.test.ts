@@ -239,3 +239,25 @@ describe("a call that gets no answer within its timeout", () => {
     expect(outcomes[2]).toEqual({ error: "Error", message: "reading Service shop/reviews: no answer within 0.3 s" });
   });
 });
+
+describe("renewing a turn's Lease when the API server does not answer", () => {
+  let api: FakeKubeApi;
+  let outcomes: StepOutcome[];
+  const lease = { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name: "forkstack-routes.reviews", namespace: "shop" }, spec: { holderIdentity: "alice/x1", leaseDurationSeconds: 15 } };
+
+  beforeAll(async () => {
+    api = await startFakeKubeApi({ seed: [lease as any], hang: (n) => n === 1 });
+    const stored = { ...lease, metadata: { ...lease.metadata, resourceVersion: api.leases()[0].metadata.resourceVersion } };
+    outcomes = await spawnJob({ op: "probe", kubeconfig: api.kubeconfig, timeouts: { renewMs: 300 }, steps: [{ call: "renewLease", lease: stored }] });
+  }, 60_000);
+
+  afterAll(() => api.close());
+
+  it("gives up after renewMs in one attempt and aborts it: a renewal slower than the Lease would get a live holder passed over", async () => {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect([outcomes[0], api.requests.map((r) => `${r.method} ${r.status} ${r.abandoned}`)]).toEqual([
+      { error: "Error", message: "renewing Lease shop/forkstack-routes.reviews: no answer within 0.3 s" },
+      ["PUT 0 true"],
+    ]);
+  });
+});

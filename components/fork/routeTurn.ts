@@ -96,9 +96,7 @@ export async function inTurn<T>(leases: LeaseApi | undefined, turn: TurnOf, writ
     return await write();
   } finally {
     if (held !== undefined) {
-      // Not waiting for a renewal still in flight: the delete names the Lease by its uid, which
-      // renewals do not change, and a renewal landing after it finds nothing to renew.
-      renewal!.stop();
+      await renewal!.stop();
       await release(leases, held);
     }
   }
@@ -192,11 +190,11 @@ async function acquire(leases: LeaseApi, turn: TurnOf, opts: TurnOptions, stats:
  * the Lease go unrenewed for longer than it lasts. A 409 may be our own renewal, applied although its
  * answer was lost: the Lease is read, and is still ours when it names us.
  */
-function renewing(leases: LeaseApi, turn: TurnOf, lease: Lease, opts: TurnOptions): { stop: () => void } {
+function renewing(leases: LeaseApi, turn: TurnOf, lease: Lease, opts: TurnOptions): { stop: () => Promise<void> } {
   const seconds = opts.leaseSeconds ?? TURN_DEFAULTS.leaseSeconds;
   let current = lease;
   let done = false;
-  let inFlight = false;
+  let inFlight: Promise<void> | undefined;
   const renew = async () => {
     const next = await leases.replace({ ...current, spec: { ...(current.spec as object), renewTime: microTime(Date.now()) } }).catch(async (err) => {
       if (!isConflict(err)) throw err;
@@ -207,22 +205,27 @@ function renewing(leases: LeaseApi, turn: TurnOf, lease: Lease, opts: TurnOption
     current = next;
   };
   const tick = () => {
-    if (done || inFlight) return;
-    inFlight = true;
-    renew()
+    if (done || inFlight !== undefined) return;
+    inFlight = renew()
       .catch((err) => {
         // Taken over or deleted: not ours any more, so no more renewals; the write goes on without a
         // turn (it is safe). Anything else: try again at the next tick.
         if (isConflict(err) || isNotFound(err)) done = true;
       })
-      .finally(() => (inFlight = false));
+      .finally(() => (inFlight = undefined));
   };
-  const timer = setInterval(tick, (seconds * 1000) / 3);
+  const every = (seconds * 1000) / 3;
+  const timer = setInterval(tick, every);
   timer.unref?.();
   return {
-    stop: () => {
+    // Waits for a renewal in flight, for at most one renewal's time: a PUT of a Lease that does not
+    // exist creates it (the Lease strategy allows create on update, pkg/registry/coordination/lease),
+    // so a renewal landing after the delete would bring back a Lease nobody renews, and the
+    // Service's other forks would wait its duration for it.
+    stop: async () => {
       done = true;
       clearInterval(timer);
+      if (inFlight !== undefined) await Promise.race([inFlight, new Promise<void>((resolve) => setTimeout(resolve, every).unref?.())]);
     },
   };
 }

@@ -9,7 +9,7 @@
  */
 import { inTurn, microTime, turnLease, TurnStats } from "../../components/fork/routeTurn";
 import type { ForkRouteClaim } from "../../components/fork/routes";
-import { ConflictError, Lease, LeaseApi, NotFoundError } from "../../components/kube/vsApi";
+import { ConflictError, Lease, LeaseApi } from "../../components/kube/vsApi";
 import { isForkRoute, serviceFqdn, turnLeaseName } from "../../components/naming";
 import type { KubeObject } from "../../render/cluster";
 import { ClaimOutcome, spawnJob, stopJobWorker } from "../helpers/concurrentWriters";
@@ -110,7 +110,7 @@ describe("a turn that does not come", () => {
   });
 });
 
-/** Leases in memory with the API server's rules (resourceVersion, AlreadyExists, delete preconditions); every call recorded. */
+/** Leases in memory with the API server's rules (resourceVersion, AlreadyExists, create on PUT, delete preconditions); every call recorded. */
 function memoryLeases() {
   const store = new Map<string, Lease>();
   let version = 100;
@@ -134,7 +134,12 @@ function memoryLeases() {
       calls.push("replace");
       const k = key(lease.metadata.namespace!, lease.metadata.name);
       const live = store.get(k);
-      if (!live) throw new NotFoundError("gone");
+      // As kube-apiserver does for Leases (AllowCreateOnUpdate): a PUT of a missing one creates it.
+      if (!live) {
+        const created = { ...lease, metadata: { ...lease.metadata, resourceVersion: String(++version), uid: `uid-${version}` } };
+        store.set(k, created);
+        return structuredClone(created);
+      }
       if (live.metadata.resourceVersion !== lease.metadata.resourceVersion) throw new ConflictError("modified");
       const stored = { ...lease, metadata: { ...lease.metadata, resourceVersion: String(++version) } };
       store.set(k, stored);
@@ -227,12 +232,25 @@ describe("inTurn", () => {
     expect(spans.b[0]).toBeGreaterThanOrEqual(spans.a[1]);
   });
 
-  it("gives the turn back as soon as the write ends, without waiting for a renewal the server has not answered", async () => {
+  it("gives the turn back soon after the write ends, waiting at most a renewal's time for one the server has not answered", async () => {
     const leases = memoryLeases();
     leases.api.replace = () => new Promise<Lease>(() => undefined);
     const start = Date.now();
     await inTurn(leases.api, { service, holder: "a" }, () => sleep(250), { leaseSeconds: 0.3 });
     expect([Date.now() - start < 1000, leases.store.size]).toEqual([true, 0]);
+  });
+
+  it("gives the turn back after a renewal in flight has landed, so the renewal cannot bring the deleted Lease back", async () => {
+    const leases = memoryLeases();
+    const replace = leases.api.replace;
+    leases.api.replace = async (lease) => {
+      await sleep(60);
+      return replace(lease);
+    };
+    // Renewed at 100 ms, answered at 160 ms; the write ends at 120 ms.
+    await inTurn(leases.api, { service, holder: "a" }, () => sleep(120), { leaseSeconds: 0.3 });
+    await sleep(100);
+    expect(leases.store.size).toBe(0);
   });
 
   it("a create applied whose answer never came writes without a turn and deletes the Lease naming it, so nobody waits for it", async () => {

@@ -104,7 +104,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     items: items.sort((a, b) => key(a.metadata.namespace!, a.metadata.name).localeCompare(key(b.metadata.namespace!, b.metadata.name))),
   });
 
-  /** Leases: create (409 AlreadyExists), get, replace at the stored resourceVersion, delete with uid/resourceVersion preconditions. */
+  /** Leases: create (409 AlreadyExists), get, replace at the stored resourceVersion (or create when missing), delete with uid/resourceVersion preconditions. */
   function handleLease(method: string, ns: string, name: string | undefined, body: any): [number, unknown] {
     const details = (n: string) => ({ name: n, group: "coordination.k8s.io", kind: "leases" });
     if (options.leases === "forbidden") {
@@ -120,6 +120,13 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
       return [201, stored];
     }
     const live = leases.get(key(ns, name));
+    if (!live && method === "PUT") {
+      // Leases allow create on update (pkg/registry/coordination/lease/strategy.go AllowCreateOnUpdate):
+      // a PUT of a missing one creates it, whatever resourceVersion it carries.
+      const stored: KubeObject = { ...body, metadata: { ...body.metadata, name, namespace: ns, resourceVersion: String(++version), uid: `00000000-0000-4000-8000-${String(++uid).padStart(12, "0")}`, creationTimestamp: "2026-05-01T00:00:00Z" } };
+      leases.set(key(ns, name), stored);
+      return [201, stored];
+    }
     if (!live) return [404, status(404, "NotFound", `leases.coordination.k8s.io "${name}" not found`, details(name))];
     const conflict = (why: string): [number, unknown] => [409, status(409, "Conflict", `Operation cannot be fulfilled on leases.coordination.k8s.io "${name}": ${why}`, details(name))];
     if (method === "GET") return [200, structuredClone(live)];

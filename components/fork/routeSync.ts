@@ -27,7 +27,7 @@ import { addRoutesWrite, orphaned, releaseRoutesWrite, RouteWrite, sweepRetiredW
 import { isRetiredRouteName } from "../naming";
 import { addForkRoutes, ForkRouteClaim, placeRoutes, removeForkRoutes, routesOfFork } from "./routes";
 import { inTurn, TurnOptions } from "./routeTurn";
-import { Pacing, sleepFor } from "../kube/retry";
+import { oneLine, Pacing, sleepFor } from "../kube/retry";
 
 export interface SyncOptions extends Pacing {
   /**
@@ -85,8 +85,6 @@ export class NotServedError extends Error {
   }
 }
 
-/** The cause's message on one line (a 404 for an unknown API group has a plain-text body ending in a newline). */
-const oneLine = (err: unknown) => String((err as { message?: unknown } | null)?.message ?? err).replace(/\s+/g, " ").trim();
 
 type Write<T> = (list: VirtualService[]) => Promise<T>;
 

@@ -24,7 +24,7 @@
  */
 import { isConflict, isNotFound, Lease, LeaseApi } from "../kube/vsApi";
 import { LABELS, MANAGED_BY, turnLeaseName } from "../naming";
-import { Pacing, sleepFor } from "../kube/retry";
+import { oneLine, Pacing, sleepFor } from "../kube/retry";
 
 export interface TurnOptions extends Pacing {
   /**
@@ -69,7 +69,6 @@ export function microTime(ms: number): string {
   return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
 }
 
-const messageOf = (err: unknown) => String((err as { message?: unknown } | null)?.message ?? err).replace(/\s+/g, " ").trim();
 
 /** Where forks of a Service take turns, and who is asking. */
 export interface TurnOf {
@@ -90,15 +89,14 @@ export async function inTurn<T>(leases: LeaseApi | undefined, turn: TurnOf, writ
   const held = await acquire(leases, turn, opts, stats);
   stats.waitedMs = now() - started;
   stats.held = held !== undefined;
-  const renewal = held === undefined ? undefined : renewing(leases, turn, held, opts);
+  tell(opts.onTurn, stats);
+  if (held === undefined) return write();
+  const renewal = renewing(leases, turn, held, opts);
   try {
-    tell(opts.onTurn, stats);
     return await write();
   } finally {
-    if (held !== undefined) {
-      await renewal!.stop();
-      await release(leases, held);
-    }
+    await renewal.stop();
+    await release(leases, held);
   }
 }
 
@@ -131,6 +129,9 @@ export function turnLease(turn: TurnOf, seconds: number, at: number): Lease {
 
 const spec = (lease: Lease) => (lease.spec ?? {}) as { holderIdentity?: string; leaseDurationSeconds?: number };
 
+/** Whether the Lease (as read) names this writer as its holder. */
+const ours = (lease: Lease, turn: TurnOf): boolean => spec(lease).holderIdentity === turn.holder;
+
 /** Resolves to the Lease once held, or undefined when the write goes without a turn (told to onUnqueued). */
 async function acquire(leases: LeaseApi, turn: TurnOf, opts: TurnOptions, stats: TurnStats): Promise<Lease | undefined> {
   const { leaseSeconds: seconds = TURN_DEFAULTS.leaseSeconds, waitMs = TURN_DEFAULTS.waitMs, pollMs: poll = TURN_DEFAULTS.pollMs, maxPollMs: maxPoll = TURN_DEFAULTS.maxPollMs } = opts;
@@ -161,7 +162,7 @@ async function acquire(leases: LeaseApi, turn: TurnOf, opts: TurnOptions, stats:
           continue;
         }
       }
-      if (spec(current).holderIdentity === turn.holder) return current;
+      if (ours(current, turn)) return current;
       const version = String(current.metadata.resourceVersion);
       if (seen?.version !== version) seen = { version, since: now() };
       else if (now() - seen.since > 1000 * Math.min(spec(current).leaseDurationSeconds ?? seconds, MAX_HONOURED_SECONDS)) {
@@ -176,10 +177,10 @@ async function acquire(leases: LeaseApi, turn: TurnOf, opts: TurnOptions, stats:
       await sleep(Math.floor(random() * Math.min(maxPoll, poll * 2 ** Math.min(check, 20))));
     }
   } catch (err) {
-    tell(opts.onUnqueued, `no turn at ${where} (${messageOf(err)}); writing without one`);
+    tell(opts.onUnqueued, `no turn at ${where} (${oneLine(err)}); writing without one`);
     // A create whose answer never came may have been applied: a Lease naming us that nobody
     // renews would hold every other fork up for its duration. Delete it if it is there and ours.
-    if (created) await leases.get(namespace, name).then((mine) => (mine !== undefined && spec(mine).holderIdentity === turn.holder ? release(leases, mine) : undefined)).catch(() => undefined);
+    if (created) await leases.get(namespace, name).then((mine) => (mine !== undefined && ours(mine, turn) ? release(leases, mine) : undefined)).catch(() => undefined);
     return undefined;
   }
 }
@@ -199,7 +200,7 @@ function renewing(leases: LeaseApi, turn: TurnOf, lease: Lease, opts: TurnOption
     const next = await leases.replace({ ...current, spec: { ...(current.spec as object), renewTime: microTime(Date.now()) } }).catch(async (err) => {
       if (!isConflict(err)) throw err;
       const seen = await leases.get(String(current.metadata.namespace), current.metadata.name);
-      if (seen === undefined || spec(seen).holderIdentity !== turn.holder) throw err;
+      if (seen === undefined || !ours(seen, turn)) throw err;
       return seen;
     });
     current = next;

@@ -69,6 +69,9 @@ export function errorNamed(err: unknown, ...names: string[]): boolean {
   return typeof name === "string" && names.includes(name);
 }
 
+/** An error's message on one line (a 404 for an unknown API group has a plain-text body ending in a newline). */
+export const oneLine = (err: unknown): string => String((err as { message?: unknown } | null)?.message ?? err).replace(/\s+/g, " ").trim();
+
 /** Whether a retry may succeed where this attempt failed. */
 export function isTransient(err: unknown): boolean {
   if (errorNamed(err, "TimeoutError")) return true;

@@ -51,19 +51,35 @@ export function boundedName(parts: readonly string[], max = MAX_LABEL): string {
   return `${head}-${hash}`;
 }
 
-/** Kubernetes name of a fork's copy of a Service or Deployment: `<name>-<fork>`, at most 63. */
+/**
+ * `<base>-<fork>` in at most `max` characters, always ending in `-<fork>`: when too long, the base is
+ * cut and a hash of the whole inserted (`<head>-<hash>-<fork>`), so distinct inputs stay distinct.
+ * The admission policies (forkPolicy.ts) check that suffix on the server: what a copy renames ends
+ * in its own fork id, so a copy can never carry a shared selector's value or a shared name.
+ * A fork id is at most 30 characters (config MAX_FORK_ID_LENGTH), which leaves the head room.
+ */
+export function forkSuffixed(base: string, forkId: string, max = MAX_LABEL): string {
+  const full = `${base}-${forkId}`;
+  if (full.length <= max) return full;
+  const hash = shortHash(full);
+  const head = base.slice(0, max - forkId.length - hash.length - 2).replace(/[^A-Za-z0-9]+$/, "");
+  return `${head}-${hash}-${forkId}`;
+}
+
+/** Kubernetes name of a fork's copy of a Service or Deployment: `<name>-<fork>`, at most 63, ending in `-<fork>`. */
 export function copyName(name: string, forkId: string): string {
-  return boundedName([name, forkId]);
+  return forkSuffixed(name, forkId);
 }
 
 /**
- * The value a copy's pods carry for a label the shared selector uses, so the shared selector no
- * longer matches them (selectors are equality-only). At most 63, a valid label value.
+ * The value a copy's pods carry for a label of the shared pods, so no shared selector matches them
+ * (selectors are equality-only). At most 63, a valid label value, ending in `-<fork>`.
  */
 export function forkLabelValue(sharedValue: string, forkId: string): string {
-  const v = boundedName([sharedValue, forkId]);
-  // Label values must start and end with an alphanumeric character.
-  return v.replace(/^[^A-Za-z0-9]+/, "").replace(/[^A-Za-z0-9]+$/, "") || shortHash(`${sharedValue}/${forkId}`);
+  // Label values must start with an alphanumeric character (a fork id ends with one); an empty
+  // value still gets a head, so the result ends in `-<fork>` like every other.
+  const base = sharedValue.replace(/^[^A-Za-z0-9]+/, "");
+  return forkSuffixed(base === "" ? "fork" : base, forkId);
 }
 
 /**

@@ -42,6 +42,17 @@ describe("naming", () => {
     expect(name.length).toBeLessThanOrEqual(63);
   });
 
+  it("ends every copy name and label value in -<fork>, shortened or not", () => {
+    for (const base of ["api", "s".repeat(60), "x".repeat(40) + "-.-"]) {
+      for (const fork of ["alice", "pr-4812-checkout-redesign-x12"]) {
+        expect(copyName(base, fork).endsWith(`-${fork}`)).toBe(true);
+        expect(forkLabelValue(base, fork).endsWith(`-${fork}`)).toBe(true);
+        expect(copyName(base, fork).length).toBeLessThanOrEqual(63);
+      }
+    }
+    expect(forkLabelValue("", "alice")).toBe("fork-alice");
+  });
+
   it("makes label values that differ from the shared value and stay within 63 characters", () => {
     expect(forkLabelValue("api", "alice")).toBe("api-alice");
     const v = forkLabelValue("v".repeat(63), "alice");

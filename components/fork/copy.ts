@@ -88,6 +88,13 @@ const templateLabels = (dep: KubeObject): Labels => deploymentSpec(dep).template
  */
 const SERVER_SET_METADATA = ["uid", "resourceVersion", "creationTimestamp", "managedFields", "generation", "selfLink", "ownerReferences", "deletionTimestamp", "deletionGracePeriodSeconds", "finalizers"];
 
+/**
+ * Pod spec fields a copy does not carry: a shared Deployment's priority would let the copy preempt
+ * shared pods when the cluster is full (https://kubernetes.io/docs/concepts/scheduling-eviction/pod-priority-preemption/);
+ * the fork policy refuses them on the server too.
+ */
+const POD_SPEC_DROPPED = ["priorityClassName", "priority"];
+
 /** Annotations that describe the shared object's history, not the copy. */
 const DROPPED_ANNOTATIONS = ["deployment.kubernetes.io/revision", "kubectl.kubernetes.io/last-applied-configuration"];
 
@@ -148,14 +155,24 @@ export function forkPodLabels(sharedService: KubeObject, sharedDeployment: KubeO
     if (sel !== undefined) Object.assign(selected, pinnedLabels(sel));
   }
   const out: Labels = {};
-  for (const [key, selectorValue] of Object.entries(selected)) {
+  // Every label, not only the ones a selector seen today pins: the fork policy checks on the server
+  // that each value of a copy's pods ends in `-<fork>` (it cannot see which Services exist), and a
+  // Service created tomorrow may select on a label nobody selects on today.
+  for (const [key, value] of Object.entries({ ...selected, ...template })) {
     // The template's value is what the pods carry: checkServiceFrontsDeployment ensures it equals the
     // Service selector's, and the API server that the Deployment's selector selects its template.
-    out[key] = forkLabelValue(template[key] ?? selectorValue, forkId);
+    out[key] = MESH_POD_LABELS.includes(key) ? value : forkLabelValue(value, forkId);
   }
   out[LABELS.fork] = forkId;
   return out;
 }
+
+/**
+ * Pod labels that enrol a pod in the mesh and select nobody's traffic: kept as they are so the copy
+ * gets its sidecar like the shared pods (https://istio.io/latest/docs/setup/additional-setup/sidecar-injection/#controlling-the-injection-policy).
+ * The fork policy admits them unchanged for the same reason.
+ */
+export const MESH_POD_LABELS: readonly string[] = ["sidecar.istio.io/inject", "istio.io/rev"];
 
 /** Labels of a copy object itself (not its pods): the shared object's labels plus ours. */
 function copyLabels(shared: KubeObject, forkId: string): Labels {
@@ -204,7 +221,6 @@ export function copyDeployment(sharedDeployment: KubeObject, sharedService: Kube
   const spec = deploymentSpec(sharedDeployment);
   const podLabels = forkPodLabels(sharedService, sharedDeployment, opts.forkId, opts.selecting);
   const template = spec.template ?? {};
-  const sharedTemplateLabels = template.metadata?.labels ?? {};
   // The copy's selector is matchLabels only: the rewritten value of every key the shared selector
   // pins, plus the fork label. Keeping the shared matchExpressions would be wrong: `app In (api)`
   // no longer matches pods labelled `app: api-alice`, and the API server rejects a Deployment whose
@@ -237,8 +253,8 @@ export function copyDeployment(sharedDeployment: KubeObject, sharedService: Kube
       selector: { matchLabels },
       template: {
         ...template,
-        metadata: { ...templateMetadata, labels: { ...sharedTemplateLabels, ...podLabels } },
-        spec: { ...template.spec, containers, ...(opts.serviceAccount !== undefined ? { serviceAccountName: opts.serviceAccount } : {}) },
+        metadata: { ...templateMetadata, labels: podLabels },
+        spec: { ...omit(template.spec ?? {}, POD_SPEC_DROPPED), containers, ...(opts.serviceAccount !== undefined ? { serviceAccountName: opts.serviceAccount } : {}) },
       },
     },
   };

@@ -53,8 +53,8 @@ const firstContainer = (dep: KubeObject) => spec(dep).template.spec.containers[0
 describe("forkPodLabels", () => {
   const { service, deployment } = load("shop-api.yaml");
 
-  it("rewrites every label the Service or the Deployment selects and adds the fork label", () => {
-    expect(forkPodLabels(service, deployment, "alice")).toEqual({ app: "api-alice", tier: "backend-alice", [LABELS.fork]: "alice" });
+  it("rewrites every label of the shared pods (selected today or not) and adds the fork label", () => {
+    expect(forkPodLabels(service, deployment, "alice")).toEqual({ app: "api-alice", tier: "backend-alice", version: "v1-alice", [LABELS.fork]: "alice" });
   });
 
   it("are not selected by the shared Service", () => {
@@ -102,8 +102,23 @@ describe("copyDeployment", () => {
     expect(selects(spec(copy).selector.matchLabels, podLabelsOf(copy))).toBe(true);
   });
 
-  it("keeps the template's unselected labels", () => {
-    expect(podLabelsOf(copy)).toEqual({ app: "api-alice", tier: "backend-alice", version: "v1", [LABELS.fork]: "alice" });
+  it("gives every pod label a value ending in -<fork>, as the fork policy demands on the server", () => {
+    expect(podLabelsOf(copy)).toEqual({ app: "api-alice", tier: "backend-alice", version: "v1-alice", [LABELS.fork]: "alice" });
+  });
+
+  it("keeps the labels that enrol its pods in the mesh as they are", () => {
+    const labelled = structuredClone(deployment) as any;
+    labelled.spec.template.metadata.labels["sidecar.istio.io/inject"] = "true";
+    expect(podLabelsOf(copyDeployment(labelled, service, opts()))["sidecar.istio.io/inject"]).toBe("true");
+  });
+
+  it("does not carry the shared pods' priority, with which it could preempt them", () => {
+    const urgent = structuredClone(deployment) as any;
+    urgent.spec.template.spec.priorityClassName = "business-critical";
+    urgent.spec.template.spec.priority = 1000000;
+    const podSpec = spec(copyDeployment(urgent, service, opts())).template.spec;
+    expect(podSpec).not.toHaveProperty("priorityClassName");
+    expect(podSpec).not.toHaveProperty("priority");
   });
 
   it("keeps Istio's sidecar injection annotations on the pods", () => {
@@ -169,6 +184,7 @@ describe("copyDeployment of a Deployment whose selector uses matchExpressions", 
       app: "worker-alice",
       "app.kubernetes.io/part-of": "shop-alice",
       tier: "jobs-alice",
+      track: "stable-alice",
       [LABELS.fork]: "alice",
     });
   });
@@ -180,7 +196,7 @@ describe("copyDeployment of a Deployment whose selector uses matchExpressions", 
   });
 
   it("has a selector that selects its own template labels (the API server rejects a Deployment whose selector does not)", () => {
-    expect(podLabelsOf(copy)).toEqual({ app: "worker-alice", "app.kubernetes.io/part-of": "shop-alice", tier: "jobs-alice", track: "stable", [LABELS.fork]: "alice" });
+    expect(podLabelsOf(copy)).toEqual({ app: "worker-alice", "app.kubernetes.io/part-of": "shop-alice", tier: "jobs-alice", track: "stable-alice", [LABELS.fork]: "alice" });
     expect(selectorSelects(spec(copy).selector, podLabelsOf(copy))).toBe(true);
   });
 
@@ -313,6 +329,13 @@ describe("copies with long names", () => {
 
   it("gives the Deployment the same name as the Service", () => {
     expect(deploymentCopy.metadata.name).toBe(serviceCopy.metadata.name);
+  });
+
+  it("ends the shortened names and label values in -<fork>, the suffix the fork policy checks on the server", () => {
+    expect(serviceCopy.metadata.name.endsWith(`-${forkId}`)).toBe(true);
+    for (const [key, value] of Object.entries(podLabelsOf(deploymentCopy))) {
+      if (key !== LABELS.fork) expect(`${key}=${value}`).toMatch(new RegExp(`-${forkId}$`));
+    }
   });
 
   it("keeps the rewritten label values within 63 characters and still not selected by the shared Service", () => {

@@ -29,21 +29,12 @@
  * `==` compares in order, key by key; `variables` are evaluated lazily; each expression's cost must
  * stay under 1,000,000 (10,000,000 per binding), which the O(routes × matches) checks here do.
  */
-import type { HostScheme, Upstream } from "./config";
+import type { ForkAccessConfig } from "./config/access";
+import type { HostScheme, Upstream } from "./config/common";
 import type { KubeObject } from "./kube/objects";
 import { LABELS, MANAGED_BY, ROUTE_PREFIX, TURN_LEASE_PREFIX } from "./naming";
 
-/** How a namespace's copies may run: with the shared Service's ServiceAccount, or only as these. */
-export type ServiceAccountRule = "shared" | readonly string[];
-
-export interface ForkAccessConfig {
-  /** The Kubernetes group whose members run forks (RBAC subject and policy match). */
-  readonly group: string;
-  /** Forkable namespaces and how copies in each may run. */
-  readonly namespaces: Readonly<Record<string, ServiceAccountRule>>;
-  /** eks mode: IAM principals (roles of developers and CI) mapped to `group` by EKS access entries. */
-  readonly principals: readonly string[];
-}
+export type { ForkAccessConfig, ServiceAccountRule } from "./config/access";
 
 export interface PolicyContext {
   readonly access: ForkAccessConfig;

@@ -10,7 +10,7 @@
  * (https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#syntax-and-character-set).
  */
 import { createHash } from "crypto";
-import { HostScheme } from "./config";
+import { HostScheme } from "./config/common";
 
 export const MAX_LABEL = 63;
 

@@ -57,12 +57,12 @@ describe("README.md: config keys", () => {
   it("lists every key the config parser knows, and no other", () => {
     const nested = Object.entries(NESTED_KEYS).flatMap(([shape, keys]) => keys.map((k) => `${shape}.${k}`));
     const keys = [...BASE_KEYS, ...FORK_KEYS, ...nested].map((k) => `forkstack:${k}`);
-    expect(twoWay("Config keys", "components/config.ts (BASE_KEYS, FORK_KEYS, NESTED_KEYS)", keys, documented)).toEqual([]);
+    expect(twoWay("Config keys", "components/config/keys.ts (BASE_KEYS, FORK_KEYS, NESTED_KEYS)", keys, documented)).toEqual([]);
   });
 
   it("says of each key whether base or fork stacks set it, as the parser decides", () => {
     const kindOf = (key: string) => ((FORK_KEYS as readonly string[]).includes(key.replace(/^forkstack:/, "").split(/[.[]/)[0]) ? "fork" : "base");
-    const wrong = rows.filter((r) => r[1] !== kindOf(r[0])).map((r) => `README.md ("Config keys") says ${r[0]} is a ${r[1]} key; components/config.ts makes it a ${kindOf(r[0])} key`);
+    const wrong = rows.filter((r) => r[1] !== kindOf(r[0])).map((r) => `README.md ("Config keys") says ${r[0]} is a ${r[1]} key; components/config/keys.ts makes it a ${kindOf(r[0])} key`);
     expect(wrong).toEqual([]);
   });
 });

@@ -15,10 +15,9 @@
  * - No fork host equals a shared host or another fork's; no Mapping name is reused.
  * - Routes go only where forkstack can place them without touching shared traffic (fork/routes.ts).
  */
-import { BaseOutputs, ForkConfig, ForkService, ServiceRef } from "../config";
+import { BaseOutputs, ForkConfig, ForkService, ServiceAccountRule, ServiceRef } from "../config";
 import { ConfigError } from "../errors";
 import { forkMapping } from "../mappings";
-import type { ServiceAccountRule } from "../forkPolicy";
 import type { KubeObject } from "../kube/objects";
 import { objectRef, selecting } from "../kube/selectors";
 import { forkHost, forkUrl, LABELS, mappingName, serviceFqdn, virtualServiceName } from "../naming";

@@ -10,7 +10,7 @@ import { parseBaseConfig, parseBaseStack, parseForkConfig } from "../../componen
 
 const EXAMPLES = path.join(__dirname, "../../examples");
 
-/** A Pulumi.<stack>.yaml's `forkstack:` keys, without the prefix, as index.ts hands them to config.ts. */
+/** A Pulumi.<stack>.yaml's `forkstack:` keys, without the prefix, as index.ts hands them to components/config/. */
 function exampleConfig(stack: string): Record<string, unknown> {
   const config = YAML.parse(fs.readFileSync(path.join(EXAMPLES, `Pulumi.${stack}.yaml`), "utf8")).config as Record<string, unknown>;
   return Object.fromEntries(Object.entries(config).filter(([k]) => k.startsWith("forkstack:")).map(([k, v]) => [k.slice("forkstack:".length), v]));

@@ -1,0 +1,274 @@
+/**
+ * A base stack's config: the cluster, the hosted zone, the entry points of the shared environment,
+ * the Istio and Emissary installs, TLS, pricing and fork access (./access.ts), with defaults applied.
+ */
+import { ConfigError } from "../errors";
+import { ForkAccessConfig, parseForkAccess } from "./access";
+import {
+  asObject,
+  DEFAULTS,
+  DNS_LABEL,
+  HEADER_NAME,
+  HostScheme,
+  isDnsName,
+  isNamespaceName,
+  key,
+  MAX_REPLICAS,
+  optionalPositiveInt,
+  optionalString,
+  parseBoolean,
+  parseChartRepo,
+  parseImageRegistry,
+  parseServiceRef,
+  TlsMode,
+  Upstream,
+} from "./common";
+import { knownKeys } from "./keys";
+
+export interface EksOptions {
+  readonly version: string;
+  readonly instanceType: string;
+  readonly desiredSize: number;
+  readonly minSize: number;
+  readonly maxSize: number;
+  readonly vpcCidr: string;
+  /** How many availability zones get a public and a private subnet (at least 2). */
+  readonly zones: number;
+}
+
+export interface ClusterConfig {
+  /** `eks` creates VPC + EKS + node group; `kubeconfig` adopts an existing cluster. */
+  readonly mode: "eks" | "kubeconfig";
+  /** kubeconfig mode: the context to use; default the kubeconfig's current context. */
+  readonly context?: string;
+  readonly eks: EksOptions;
+}
+
+export interface BaseConfig {
+  readonly cluster: ClusterConfig;
+  /** The Route53 hosted zone that holds the wildcard records, e.g. `dev.example.com`. */
+  readonly domain: string;
+  /** The request header that carries the fork id. */
+  readonly headerName: string;
+  readonly upstreams: readonly Upstream[];
+  /** `subdomain`: `alice.shop.dev.example.com`; `flat`: `alice--shop.dev.example.com`. */
+  readonly hostScheme: HostScheme;
+  readonly istio: {
+    readonly version: string;
+    /** `https://…` Helm repository or `oci://…` registry path holding the `base` and `istiod` charts. */
+    readonly chartRepo: string;
+    /** The image registry the charts pull from (`global.hub`). */
+    readonly hub: string;
+    /** false: Istio is already installed (by the platform team); forkstack installs no chart. */
+    readonly install: boolean;
+  };
+  readonly emissary: {
+    /** false: Emissary and its CRDs already run in `namespace`; forkstack creates neither. */
+    readonly install: boolean;
+    readonly version: string;
+    readonly ambassadorId: string;
+    readonly namespace: string;
+    readonly crdsChart: string;
+    readonly chart: string;
+  };
+  readonly tls: { readonly mode: TlsMode; readonly email?: string };
+  /** Deploy the sample shop (examples/) into the shared cluster. */
+  readonly sampleApp: boolean;
+  /** The most replicas a fork's copy may run. @default 3 */
+  readonly maxForkReplicas: number;
+  /** What the cluster's capacity costs, for the price of a fork in `forkctl`'s report; undefined: no price shown. */
+  readonly pricing?: Pricing;
+  /** Who may run forks, and where (./access.ts; enforced by components/forkPolicy.ts). */
+  readonly forkAccess: ForkAccessConfig;
+}
+
+/** Prices of requested capacity, in `currency` per hour. */
+export interface Pricing {
+  readonly vcpuHour: number;
+  readonly gibHour: number;
+  /** ISO 4217 code, e.g. USD. @default USD */
+  readonly currency: string;
+}
+
+/**
+ * Validates and defaults a base stack's config.
+ * @param raw values keyed without the `forkstack:` prefix, as `pulumi.Config#getObject` returns them.
+ */
+export function parseBaseConfig(raw: Record<string, unknown>): BaseConfig {
+  const cluster = parseCluster(raw.cluster);
+
+  const domain = raw.domain;
+  if (domain === undefined || domain === null || domain === "") {
+    throw new ConfigError(key("domain"), domain, "is required", "set it to the Route53 hosted zone for the wildcard records, e.g. `pulumi config set forkstack:domain dev.example.com`");
+  }
+  if (typeof domain !== "string" || !isDnsName(domain)) {
+    throw new ConfigError(key("domain"), domain, "is not a DNS name", `use a lowercase domain such as "dev.example.com"`);
+  }
+
+  const headerName = optionalString(key("headerName"), raw.headerName, `e.g. "${DEFAULTS.headerName}"`) ?? DEFAULTS.headerName;
+  if (!HEADER_NAME.test(headerName)) {
+    throw new ConfigError(key("headerName"), headerName, "is not a lowercase HTTP header name", `use e.g. "${DEFAULTS.headerName}"`);
+  }
+
+  const hostScheme = raw.hostScheme ?? DEFAULTS.hostScheme;
+  if (hostScheme !== "subdomain" && hostScheme !== "flat") {
+    throw new ConfigError(key("hostScheme"), hostScheme, "is not a host scheme", `use "subdomain" (alice.shop.dev.example.com) or "flat" (alice--shop.dev.example.com)`);
+  }
+
+  const upstreams = parseUpstreams(raw.upstreams, domain, hostScheme);
+
+  const istioRaw = raw.istio === undefined ? {} : asObject(key("istio"), raw.istio, "write it as { version: 1.31.1 }");
+  const emissaryRaw = raw.emissary === undefined ? {} : asObject(key("emissary"), raw.emissary, "write it as { version: 4.1.0 }");
+  const tlsRaw = raw.tls === undefined ? {} : asObject(key("tls"), raw.tls, "write it as { mode: acm }");
+  knownKeys("istio", istioRaw, "istio");
+  knownKeys("emissary", emissaryRaw, "emissary");
+  knownKeys("tls", tlsRaw, "tls");
+  const version = /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/;
+  const istioVersion = optionalString(key("istio.version"), istioRaw.version, `e.g. "${DEFAULTS.istioVersion}"`) ?? DEFAULTS.istioVersion;
+  if (!version.test(istioVersion)) throw new ConfigError(key("istio.version"), istioVersion, "is not an exact chart version", `pin an exact version, e.g. "${DEFAULTS.istioVersion}"`);
+  const istioChartRepo = parseChartRepo(key("istio.chartRepo"), istioRaw.chartRepo ?? DEFAULTS.istioChartRepo);
+  const istioHub = parseImageRegistry(key("istio.hub"), istioRaw.hub ?? DEFAULTS.istioHub);
+  const istioInstall = parseBoolean(key("istio.install"), istioRaw.install, true);
+  const emissaryInstall = parseBoolean(key("emissary.install"), emissaryRaw.install, true);
+  const emissaryVersion = optionalString(key("emissary.version"), emissaryRaw.version, `e.g. "${DEFAULTS.emissaryVersion}"`) ?? DEFAULTS.emissaryVersion;
+  if (!version.test(emissaryVersion)) throw new ConfigError(key("emissary.version"), emissaryVersion, "is not an exact chart version", `pin an exact version, e.g. "${DEFAULTS.emissaryVersion}"`);
+  if (!/^4\./.test(emissaryVersion)) throw new ConfigError(key("emissary.version"), emissaryVersion, "is not an Emissary 4.x version", `forkstack needs Emissary 4.x, e.g. "${DEFAULTS.emissaryVersion}"`);
+  const ambassadorId = optionalString(key("emissary.ambassadorId"), emissaryRaw.ambassadorId, `e.g. "${DEFAULTS.ambassadorId}"`) ?? DEFAULTS.ambassadorId;
+  if (!DNS_LABEL.test(ambassadorId)) throw new ConfigError(key("emissary.ambassadorId"), ambassadorId, "is not a lowercase DNS label", `use e.g. "${DEFAULTS.ambassadorId}"`);
+  const gatewayNamespace = optionalString(key("emissary.namespace"), emissaryRaw.namespace, `e.g. "${DEFAULTS.gatewayNamespace}"`) ?? DEFAULTS.gatewayNamespace;
+  if (!isNamespaceName(gatewayNamespace)) throw new ConfigError(key("emissary.namespace"), gatewayNamespace, "is not a namespace name", `use e.g. "${DEFAULTS.gatewayNamespace}"`);
+  const tlsMode = tlsRaw.mode ?? DEFAULTS.tlsMode;
+  if (tlsMode !== "acm" && tlsMode !== "cert-manager") {
+    throw new ConfigError(key("tls.mode"), tlsMode, "is not a TLS mode", `use "acm" (TLS ends at the load balancer) or "cert-manager" (TLS ends in the gateway)`);
+  }
+  const email = optionalString(key("tls.email"), tlsRaw.email, "set the ACME account e-mail, e.g. platform@example.com");
+  if (tlsMode === "cert-manager" && !email) {
+    throw new ConfigError(key("tls.email"), email, "is required with tls.mode cert-manager", "set the ACME account e-mail, e.g. platform@example.com");
+  }
+  const sampleApp = parseBoolean(key("sampleApp"), raw.sampleApp, false);
+  const maxForkReplicas = optionalPositiveInt(key("maxForkReplicas"), raw.maxForkReplicas, DEFAULTS.maxForkReplicas);
+  if (maxForkReplicas > MAX_REPLICAS) {
+    throw new ConfigError(key("maxForkReplicas"), maxForkReplicas, `is more than ${MAX_REPLICAS}`, `forks are for trying changes, not for load: use at most ${MAX_REPLICAS}`);
+  }
+  const pricing = raw.pricing === undefined || raw.pricing === null ? undefined : parsePricing(raw.pricing);
+  const forkAccess = parseForkAccess(raw.forkAccess, cluster.mode);
+
+  return {
+    cluster,
+    domain,
+    headerName,
+    upstreams,
+    hostScheme,
+    istio: { version: istioVersion, chartRepo: istioChartRepo, hub: istioHub, install: istioInstall },
+    emissary: {
+      install: emissaryInstall,
+      version: emissaryVersion,
+      ambassadorId,
+      namespace: gatewayNamespace,
+      crdsChart: DEFAULTS.emissaryCrdsChart,
+      chart: DEFAULTS.emissaryChart,
+    },
+    tls: { mode: tlsMode, email },
+    sampleApp,
+    maxForkReplicas,
+    ...(pricing === undefined ? {} : { pricing }),
+    forkAccess,
+  };
+}
+
+/** `forkstack:cluster`: the mode, the kubeconfig context and the EKS cluster to create. */
+function parseCluster(value: unknown): ClusterConfig {
+  const clusterRaw = value === undefined ? {} : asObject(key("cluster"), value, "set forkstack:cluster.mode to eks or kubeconfig");
+  knownKeys("cluster", clusterRaw, "cluster");
+  const mode = clusterRaw.mode ?? "kubeconfig";
+  if (mode !== "eks" && mode !== "kubeconfig") {
+    throw new ConfigError(key("cluster.mode"), mode, "is not a cluster mode", `use "eks" (create a cluster) or "kubeconfig" (use an existing one)`);
+  }
+  const eksRaw = clusterRaw.eks === undefined ? {} : asObject(key("cluster.eks"), clusterRaw.eks, "write it as a map, e.g. { instanceType: t3.large }");
+  knownKeys("cluster.eks", eksRaw, "cluster.eks");
+  const d = DEFAULTS.eks;
+  const eks: EksOptions = {
+    version: optionalString(key("cluster.eks.version"), eksRaw.version, `e.g. "${d.version}"`) ?? d.version,
+    instanceType: optionalString(key("cluster.eks.instanceType"), eksRaw.instanceType, `e.g. "${d.instanceType}"`) ?? d.instanceType,
+    desiredSize: optionalPositiveInt(key("cluster.eks.desiredSize"), eksRaw.desiredSize, d.desiredSize),
+    minSize: optionalPositiveInt(key("cluster.eks.minSize"), eksRaw.minSize, d.minSize),
+    maxSize: optionalPositiveInt(key("cluster.eks.maxSize"), eksRaw.maxSize, d.maxSize),
+    vpcCidr: optionalString(key("cluster.eks.vpcCidr"), eksRaw.vpcCidr, `e.g. "${d.vpcCidr}"`) ?? d.vpcCidr,
+    zones: optionalPositiveInt(key("cluster.eks.zones"), eksRaw.zones, d.zones, 2),
+  };
+  checkVpcCidr(eks.vpcCidr, eks.zones);
+  if (eks.minSize > eks.desiredSize || eks.desiredSize > eks.maxSize) {
+    throw new ConfigError(key("cluster.eks"), { minSize: eks.minSize, desiredSize: eks.desiredSize, maxSize: eks.maxSize }, "has sizes out of order", "keep minSize <= desiredSize <= maxSize");
+  }
+  return {
+    mode,
+    context: optionalString(key("cluster.context"), clusterRaw.context, "name a context of your kubeconfig"),
+    eks,
+  };
+}
+
+/**
+ * `cluster.eks.vpcCidr`: an IPv4 network (host bits zero) with room for a /20-sized slice per
+ * subnet: 2 × zones subnets of 4 more bits, so at most a /24 and at most 8 zones.
+ */
+function checkVpcCidr(cidr: string, zones: number): void {
+  const field = key("cluster.eks.vpcCidr");
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr);
+  const octets = m ? m.slice(1, 5).map(Number) : [];
+  const prefix = m ? Number(m[5]) : -1;
+  if (!m || octets.some((o) => o > 255) || prefix < 8 || prefix > 24) {
+    throw new ConfigError(field, cidr, "is not an IPv4 network from /8 to /24", `use e.g. "${DEFAULTS.eks.vpcCidr}"`);
+  }
+  const address = octets.reduce((a, o) => a * 256 + o, 0);
+  if (address % 2 ** (32 - prefix) !== 0) {
+    throw new ConfigError(field, cidr, "has host bits set", "use the network address, e.g. 10.0.0.0/16");
+  }
+  if (zones > 8) throw new ConfigError(key("cluster.eks.zones"), zones, "is more than 8", "use 2 to 8 zones: the VPC is cut into 16 subnets");
+}
+
+function parsePricing(value: unknown): Pricing {
+  const field = key("pricing");
+  const obj = asObject(field, value, "write it as { vcpuHour: 0.04, gibHour: 0.005, currency: USD }");
+  knownKeys("pricing", obj, "pricing");
+  const price = (name: "vcpuHour" | "gibHour", example: number): number => {
+    const v = typeof obj[name] === "string" && /^\d+(\.\d+)?$/.test(obj[name] as string) ? Number(obj[name]) : obj[name];
+    if (typeof v !== "number" || !Number.isFinite(v) || v < 0) {
+      throw new ConfigError(`${field}.${name}`, obj[name], "is not a price per hour", `use a non-negative number, e.g. ${example}`);
+    }
+    return v;
+  };
+  const currency = obj.currency ?? "USD";
+  if (typeof currency !== "string" || !/^[A-Z]{3}$/.test(currency)) {
+    throw new ConfigError(`${field}.currency`, currency, "is not an ISO 4217 currency code", `use e.g. "USD" or "EUR"`);
+  }
+  return { vcpuHour: price("vcpuHour", 0.04), gibHour: price("gibHour", 0.005), currency };
+}
+
+function parseUpstreams(value: unknown, domain: string, hostScheme: HostScheme): Upstream[] {
+  const field = key("upstreams");
+  const example = `e.g. [{ host: shop.${domain}, service: frontend.shop:80 }]`;
+  if (value === undefined || value === null) throw new ConfigError(field, value, "is required", `list the entry points of the shared environment, ${example}`);
+  if (!Array.isArray(value) || value.length === 0) throw new ConfigError(field, value, "is not a non-empty list", `list the entry points, ${example}`);
+  const seen = new Map<string, number>();
+  return value.map((entry, i) => {
+    const f = `${field}[${i}]`;
+    const obj = asObject(f, entry, `write it as { host: shop.${domain}, service: frontend.shop:80 }`);
+    knownKeys(`upstreams[${i}]`, obj, "upstreams[]");
+    const host = obj.host;
+    if (typeof host !== "string" || !isDnsName(host)) {
+      throw new ConfigError(`${f}.host`, host, "is not a DNS name", `use a lowercase host inside ${domain}, e.g. "shop.${domain}"`);
+    }
+    if (host !== domain && !host.endsWith(`.${domain}`)) {
+      throw new ConfigError(`${f}.host`, host, `is not inside forkstack:domain ${domain}`, `use a host in the hosted zone, e.g. "shop.${domain}", or change forkstack:domain`);
+    }
+    if (hostScheme === "flat" && host.split(".").length - domain.split(".").length !== 1) {
+      throw new ConfigError(`${f}.host`, host, `is not one label below ${domain}, as hostScheme flat needs`, `use e.g. "shop.${domain}" or hostScheme subdomain`);
+    }
+    const previous = seen.get(host);
+    if (previous !== undefined) {
+      throw new ConfigError(`${f}.host`, host, `repeats ${field}[${previous}].host`, "give each upstream its own host, or remove the duplicate");
+    }
+    seen.set(host, i);
+    return { host, service: parseServiceRef(`${f}.service`, obj.service) };
+  });
+}

@@ -121,7 +121,8 @@ export function baseConfig(shape: EnvShape): Record<string, unknown> {
     "forkstack:cluster": { mode: "kubeconfig" },
     "forkstack:domain": "dev.example.com",
     "forkstack:upstreams": upstreams,
-    "forkstack:forkAccess": { namespaces: Object.fromEntries(Array.from({ length: namespaces }, (_, n) => [`ns-${n}`, "shared"])) },
+    // The synthetic Deployments set no serviceAccountName: they run as "default".
+    "forkstack:forkAccess": { namespaces: Object.fromEntries(Array.from({ length: namespaces }, (_, n) => [`ns-${n}`, ["default"]])) },
   };
 }
 

@@ -5,9 +5,9 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { SharedCluster } from "./cluster";
-import { BaseConfig } from "./config";
+import { BaseConfig, forkAccessOutputs } from "./config";
 import { dnsRecordNames, WildcardCertificates, WildcardDns } from "./dns";
-import { ForkAccess } from "./forkAccess";
+import { ForkAccess, policyContextOf } from "./forkAccess";
 import { AmbassadorGateway } from "./gateway";
 import { forkHostPatterns } from "./gatewayObjects";
 import { Istio } from "./istio";
@@ -57,15 +57,7 @@ export async function baseProgram(config: BaseConfig, secrets: { kubeconfig?: pu
   new ForkAccess(
     "fork-access",
     {
-      policy: {
-        access: config.forkAccess,
-        headerName: config.headerName,
-        gatewayNamespace: config.emissary.namespace,
-        ambassadorId: config.emissary.ambassadorId,
-        upstreams: config.upstreams,
-        hostScheme: config.hostScheme,
-        domain: config.domain,
-      },
+      policy: policyContextOf(config),
       eksCluster: cluster.eksCluster,
       dependsOn: [gateway],
     },
@@ -89,8 +81,8 @@ export async function baseProgram(config: BaseConfig, secrets: { kubeconfig?: pu
     forkHostPatterns: forkHostPatterns(config.upstreams, config.hostScheme),
     // For forkctl's price of a fork; null when the base gives none.
     pricing: config.pricing ?? null,
-    // Who runs forks, and where (forks refuse any other namespace).
-    forkGroup: config.forkAccess.group,
-    forkNamespaces: config.forkAccess.namespaces,
+    // Who runs forks, where, as which ServiceAccounts, with which Secrets and how much per container
+    // (forkGroup, forkNamespaces, forkSecrets, forkMaxContainerResources; forks refuse any other namespace).
+    ...forkAccessOutputs(config.forkAccess),
   };
 }

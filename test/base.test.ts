@@ -263,7 +263,7 @@ describe("project files", () => {
 });
 
 describe("fork access", () => {
-  const withAccess = { ...base, "forkstack:forkAccess": { group: "shop-devs", namespaces: { shop: "shared", api: ["fork-runner"] } } };
+  const withAccess = { ...base, "forkstack:forkAccess": { group: "shop-devs", namespaces: { shop: ["default"], api: { serviceAccounts: ["fork-runner"], secrets: ["api-config"] } } } };
 
   it("publishes no credential in any output", async () => {
     const admin = "apiVersion: v1\nkind: Config\nusers:\n- name: admin\n  user:\n    token: s3cr3t-admin-token\n    client-key-data: UFJJVkFURSBLRVk=";
@@ -285,14 +285,24 @@ describe("fork access", () => {
     expect(cluster.all().filter((o) => o.kind === "ValidatingAdmissionPolicyBinding")).toHaveLength(4);
   });
 
-  it("publishes the fork group and the forkable namespaces for fork stacks", async () => {
+  it("publishes the fork group and the forkable namespaces' ServiceAccounts for fork stacks", async () => {
     const { outputs } = await run(withAccess);
-    expect([outputs.forkGroup, outputs.forkNamespaces]).toEqual(["shop-devs", { shop: "shared", api: ["fork-runner"] }]);
+    expect([outputs.forkGroup, outputs.forkNamespaces]).toEqual(["shop-devs", { shop: ["default"], api: ["fork-runner"] }]);
+  });
+
+  it("publishes the Secrets of the namespaces that limit them, and no container ceiling when none is set", async () => {
+    const { outputs } = await run(withAccess);
+    expect([outputs.forkSecrets, outputs.forkMaxContainerResources]).toEqual([{ api: ["api-config"] }, undefined]);
+  });
+
+  it("publishes the container ceiling for fork stacks", async () => {
+    const { outputs } = await run({ ...base, "forkstack:forkAccess": { namespaces: { shop: ["default"] }, maxContainerResources: { cpu: 2, memory: "4Gi" } } });
+    expect(outputs.forkMaxContainerResources).toEqual({ cpu: "2", memory: "4Gi" });
   });
 
   it("maps IAM principals to the group with EKS access entries in eks mode only", async () => {
     const principals = ["arn:aws:iam::123456789012:role/developers", "arn:aws:iam::123456789012:role/ci"];
-    const { resources } = await run({ ...withAccess, "forkstack:cluster": { mode: "eks" }, "forkstack:forkAccess": { group: "shop-devs", principals, namespaces: { shop: "shared" } } });
+    const { resources } = await run({ ...withAccess, "forkstack:cluster": { mode: "eks" }, "forkstack:forkAccess": { group: "shop-devs", principals, namespaces: { shop: ["default"] } } });
     const entries = ofType(resources, "aws:eks/accessEntry:AccessEntry").map((r) => [r.plainInputs.principalArn, r.plainInputs.kubernetesGroups]);
     expect(entries).toEqual(principals.map((p) => [p, ["shop-devs"]]));
     await expect(run({ ...withAccess, "forkstack:forkAccess": { principals } })).rejects.toThrow(
@@ -302,7 +312,7 @@ describe("fork access", () => {
 
   it.each([
     [{ group: "system:masters" }, /forkstack:forkAccess\.group: "system:masters" is not a group name forkstack can bind/],
-    [{ namespaces: { "kube-system": "shared" } }, /forkstack:forkAccess\.namespaces\.kube-system: "kube-system" is not a namespace forks may use/],
+    [{ namespaces: { "kube-system": ["default"] } }, /forkstack:forkAccess\.namespaces\.kube-system: "kube-system" is not a namespace forks may use/],
     [{ namespaces: { shop: "any" } }, /forkstack:forkAccess\.namespaces\.shop: "any" is not a ServiceAccount rule/],
   ])("refuses %j in one line", async (forkAccess, message) => {
     await expect(run({ ...base, "forkstack:forkAccess": forkAccess })).rejects.toThrow(message);

@@ -128,7 +128,7 @@ describe("EKS network", () => {
 });
 
 describe("the base stack's outputs", () => {
-  const outputs = { headerName: "x-fork-identifier", ambassadorId: "fork-proxy-ambassador", gatewayNamespace: "emissary", upstreams: [{ host: "shop.dev.example.com", service: { name: "frontend", namespace: "shop", port: 80 } }], hostScheme: "subdomain", domain: "dev.example.com", forkNamespaces: { shop: "shared" } };
+  const outputs = { headerName: "x-fork-identifier", ambassadorId: "fork-proxy-ambassador", gatewayNamespace: "emissary", upstreams: [{ host: "shop.dev.example.com", service: { name: "frontend", namespace: "shop", port: 80 } }], hostScheme: "subdomain", domain: "dev.example.com", forkNamespaces: { shop: ["default"] } };
 
   it("defaults maxForkReplicas for an older base", () => {
     expect(parseBaseOutputs("org/forkstack/dev", outputs).base.maxForkReplicas).toBe(3);

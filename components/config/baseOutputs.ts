@@ -1,9 +1,9 @@
 /**
- * The base → fork contract: how a fork reads its base stack's outputs (components/base.ts
- * publishes them), checked field by field.
+ * The base → fork contract: what a base stack publishes for its forks (forkAccessOutputs, with
+ * components/base.ts) and how a fork reads it back (parseBaseOutputs), checked field by field.
  */
 import { ConfigError } from "../errors";
-import { ServiceAccountRule } from "./access";
+import { ContainerResources, ForkAccessConfig, QUANTITY, ServiceAccountRule } from "./access";
 import { DEFAULTS, DNS_LABEL, HEADER_NAME, HostScheme, isDnsName, isNamespaceName, key, Upstream } from "./common";
 
 /** What a fork stack needs to know of its base: the base stack's outputs (see index.ts). */
@@ -16,8 +16,12 @@ export interface BaseOutputs {
   readonly domain: string;
   /** The most replicas a fork's copy may run (`forkstack:maxForkReplicas` of the base). */
   readonly maxForkReplicas: number;
-  /** Namespaces forks may copy into, and how copies there may run (`forkstack:forkAccess.namespaces`). */
+  /** Namespaces forks may copy into, and the ServiceAccounts copies there may run as (`forkstack:forkAccess.namespaces`). */
   readonly forkNamespaces: Readonly<Record<string, ServiceAccountRule>>;
+  /** The only Secrets copies may use, for the namespaces whose config limits them; {} from a base of the previous release. */
+  readonly forkSecrets: Readonly<Record<string, readonly string[]>>;
+  /** The ceiling on a copy's container requests and limits (`forkstack:forkAccess.maxContainerResources`); undefined: none. */
+  readonly maxContainerResources?: ContainerResources;
 }
 
 /** Every output parseBaseOutputs reads. */
@@ -30,9 +34,31 @@ export const BASE_OUTPUT_NAMES = [
   "domain",
   "maxForkReplicas",
   "forkNamespaces",
+  "forkSecrets",
+  "forkMaxContainerResources",
   "kubeconfig",
   "kubeContext",
 ] as const;
+
+/**
+ * The outputs a base stack publishes about fork access (components/base.ts; the e2e harness's base
+ * too): the group, each forkable namespace's ServiceAccounts, the Secrets of those namespaces that
+ * limit them, and the container ceiling (undefined when the base sets none).
+ */
+export function forkAccessOutputs(access: ForkAccessConfig): {
+  forkGroup: string;
+  forkNamespaces: Record<string, string[]>;
+  forkSecrets: Record<string, string[]>;
+  forkMaxContainerResources: ContainerResources | undefined;
+} {
+  const namespaces = Object.entries(access.namespaces);
+  return {
+    forkGroup: access.group,
+    forkNamespaces: Object.fromEntries(namespaces.map(([ns, a]) => [ns, [...a.serviceAccounts]])),
+    forkSecrets: Object.fromEntries(namespaces.flatMap(([ns, a]) => (a.secrets === undefined ? [] : [[ns, [...a.secrets]]]))),
+    forkMaxContainerResources: access.maxContainerResources === undefined ? undefined : { ...access.maxContainerResources },
+  };
+}
 
 const isStringList = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === "string");
 const isMap = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
@@ -92,6 +118,7 @@ export function parseBaseOutputs(baseStack: string, values: Readonly<Record<stri
   if (!isMap(nsRaw)) bad("forkNamespaces", "is not a map of namespace to ServiceAccount rule");
   const forkNamespaces: Record<string, ServiceAccountRule> = {};
   for (const [ns, rule] of Object.entries(nsRaw as Record<string, unknown>)) {
+    // "shared": a base of the previous release (components/fork/plan.ts keeps the Deployment's own).
     if (rule === "shared") forkNamespaces[ns] = "shared";
     else if (isStringList(rule) && rule.length > 0) forkNamespaces[ns] = rule;
     else bad(`forkNamespaces.${ns}`, "is not shared or a list of ServiceAccounts");
@@ -106,8 +133,37 @@ export function parseBaseOutputs(baseStack: string, values: Readonly<Record<stri
       domain,
       maxForkReplicas,
       forkNamespaces,
+      forkSecrets: parseForkSecrets(values.forkSecrets, bad),
+      ...optionalResources(values.forkMaxContainerResources, bad),
     },
     kubeconfig: optionalText("kubeconfig"),
     kubeContext: optionalText("kubeContext"),
   };
+}
+
+/** `forkSecrets`: namespace → Secret names; absent ({}) in a base of the previous release. */
+function parseForkSecrets(raw: unknown, bad: (output: string, problem: string) => never): Record<string, string[]> {
+  if (raw === undefined || raw === null) return {};
+  if (!isMap(raw)) bad("forkSecrets", "is not a map of namespace to a list of Secrets");
+  const out: Record<string, string[]> = {};
+  for (const [ns, names] of Object.entries(raw as Record<string, unknown>)) {
+    if (!isStringList(names)) bad(`forkSecrets.${ns}`, "is not a list of Secrets");
+    out[ns] = names as string[];
+  }
+  return out;
+}
+
+/** `forkMaxContainerResources`: `{ cpu?, memory? }` quantities, or absent (no ceiling). */
+function optionalResources(raw: unknown, bad: (output: string, problem: string) => never): { maxContainerResources?: ContainerResources } {
+  const name = "forkMaxContainerResources";
+  if (raw === undefined || raw === null) return {};
+  if (!isMap(raw)) return bad(name, "is not { cpu, memory }");
+  const out: { cpu?: string; memory?: string } = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (k !== "cpu" && k !== "memory") bad(`${name}.${k}`, "is not cpu or memory");
+    if (v === undefined || v === null) continue;
+    if (typeof v !== "string" || !QUANTITY.test(v)) bad(`${name}.${k}`, `is not a Kubernetes quantity (${JSON.stringify(v)})`);
+    out[k as "cpu" | "memory"] = v as string;
+  }
+  return { maxContainerResources: out };
 }

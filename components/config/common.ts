@@ -152,6 +152,19 @@ export function stringMap(field: string, value: unknown, keyPattern: RegExp, key
   return out;
 }
 
+/**
+ * A list whose every entry passes `test`, else a ConfigError naming the list (not a list) or the
+ * first entry that fails (`field[i]`). `undefined`/`null` is the empty list.
+ */
+export function stringList(field: string, value: unknown, test: (s: string) => boolean, problem: string, fix: string): string[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw new ConfigError(field, value, "is not a list", fix);
+  return value.map((v, i) => {
+    if (typeof v !== "string" || !test(v)) throw new ConfigError(`${field}[${i}]`, v, problem, fix);
+    return v;
+  });
+}
+
 // --- references -----------------------------------------------------------------------------------
 
 /**

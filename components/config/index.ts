@@ -14,9 +14,9 @@ export { CONFIG_NAMESPACE, DEFAULTS, formatServiceRef, HEADER_NAME, isDnsName, M
 export { BASE_KEYS, checkTopLevelKeys, closestKey, FORK_KEYS, NESTED_KEYS } from "./keys";
 export type { BaseConfig, ClusterConfig, EksOptions, Pricing } from "./base";
 export { parseBaseConfig } from "./base";
-export type { ForkAccessConfig, ServiceAccountRule } from "./access";
+export type { ContainerResources, ForkAccessConfig, ForkOwner, NamespaceAccess, ServiceAccountRule } from "./access";
 export { parseForkAccess } from "./access";
 export type { ForkConfig, ForkService } from "./fork";
 export { expiryOf, MAX_FORK_ID_LENGTH, MAX_HEADER_VALUE, parseBaseStack, parseForkConfig, parseTtlMs, validateForkId } from "./fork";
 export type { BaseOutputs } from "./baseOutputs";
-export { BASE_OUTPUT_NAMES, parseBaseOutputs } from "./baseOutputs";
+export { BASE_OUTPUT_NAMES, forkAccessOutputs, parseBaseOutputs } from "./baseOutputs";

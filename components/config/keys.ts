@@ -12,7 +12,8 @@ export const BASE_KEYS = ["cluster", "domain", "headerName", "hostScheme", "upst
 export const FORK_KEYS = ["fork", "baseStack"] as const;
 
 /**
- * The keys inside each object-valued key, by path (`fork.services[]`: each entry of that list).
+ * The keys inside each object-valued key, by path (`fork.services[]`: each entry of that list;
+ * `forkAccess.namespaces.*`: the value of any key of that map).
  * Exported for test/docs.test.ts, which keeps README.md's table of config keys equal to it.
  */
 export const NESTED_KEYS: Readonly<Record<string, readonly string[]>> = {
@@ -23,7 +24,10 @@ export const NESTED_KEYS: Readonly<Record<string, readonly string[]>> = {
   tls: ["mode", "email"],
   "upstreams[]": ["host", "service"],
   fork: ["id", "services", "headers", "ttl", "expiresAt"],
-  forkAccess: ["group", "principals", "namespaces"],
+  forkAccess: ["group", "principals", "namespaces", "owners", "maxContainerResources"],
+  "forkAccess.namespaces.*": ["serviceAccounts", "secrets"],
+  "forkAccess.owners[]": ["ids", "users", "groups", "serviceAccounts"],
+  "forkAccess.maxContainerResources": ["cpu", "memory"],
   pricing: ["vcpuHour", "gibHour", "currency"],
   "fork.services[]": ["name", "namespace", "deployment", "image", "env", "replicas"],
 };

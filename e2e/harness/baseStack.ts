@@ -14,8 +14,8 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { SharedCluster } from "../../components/cluster";
-import { CONFIG_NAMESPACE, parseBaseConfig } from "../../components/config";
-import { ForkAccess } from "../../components/forkAccess";
+import { CONFIG_NAMESPACE, forkAccessOutputs, parseBaseConfig } from "../../components/config";
+import { ForkAccess, policyContextOf } from "../../components/forkAccess";
 import { AmbassadorGateway } from "../../components/gateway";
 import { forkHostPatterns } from "../../components/gatewayObjects";
 
@@ -56,15 +56,7 @@ export async function e2eBaseProgram(): Promise<Record<string, unknown>> {
   new ForkAccess(
     "fork-access",
     {
-      policy: {
-        access: base.forkAccess,
-        headerName: base.headerName,
-        gatewayNamespace: base.emissary.namespace,
-        ambassadorId: base.emissary.ambassadorId,
-        upstreams: base.upstreams,
-        hostScheme: base.hostScheme,
-        domain: base.domain,
-      },
+      policy: policyContextOf(base),
       dependsOn: [gateway],
     },
     { providers: { kubernetes: cluster.provider } },
@@ -82,7 +74,6 @@ export async function e2eBaseProgram(): Promise<Record<string, unknown>> {
     kubeContext: base.cluster.mode === "kubeconfig" ? (base.cluster.context ?? "") : "",
     forkHostPatterns: forkHostPatterns(base.upstreams, base.hostScheme),
     pricing: base.pricing ?? null,
-    forkGroup: base.forkAccess.group,
-    forkNamespaces: base.forkAccess.namespaces,
+    ...forkAccessOutputs(base.forkAccess),
   };
 }

@@ -25,7 +25,7 @@ const BASE_OUTPUTS = {
   upstreams: [{ host: "shop.dev.example.com", service: { name: "frontend", namespace: "shop", port: 80 } }],
   hostScheme: "subdomain",
   domain: "dev.example.com",
-  forkNamespaces: { shop: "shared", payments: "shared" },
+  forkNamespaces: { shop: ["default"], payments: ["default"] },
   kubeconfig: "",
 };
 

@@ -16,7 +16,9 @@ const base: BaseOutputs = {
   hostScheme: "subdomain",
   domain: "dev.example.com",
   maxForkReplicas: 3,
-  forkNamespaces: { shop: "shared", payments: "shared" },
+  // The fixtures' Deployments set no serviceAccountName: they run as "default".
+  forkNamespaces: { shop: ["default"], payments: ["default"] },
+  forkSecrets: {},
 };
 const input = (fork: unknown, over: Partial<PlanInput> = {}): PlanInput => ({ fork: parseForkConfig(fork) as ForkConfig, base, cluster, owner: "forkstack/alice", ...over });
 const planned = (fork: unknown): ForkPlan => {
@@ -106,11 +108,11 @@ describe("planFork finds the Deployment behind a Service", () => {
 });
 
 describe("forkable namespaces", () => {
-  const withRule = (rule: "shared" | string[]) => ({ base: { ...base, forkNamespaces: { shop: "shared" as const, payments: rule } } });
+  const withRule = (rule: "shared" | string[]) => ({ base: { ...base, forkNamespaces: { shop: ["default"], payments: rule } } });
   const sa = (p: ForkPlan) => (p.deployments[0].object.spec as any).template.spec.serviceAccountName;
 
   it("refuses a service in a namespace the base stack does not mark forkable, naming the ones it does", () => {
-    const r = planFork(input({ id: "alice", services: [ledger] }, { base: { ...base, forkNamespaces: { shop: "shared" } } }));
+    const r = planFork(input({ id: "alice", services: [ledger] }, { base: { ...base, forkNamespaces: { shop: ["default"] } } }));
     expect(r.ok ? "planned" : r.refusal.message).toBe(
       'forkstack:fork.services[0].namespace: "payments" is not a forkable namespace of the base stack; fork a service in shop, or ask the platform team to add payments to forkstack:forkAccess.namespaces',
     );
@@ -122,6 +124,7 @@ describe("forkable namespaces", () => {
   );
 
   it.each([
+    // "shared": what a base stack of the previous release may still publish.
     ["shared", "ledger-sa"],
     [["ledger-sa", "fork-runner"], "ledger-sa"],
     [["fork-runner", "fork-reader"], "fork-runner"],

@@ -6,6 +6,7 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import type { BaseConfig } from "./config";
 import { forkPolicies, forkRoleBindings, forkRoles, PolicyContext } from "./forkPolicy";
 import { applyObject } from "./kube/applyObject";
 
@@ -18,6 +19,19 @@ export interface ForkAccessArgs {
   readonly dependsOn?: pulumi.Input<pulumi.Resource>[];
 }
 
+/** What the fork role's policies check against, from a base stack's config (the one place that says so). */
+export function policyContextOf(config: BaseConfig): PolicyContext {
+  return {
+    access: config.forkAccess,
+    headerName: config.headerName,
+    gatewayNamespace: config.emissary.namespace,
+    ambassadorId: config.emissary.ambassadorId,
+    upstreams: config.upstreams,
+    hostScheme: config.hostScheme,
+    domain: config.domain,
+    maxForkReplicas: config.maxForkReplicas,
+  };
+}
 
 export class ForkAccess extends pulumi.ComponentResource {
   /** The group fork runners belong to. */
@@ -26,6 +40,14 @@ export class ForkAccess extends pulumi.ComponentResource {
   constructor(name: string, args: ForkAccessArgs, opts?: pulumi.ComponentResourceOptions) {
     super("forkstack:access:ForkAccess", name, {}, opts);
     const childOpts = { parent: this, dependsOn: args.dependsOn ?? [] };
+    if (args.policy.access.owners === undefined) {
+      // The previous release's behaviour, kept so that an upgrade breaks no fork; said at every `up`.
+      pulumi.log.warn(
+        `forkstack:forkAccess.owners is not set: every member of group ${args.policy.access.group} may change every fork; ` +
+          `list who owns which fork ids (README "Who may fork") so that members can change only their own forks`,
+        this,
+      );
+    }
     for (const obj of [...forkRoles(args.policy), ...forkRoleBindings(args.policy)]) {
       applyObject(`${name}-${obj.kind.toLowerCase()}-${obj.metadata.namespace ? `${obj.metadata.namespace}-` : ""}${obj.metadata.name}`, obj, childOpts);
     }

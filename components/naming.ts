@@ -31,6 +31,13 @@ export const LABELS = {
 
 export const MANAGED_BY = "forkstack";
 
+/**
+ * Pod labels that enrol a pod in the mesh and select nobody's traffic: a copy keeps them as they are
+ * so it gets its sidecar like the shared pods (https://istio.io/latest/docs/setup/additional-setup/sidecar-injection/#controlling-the-injection-policy),
+ * and the fork policy admits them unchanged for the same reason. Every other pod label of a copy ends in `-<fork>`.
+ */
+export const MESH_POD_LABELS: readonly string[] = ["sidecar.istio.io/inject", "istio.io/rev"];
+
 /** Every route forkstack owns in a VirtualService starts with this; nothing else is touched. */
 export const ROUTE_PREFIX = "forkstack-";
 

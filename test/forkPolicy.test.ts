@@ -9,7 +9,7 @@ import * as YAML from "yaml";
 import { addRoutesWrite, releaseRoutesWrite, removeRoutesWrite, RouteWrite, sweepRetiredWrite } from "../components/fork/routePatch";
 import { addForkRoutes, removeForkRoutes } from "../components/fork/routes";
 import { applyJsonPatch } from "../components/kube/jsonPatch";
-import { forkPolicies, forkRoleBindings, forkRoles, mappingPolicy, PolicyContext, routePolicy, turnPolicy, workloadPolicy } from "../components/forkPolicy";
+import { forkOwnerRoles, forkPolicies, forkRoleBindings, forkRoles, mappingPolicy, PolicyContext, routePolicy, turnPolicy, workloadPolicy } from "../components/forkPolicy";
 import { turnLease } from "../components/fork/routeTurn";
 import { LABELS } from "../components/naming";
 import type { KubeObject } from "../render/cluster";
@@ -18,14 +18,32 @@ import { admit, AdmissionRequest } from "./helpers/admission";
 import { validateAgainstSchema } from "./helpers/schemas";
 
 const ctx: PolicyContext = {
-  access: { group: "forkstack-forkers", namespaces: { shop: "shared", payments: ["fork-runner"] }, principals: [] },
+  access: {
+    group: "forkstack-forkers",
+    namespaces: { shop: { serviceAccounts: ["default"] }, payments: { serviceAccounts: ["fork-runner"], secrets: ["payments-config"] } },
+    principals: [],
+    // alice@example.com (the helper's default user) owns alice and alice-*, bob@example.com owns bob, CI every pr-*.
+    owners: [
+      { ids: ["alice", "alice-*"], users: ["alice@example.com"], groups: [], serviceAccounts: [] },
+      { ids: ["bob"], users: ["bob@example.com"], groups: [], serviceAccounts: [] },
+      { ids: ["pr-*"], users: [], groups: ["forkstack-ci"], serviceAccounts: [] },
+    ],
+    maxContainerResources: { cpu: "2", memory: "4Gi" },
+  },
   headerName: "x-fork-identifier",
   gatewayNamespace: "emissary",
   ambassadorId: "fork-proxy-ambassador",
-  upstreams: [{ host: "shop.dev.example.com", service: { name: "frontend", namespace: "shop", port: 80 } }],
+  upstreams: [
+    { host: "shop.dev.example.com", service: { name: "frontend", namespace: "shop", port: 80 } },
+    // Nested under the first: fork "admin" of shop would be this shared host.
+    { host: "admin.shop.dev.example.com", service: { name: "admin", namespace: "shop", port: 80 } },
+  ],
   hostScheme: "subdomain",
   domain: "dev.example.com",
+  maxForkReplicas: 3,
 };
+/** The RBAC objects the authorizer answers ownership from, as the base stack creates them. */
+const RBAC = [...forkRoles(ctx), ...forkRoleBindings(ctx)];
 
 const EXAMPLES = path.join(__dirname, "..", "examples");
 const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v));
@@ -42,7 +60,7 @@ const shared = (kind: string, name: string) => find(kind, name);
 const aliceMapping = () => clone(objects.find((o) => o.kind === "Mapping" && o.metadata.labels?.[LABELS.fork] === "alice")!);
 
 const policies = { workloads: workloadPolicy(ctx), routes: routePolicy(ctx), mappings: mappingPolicy(ctx), turns: turnPolicy(ctx) };
-const check = (policy: KubeObject, req: AdmissionRequest) => admit(policy, req);
+const check = (policy: KubeObject, req: AdmissionRequest) => admit(policy, { rbac: RBAC, ...req });
 const refused = (policy: KubeObject, req: AdmissionRequest, message: RegExp) => {
   const verdict = check(policy, req);
   expect(verdict).toEqual({ allowed: false, message: expect.stringMatching(message) });
@@ -74,9 +92,9 @@ describe("what forkstack creates passes the fork group's policies", () => {
     expect(check(policies.routes, { operation: "DELETE", oldObject: created })).toEqual({ allowed: true, applied: true });
   });
 
-  it("a second fork's route next to the first", () => {
+  it("a second fork's route next to the first, written by its owner", () => {
     const withAlice = addForkRoutes(clone(APP_VS), claim("alice"));
-    expect(check(policies.routes, { operation: "UPDATE", oldObject: withAlice, object: addForkRoutes(withAlice, claim("bob")) })).toMatchObject({ allowed: true });
+    expect(check(policies.routes, { operation: "UPDATE", oldObject: withAlice, object: addForkRoutes(withAlice, claim("bob")), username: "bob@example.com" })).toEqual({ allowed: true, applied: true });
   });
 
   it("the Lease a fork takes its turn with, renewed and deleted", () => {
@@ -188,7 +206,7 @@ describe("what a fork may never do is refused by the API server", () => {
     (bound.spec as any).gateways = ["mesh", "shop/public-gw"];
     const after = clone(bound);
     (after.spec as any).http.unshift({ name: "forkstack-alice", match: [{ headers: { "x-fork-identifier": { exact: "alice" } } }], route: [{ destination: { host: "api-alice.shop.svc.cluster.local" } }] });
-    refused(policies.routes, { operation: "UPDATE", oldObject: bound, object: after }, /is bound to a gateway: every match of a fork route must say gateways: \[mesh\]/);
+    refused(policies.routes, { operation: "UPDATE", oldObject: bound, object: after }, /every match of a fork route applies to the mesh only \(gateways: \[mesh\], required where the VirtualService is bound to a gateway\)/);
     (after.spec as any).http[0].match[0].gateways = ["mesh"];
     expect(check(policies.routes, { operation: "UPDATE", oldObject: bound, object: after })).toMatchObject({ allowed: true });
   });
@@ -200,7 +218,7 @@ describe("what a fork may never do is refused by the API server", () => {
   it("create a VirtualService that routes shared traffic elsewhere", () => {
     const created = addForkRoutes(undefined, claim("alice"));
     (created.spec as any).http[1].route = [{ destination: { host: "api-alice.shop.svc.cluster.local" } }];
-    refused(policies.routes, { operation: "CREATE", object: created }, /may create only a VirtualService annotated forkstack.dev\/created-by/);
+    refused(policies.routes, { operation: "CREATE", object: created }, /a fork may create only forkstack's VirtualService: one host <service>.shop.svc.cluster.local/);
   });
 
   it("delete a shared Service", () => {
@@ -240,6 +258,7 @@ describe("what a fork may never do is refused by the API server", () => {
   it("run a copy as a ServiceAccount the namespace does not allow", () => {
     const copy = find("Deployment", "api-alice");
     copy.metadata.namespace = "payments";
+    copy.metadata.name = "payments-alice";
     (copy.spec as any).template.spec.serviceAccountName = "payments-admin";
     refused(policies.workloads, { operation: "CREATE", object: copy }, /must run as one of fork-runner \(the ServiceAccounts forks may use in payments\)/);
     (copy.spec as any).template.spec.serviceAccountName = "fork-runner";
@@ -319,5 +338,308 @@ describe("RBAC and policy objects", () => {
   it("grant no verb on Secrets, RBAC, namespaces' contents outside the listed kinds, or admission objects", () => {
     const resources = forkRoles(ctx).flatMap((r) => ((r as any).rules as any[]).flatMap((rule) => rule.resources as string[]));
     for (const forbidden of ["secrets", "roles", "rolebindings", "clusterroles", "validatingadmissionpolicies", "configmaps", "*"]) expect(resources).not.toContain(forbidden);
+  });
+});
+
+/**
+ * What a hostile member of the fork group sends with raw requests, class by class (issue 24): the
+ * policies judge the whole object and who asks, not what forkstack itself would write.
+ */
+describe("a hostile member's requests are refused", () => {
+  const ok = { allowed: true, applied: true };
+  const created = () => addForkRoutes(undefined, claim("alice"));
+  const cart = () => {
+    const vs = addForkRoutes(undefined, { ...claim("alice"), service: { name: "cart", namespace: "shop" } });
+    return vs;
+  };
+  const spec = (o: KubeObject) => o.spec as any;
+
+  describe("class 1: a VirtualService a fork creates has exactly forkstack's shape", () => {
+    it("admits forkstack's own (one fork route above the default route to its own host)", () => {
+      expect(check(policies.routes, { operation: "CREATE", object: cart() })).toEqual(ok);
+    });
+
+    const shapes: Array<[string, (vs: any) => void]> = [
+      ["a wildcard host covering every service of the namespace", (vs) => (vs.spec.hosts = ["*.shop.svc.cluster.local"])],
+      ["a host of another namespace", (vs) => (vs.spec.hosts = ["ledger.billing.svc.cluster.local"])],
+      ["two hosts", (vs) => vs.spec.hosts.push("api.shop.svc.cluster.local")],
+      ["exportTo everywhere", (vs) => (vs.spec.exportTo = ["*"])],
+      ["a gateways list", (vs) => (vs.spec.gateways = ["mesh", "shop/public-gw"])],
+      ["a tcp section", (vs) => (vs.spec.tcp = [{ route: [{ destination: { host: "cart-alice.shop.svc.cluster.local" } }] }])],
+      ["a tls section", (vs) => (vs.spec.tls = [{ match: [{ sniHosts: ["cart"] }], route: [{ destination: { host: "cart-alice.shop.svc.cluster.local" } }] }])],
+      ["only a fork route, no default route", (vs) => vs.spec.http.pop()],
+      ["a default route with a fault abort", (vs) => (vs.spec.http[1].fault = { abort: { httpStatus: 503, percentage: { value: 100 } } })],
+      ["a default route that mirrors shared traffic", (vs) => (vs.spec.http[1].mirror = { host: "cart-alice.shop.svc.cluster.local" })],
+      ["a default route that redirects", (vs) => (vs.spec.http[1] = { name: "default", redirect: { uri: "/x", authority: "evil.example.com" } })],
+      ["a default route answering directly", (vs) => (vs.spec.http[1] = { name: "default", directResponse: { status: 503 } })],
+      ["a default route with no destination", (vs) => (vs.spec.http[1].route = [])],
+      ["a default route that re-tags shared users as a fork", (vs) => (vs.spec.http[1].headers = { request: { set: { "x-fork-identifier": "alice" } } })],
+      ["a default route to the fork's copy", (vs) => (vs.spec.http[1].route = [{ destination: { host: "cart-alice.shop.svc.cluster.local" } }])],
+      ["an app route above the default", (vs) => vs.spec.http.splice(1, 0, { name: "canary", route: [{ destination: { host: "cart.shop.svc.cluster.local", subset: "v2" } }] })],
+      ["an extra label", (vs) => (vs.metadata.labels["istio.io/rev"] = "canary")],
+      ["no created-by annotation", (vs) => delete vs.metadata.annotations],
+      ["an ownerReference", (vs) => (vs.metadata.ownerReferences = [{ apiVersion: "v1", kind: "Service", name: "cart", uid: "u-1" }])],
+    ];
+    for (const [name, mutate] of shapes) {
+      it(`refuses ${name}`, () => {
+        const vs = clone(cart()) as any;
+        mutate(vs);
+        expect(check(policies.routes, { operation: "CREATE", object: vs })).toMatchObject({ allowed: false });
+      });
+    }
+
+    it("refuses a new VirtualService holding another fork's route", () => {
+      const bobs = addForkRoutes(undefined, { ...claim("bob"), service: { name: "cart", namespace: "shop" } });
+      refused(policies.routes, { operation: "CREATE", object: bobs }, /fork bob is not owned by alice@example.com/);
+    });
+
+    it("refuses deleting forkstack's VirtualService while another fork's live route is in it, and allows it once that route is retired", () => {
+      const bobs = addForkRoutes(undefined, claim("bob"));
+      refused(policies.routes, { operation: "DELETE", oldObject: bobs }, /fork bob is not owned by alice@example.com/);
+      const both = addForkRoutes(created(), claim("bob"));
+      refused(policies.routes, { operation: "DELETE", oldObject: both }, /one write changes the routes of one fork only; this one changes routes of bob, alice/);
+      const bobRetired = clone(both) as any;
+      bobRetired.spec.http.find((r: any) => r.name === "forkstack-bob").name = "forkstack-bob--gone";
+      expect(check(policies.routes, { operation: "DELETE", oldObject: bobRetired })).toEqual(ok);
+    });
+  });
+
+  describe("class 2: metadata of shared objects", () => {
+    it("refuses ownerReferences on an app team's VirtualService (the garbage collector would delete it)", () => {
+      const after = clone(APP_VS);
+      after.metadata.ownerReferences = [{ apiVersion: "apps/v1", kind: "Deployment", name: "api-alice", uid: "u-2" }];
+      refused(policies.routes, { operation: "UPDATE", oldObject: clone(APP_VS), object: after }, /may not set or change ownerReferences or finalizers/);
+    });
+
+    it("refuses finalizers on an app team's VirtualService, even with a fork route in the same write", () => {
+      const after = addForkRoutes(clone(APP_VS), claim("alice"));
+      after.metadata.finalizers = ["example.com/hold"];
+      refused(policies.routes, { operation: "UPDATE", oldObject: clone(APP_VS), object: after }, /may not set or change ownerReferences or finalizers/);
+    });
+
+    it("refuses finalizers on a fork's own copy", () => {
+      const copy = find("Service", "api-alice");
+      copy.metadata.finalizers = ["example.com/hold"];
+      refused(policies.workloads, { operation: "CREATE", object: copy }, /may not set or change ownerReferences or finalizers/);
+    });
+  });
+
+  describe("class 3: what a copy may run", () => {
+    const copy = () => find("Deployment", "api-alice") as any;
+    const pod = (d: any) => d.spec.template.spec;
+    const cases: Array<[string, (d: any) => void, RegExp]> = [
+      ["the node's network", (d) => (pod(d).hostNetwork = true), /node's network, PID or IPC namespace/],
+      ["the node's PIDs", (d) => (pod(d).hostPID = true), /node's network, PID or IPC namespace/],
+      ["the node's IPC", (d) => (pod(d).hostIPC = true), /node's network, PID or IPC namespace/],
+      ["a hostPath of /", (d) => (pod(d).volumes = [{ name: "root", hostPath: { path: "/" } }]), /hostPath/],
+      ["a privileged container", (d) => (pod(d).containers[0].securityContext = { privileged: true }), /privileged or add capabilities/],
+      ["an init container with SYS_ADMIN", (d) => (pod(d).initContainers = [{ name: "i", image: "busybox", securityContext: { capabilities: { add: ["SYS_ADMIN"] } } }]), /privileged or add capabilities/],
+      ["a hostPort", (d) => (pod(d).containers[0].ports = [{ containerPort: 80, hostPort: 80 }]), /hostPort/],
+      ["seccomp Unconfined", (d) => (pod(d).securityContext = { seccompProfile: { type: "Unconfined" } }), /unconfined/],
+      ["an unmasked /proc", (d) => (pod(d).containers[0].securityContext = { procMount: "Unmasked" }), /unconfined/],
+      ["an unsafe sysctl", (d) => (pod(d).securityContext = { sysctls: [{ name: "kernel.core_pattern", value: "|/x" }] }), /unconfined/],
+      ["AppArmor unconfined by annotation", (d) => (d.spec.template.metadata.annotations = { "container.apparmor.security.beta.kubernetes.io/api": "unconfined" }), /unconfined/],
+      ["an SELinux type outside baseline", (d) => (pod(d).containers[0].securityContext = { seLinuxOptions: { type: "spc_t" } }), /unconfined/],
+      ["a Windows host process", (d) => (pod(d).securityContext = { windowsOptions: { hostProcess: true } }), /unconfined/],
+      ["a ServiceAccount the namespace does not list", (d) => (pod(d).serviceAccountName = "shop-deployer"), /must run as one of default/],
+      ["the deprecated serviceAccount field", (d) => (pod(d).serviceAccount = "shop-deployer"), /must run as one of default/],
+      ["pods carrying the shared Service's selector value", (d) => (d.spec.template.metadata.labels.app = "api"), /every pod label value of a copy ends in -alice/],
+      ["pods carrying another label's shared value", (d) => (d.spec.template.metadata.labels["app.kubernetes.io/name"] = "api"), /ends in -alice/],
+      ["a selector without the fork label", (d) => delete d.spec.selector.matchLabels["forkstack.dev/fork"], /selector and the pods of a fork's Deployment/],
+      ["50 replicas", (d) => (d.spec.replicas = 50), /at most 3 replicas/],
+      ["64 CPUs", (d) => (pod(d).containers[0].resources = { requests: { cpu: "64" } }), /at most cpu 2 and memory 4Gi/],
+      ["a 100Gi memory limit", (d) => (pod(d).containers[0].resources = { limits: { memory: "100Gi" } }), /at most cpu 2 and memory 4Gi/],
+      ["a priority class", (d) => (pod(d).priorityClassName = "system-node-critical"), /may not set a priority/],
+      ["a shared name", (d) => (d.metadata.name = "payments"), /name of a fork's copy ends in -alice/],
+    ];
+    for (const [name, mutate, message] of cases) {
+      it(`refuses a copy with ${name}`, () => {
+        const d = copy();
+        mutate(d);
+        refused(policies.workloads, { operation: "CREATE", object: d }, message);
+      });
+    }
+
+    it("refuses the same on an update of the fork's own copy", () => {
+      const d = copy();
+      pod(d).hostNetwork = true;
+      refused(policies.workloads, { operation: "UPDATE", oldObject: copy(), object: d }, /node's network/);
+    });
+
+    it("admits baseline's allowed capabilities, quantities under the ceiling and the mesh enrolment label", () => {
+      const d = copy();
+      pod(d).containers[0].securityContext = { capabilities: { add: ["NET_BIND_SERVICE"] }, seccompProfile: { type: "RuntimeDefault" } };
+      pod(d).containers[0].resources = { requests: { cpu: "1500m", memory: "512Mi" }, limits: { cpu: "2", memory: "4Gi" } };
+      d.spec.template.metadata.labels["sidecar.istio.io/inject"] = "true";
+      expect(check(policies.workloads, { operation: "CREATE", object: d })).toEqual(ok);
+    });
+
+    describe("in a namespace that lists the Secrets copies may use", () => {
+      const inPayments = () => {
+        const d = copy();
+        d.metadata.namespace = "payments";
+        d.metadata.name = "payments-alice";
+        pod(d).serviceAccountName = "fork-runner";
+        return d;
+      };
+      const secretUses: Array<[string, (d: any, name: string) => void]> = [
+        ["a secret volume", (d, name) => (pod(d).volumes = [{ name: "s", secret: { secretName: name } }])],
+        ["a projected secret", (d, name) => (pod(d).volumes = [{ name: "s", projected: { sources: [{ secret: { name } }] } }])],
+        ["an env secretKeyRef", (d, name) => (pod(d).containers[0].env = [{ name: "K", valueFrom: { secretKeyRef: { name, key: "k" } } }])],
+        ["an envFrom secretRef", (d, name) => (pod(d).containers[0].envFrom = [{ secretRef: { name } }])],
+        ["an imagePullSecret", (d, name) => (pod(d).imagePullSecrets = [{ name }])],
+      ];
+      for (const [name, use] of secretUses) {
+        it(`refuses ${name} of an unlisted Secret and admits the listed one`, () => {
+          const bad = inPayments();
+          use(bad, "payments-db-root");
+          refused(policies.workloads, { operation: "CREATE", object: bad }, /may use only the Secrets payments-config/);
+          const good = inPayments();
+          use(good, "payments-config");
+          expect(check(policies.workloads, { operation: "CREATE", object: good })).toEqual(ok);
+        });
+      }
+    });
+
+    const services: Array<[string, (s: any) => void]> = [
+      ["a LoadBalancer", (s) => (s.spec.type = "LoadBalancer")],
+      ["a NodePort", (s) => (s.spec.type = "NodePort")],
+      ["externalIPs (CVE-2020-8554)", (s) => (s.spec.externalIPs = ["10.0.0.1"])],
+      ["an ExternalName", (s) => (s.spec = { type: "ExternalName", externalName: "vault.internal" })],
+      ["a selector without the fork label (it would select shared pods)", (s) => (s.spec.selector = { app: "api" })],
+    ];
+    for (const [name, mutate] of services) {
+      it(`refuses a fork Service that is ${name}`, () => {
+        const svc = find("Service", "api-alice") as any;
+        mutate(svc);
+        refused(policies.workloads, { operation: "CREATE", object: svc }, /a fork's Service is a ClusterIP Service without externalIPs that selects forkstack.dev\/fork: alice/);
+      });
+    }
+  });
+
+  describe("class 4: Mappings", () => {
+    const anyOwner = (policy: KubeObject, req: AdmissionRequest) => admit(policy, req); // no rbac: every id owned
+
+    it("refuses a fork named like the first label of a nested upstream (fork admin + shop = the shared admin host)", () => {
+      const m = aliceMapping() as any;
+      m.metadata.labels[LABELS.fork] = "admin";
+      m.spec.hostname = "admin.shop.dev.example.com";
+      m.spec.add_request_headers["x-fork-identifier"].value = "admin";
+      expect(anyOwner(policies.mappings, { operation: "CREATE", object: m })).toEqual({ allowed: false, message: expect.stringMatching(/hostname admin.shop.dev.example.com is not a fork hostname of admin; .*never a shared one/) });
+    });
+
+    const targets = ["vault.secrets:8200", "kubernetes.default:443", "api.shop:80", "api-bob.shop:80", "api-alice.billing:80", "https://api-alice.shop:80"];
+    for (const target of targets) {
+      it(`refuses a fork Mapping to ${target}`, () => {
+        const m = aliceMapping() as any;
+        m.spec.service = target;
+        refused(policies.mappings, { operation: "CREATE", object: m }, /is neither an upstream's entry Service nor a copy of fork alice/);
+      });
+    }
+
+    it("admits a fork Mapping to the fork's copy of the entry service", () => {
+      const m = aliceMapping() as any;
+      m.spec.service = "frontend-alice.shop:80";
+      expect(check(policies.mappings, { operation: "CREATE", object: m })).toEqual(ok);
+    });
+
+    for (const field of ["bypass_auth", "envoy_override", "shadow", "host_regex", "regex_headers", "precedence", "weight"]) {
+      it(`refuses a fork Mapping that sets ${field}`, () => {
+        const m = aliceMapping() as any;
+        m.spec[field] = field === "precedence" || field === "weight" ? 100 : field === "regex_headers" ? { ":authority": ".*" } : true;
+        refused(policies.mappings, { operation: "CREATE", object: m }, /a fork's Mapping may set only ambassador_id, hostname/);
+      });
+    }
+
+    it("refuses a fork id the config would refuse (checked on the server too)", () => {
+      const m = aliceMapping() as any;
+      m.metadata.labels[LABELS.fork] = "Alice_1";
+      expect(anyOwner(policies.mappings, { operation: "CREATE", object: m })).toEqual({ allowed: false, message: expect.stringMatching(/Alice_1 is not a fork id/) });
+    });
+  });
+
+  describe("class 5: forks are owned", () => {
+    const asBob = (req: AdmissionRequest): AdmissionRequest => ({ username: "bob@example.com", ...req });
+
+    it("refuses another member every change to alice's copies, Mappings and routes", () => {
+      const d = find("Deployment", "api-alice");
+      const changed = clone(d);
+      (changed.spec as any).replicas = 2;
+      refused(policies.workloads, asBob({ operation: "UPDATE", oldObject: d, object: changed }), /fork alice is not owned by bob@example.com/);
+      refused(policies.workloads, asBob({ operation: "DELETE", oldObject: find("Service", "api-alice") }), /fork alice is not owned by bob@example.com/);
+      refused(policies.mappings, asBob({ operation: "DELETE", oldObject: aliceMapping() }), /fork alice is not owned by bob@example.com/);
+      const withAlice = addForkRoutes(clone(APP_VS), claim("alice"));
+      const back = (removeForkRoutes(withAlice, "alice") as { virtualService: KubeObject }).virtualService;
+      refused(policies.routes, asBob({ operation: "UPDATE", oldObject: withAlice, object: back }), /fork alice is not owned by bob@example.com/);
+    });
+
+    it("refuses creating objects labelled as another's fork", () => {
+      refused(policies.workloads, asBob({ operation: "CREATE", object: find("Deployment", "api-alice") }), /fork alice is not owned by bob@example.com/);
+      refused(policies.mappings, asBob({ operation: "CREATE", object: aliceMapping() }), /fork alice is not owned by bob@example.com/);
+      refused(policies.routes, asBob({ operation: "UPDATE", oldObject: clone(APP_VS), object: addForkRoutes(clone(APP_VS), claim("alice")) }), /fork alice is not owned by bob@example.com/);
+    });
+
+    it("refuses retiring, retargeting or moving another fork's live route below the app's routes", () => {
+      const both = addForkRoutes(addForkRoutes(clone(APP_VS), claim("bob")), claim("alice"));
+      const retire = clone(both) as any;
+      retire.spec.http.find((r: any) => r.name === "forkstack-bob").name = "forkstack-bob--gone";
+      refused(policies.routes, { operation: "UPDATE", oldObject: both, object: retire }, /fork bob is not owned/);
+      const retarget = clone(both) as any;
+      retarget.spec.http.find((r: any) => r.name === "forkstack-bob").route = [{ destination: { host: "api-alice.shop.svc.cluster.local" } }];
+      refused(policies.routes, { operation: "UPDATE", oldObject: both, object: retarget }, /fork bob is not owned/);
+      const moved = clone(both) as any;
+      const bob = moved.spec.http.findIndex((r: any) => r.name === "forkstack-bob");
+      moved.spec.http.push(...moved.spec.http.splice(bob, 1));
+      refused(policies.routes, { operation: "UPDATE", oldObject: both, object: moved }, /fork routes stay above every other route/);
+    });
+
+    it("admits removing another fork's retired route (forks leaving together leave theirs to the last one out)", () => {
+      const both = addForkRoutes(addForkRoutes(clone(APP_VS), claim("bob")), claim("alice"));
+      const bobRetired = clone(both) as any;
+      bobRetired.spec.http.find((r: any) => r.name === "forkstack-bob").name = "forkstack-bob--gone";
+      const swept = clone(bobRetired) as any;
+      swept.spec.http = swept.spec.http.filter((r: any) => r.name !== "forkstack-bob--gone");
+      expect(check(policies.routes, { operation: "UPDATE", oldObject: bobRetired, object: swept })).toEqual(ok);
+    });
+
+    it("refuses one write that changes the routes of two forks, even two the caller owns", () => {
+      const after = addForkRoutes(addForkRoutes(clone(APP_VS), claim("alice")), claim("alice-2"));
+      refused(policies.routes, { operation: "UPDATE", oldObject: clone(APP_VS), object: after }, /one write changes the routes of one fork only; this one changes routes of alice-2, alice|alice, alice-2/);
+    });
+
+    it("grants ids by prefix: alice owns alice-feature, not alice2; a CI group owns every pr-*", () => {
+      const as = (id: string, who: Partial<AdmissionRequest>) => {
+        const m = aliceMapping() as any;
+        m.metadata.labels[LABELS.fork] = id;
+        m.spec.hostname = `${id}.shop.dev.example.com`;
+        m.spec.add_request_headers["x-fork-identifier"].value = id;
+        return check(policies.mappings, { operation: "CREATE", object: m, ...who }).allowed;
+      };
+      const ci = { username: "system:serviceaccount:ci:runner", groups: ["forkstack-forkers", "forkstack-ci"] };
+      expect([as("alice-feature", {}), as("alice2", {}), as("pr-12", {}), as("pr-12", ci), as("alice", ci)]).toEqual([true, false, false, true, false]);
+    });
+
+    it("refuses a turn Lease held in another fork's name, or taken over; deleting one stays open (how a dead holder is passed over)", () => {
+      const bobs = turnLease({ service: { name: "api", namespace: "shop" }, holder: "bob/x1" }, 15, Date.now());
+      refused(policies.turns, { operation: "CREATE", object: bobs }, /fork bob is not owned by alice@example.com/);
+      refused(policies.turns, { operation: "UPDATE", oldObject: bobs, object: bobs }, /fork bob is not owned by alice@example.com/);
+      const takeover = clone(bobs) as any;
+      takeover.spec.holderIdentity = "alice/x2";
+      refused(policies.turns, { operation: "UPDATE", oldObject: bobs, object: takeover }, /renewed by its holder only/);
+      expect(check(policies.turns, { operation: "DELETE", oldObject: bobs })).toEqual(ok);
+    });
+
+    it("without forkAccess.owners (a base of the previous release), every member owns every fork", () => {
+      const open = { ...ctx, access: { ...ctx.access, owners: undefined } };
+      const rbac = [...forkRoles(open), ...forkRoleBindings(open)];
+      expect(admit(workloadPolicy(open), { operation: "CREATE", object: find("Deployment", "api-alice"), username: "mallory", rbac }).allowed).toBe(true);
+      expect(forkOwnerRoles(open).roles.map((r) => (r as any).rules[0].resourceNames)).toEqual([undefined]);
+    });
+  });
+
+  it("admits a route write next to 200 other forks' routes (the cost the real server checks in e2e)", () => {
+    let vs = clone(APP_VS);
+    for (let i = 0; i < 200; i++) vs = addForkRoutes(vs, claim(`pr-${i}`));
+    expect(check(policies.routes, { operation: "UPDATE", oldObject: vs, object: addForkRoutes(vs, claim("alice")) })).toEqual(ok);
   });
 });

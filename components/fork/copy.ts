@@ -11,7 +11,7 @@
 import type { KubeObject } from "../kube/objects";
 import { pinnedLabels, selectorOf } from "../kube/selectors";
 import { ConfigError } from "../errors";
-import { copiedFromValue, copyName, forkLabelValue, LABELS, MANAGED_BY } from "../naming";
+import { copiedFromValue, copyName, forkLabelValue, LABELS, MANAGED_BY, MESH_POD_LABELS } from "../naming";
 
 export interface CopyOptions {
   forkId: string;
@@ -167,12 +167,6 @@ export function forkPodLabels(sharedService: KubeObject, sharedDeployment: KubeO
   return out;
 }
 
-/**
- * Pod labels that enrol a pod in the mesh and select nobody's traffic: kept as they are so the copy
- * gets its sidecar like the shared pods (https://istio.io/latest/docs/setup/additional-setup/sidecar-injection/#controlling-the-injection-policy).
- * The fork policy admits them unchanged for the same reason.
- */
-export const MESH_POD_LABELS: readonly string[] = ["sidecar.istio.io/inject", "istio.io/rev"];
 
 /** Labels of a copy object itself (not its pods): the shared object's labels plus ours. */
 function copyLabels(shared: KubeObject, forkId: string): Labels {

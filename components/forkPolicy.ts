@@ -32,7 +32,7 @@
  * - Leases: only the ones forks take turns with (`forkstack-routes.<service>`), held in the
  *   caller's own fork's name.
  *
- * What CEL cannot see (other objects) stays the plan's job, and the README's "Who may fork" lists
+ * What CEL cannot see (other objects) stays the plan's job, and docs/security.md lists
  * it: whether a VirtualService a fork creates duplicates one in another namespace, and whether a
  * Service exists for a name.
  *
@@ -103,7 +103,7 @@ export function owns(id: string): string {
 }
 
 const notOwnedMessage = (id: string, what: string) =>
-  `${what} + ': fork ' + ${id} + ' is not owned by ' + request.userInfo.username + '; a member may change only the forks it owns (verb ${OWNERSHIP.verb} on ${OWNERSHIP.resource}.${OWNERSHIP.apiGroup}, README "Who may fork")'`;
+  `${what} + ': fork ' + ${id} + ' is not owned by ' + request.userInfo.username + '; a member may change only the forks it owns (verb ${OWNERSHIP.verb} on ${OWNERSHIP.resource}.${OWNERSHIP.apiGroup}, docs/security.md)'`;
 
 /** The group check every policy starts with. */
 function inGroup(group: string) {
@@ -450,7 +450,8 @@ export function routePolicy(ctx: PolicyContext): KubeObject {
   const retired = (r: string) => `${r}.name.endsWith('--gone')`;
   const created = (o: string) => `has(${o}.metadata.annotations) && ${celString(LABELS.createdBy)} in ${o}.metadata.annotations && ${o}.metadata.annotations[${celString(LABELS.createdBy)}] == ${celString(MANAGED_BY)}`;
   // The default route forkstack's own VirtualService ends with: every request to its host, unchanged.
-  const defaultRoute = (host: string) => `{'name': 'default', 'route': [{'destination': {'host': ${host}}}]}`;
+  // (`dyn`: CEL type-checks a map literal's values as one type; these are a string and a list.)
+  const defaultRoute = (host: string) => `{'name': dyn('default'), 'route': dyn([{'destination': {'host': ${host}}}])}`;
   // Fork routes above every other route: a fork route moved below an app route loses its requests.
   const onTop = (routes: string) => `${routes}.filter(r, ${fork("r")}) + ${routes}.filter(r, !${fork("r")}) == ${routes}`;
   return policy(

@@ -157,6 +157,9 @@ export async function startCluster(bins: ClusterBinaries, dir: string, opts: { r
           // No kube-controller-manager runs, so no ServiceAccount token controller: the
           // ServiceAccount admission plugin would refuse pods without one (none are created here).
           "--disable-admission-plugins=ServiceAccount",
+          // As on real clusters (kubeadm, EKS, GKE set it: CNI and CSI pods need it), so that what
+          // refuses a privileged copy is the fork policy, not this flag (its default is false).
+          "--allow-privileged=true",
           "--profiling=false",
           "--v=1",
         ],

@@ -37,12 +37,12 @@ export interface ForkUser {
 }
 
 /**
- * A developer `user` in `group`: a client certificate signed by the e2e cluster's CA (CN = user,
- * O = group), which is how the API server authenticates them
+ * A developer `user` in `groups`: a client certificate signed by the e2e cluster's CA (CN = user,
+ * O = each group), which is how the API server authenticates them
  * (https://kubernetes.io/docs/reference/access-authn-authz/authentication/#x509-client-certificates).
  */
-export function forkUser(state: E2eState, dir: string, user: string, group: string, ca: string): ForkUser {
-  const cert = clientCert({ dir: path.dirname(state.pki.ca), caCert: state.pki.ca, caKey: state.pki.caKey } as Pki, user, [group]);
+export function forkUser(state: E2eState, dir: string, user: string, groups: string | string[], ca: string): ForkUser {
+  const cert = clientCert({ dir: path.dirname(state.pki.ca), caCert: state.pki.ca, caKey: state.pki.caKey } as Pki, user, Array.isArray(groups) ? groups : [groups]);
   const kubeconfig = path.join(dir, `${user}-kubeconfig`);
   fs.writeFileSync(kubeconfig, kubeconfigText(state.server, state.pki.ca, cert.cert, cert.key, user), { mode: 0o600 });
   return { kubeconfig, rest: { server: state.server, ca, cert: fs.readFileSync(cert.cert, "utf8"), key: fs.readFileSync(cert.key, "utf8") } };

@@ -89,7 +89,8 @@ describe("forkctl up / ls / gc / down with the real Pulumi CLI and a file:// bac
     const dev = parse(cfg.dev);
     dev.config["forkstack:pricing"] = { vcpuHour: 0.05, gibHour: 0.01, currency: "USD" };
     eng = await engine(state, { dev: stringify(dev) });
-    user = forkUser(state, eng.workDir, "ci-pipeline", forkGroupOf(cfg.dev), rest.ca);
+    // CI owns every pr-* fork through its group (examples/Pulumi.dev.yaml forkstack:forkAccess.owners).
+    user = forkUser(state, eng.workDir, "ci-pipeline", [forkGroupOf(cfg.dev), "forkstack-ci"], rest.ca);
     process.env.KUBECONFIG = state.kubeconfigPath;
     base = await eng.stack("dev", e2eBaseProgram, { KUBECONFIG: state.kubeconfigPath });
     const stopLb = fakeLoadBalancer(rest, "emissary");

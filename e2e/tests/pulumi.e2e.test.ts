@@ -122,9 +122,12 @@ describe("pulumi up / preview / destroy with the real engine", { timeout: 900_00
     const user = forkUser(state, eng.workDir, "dev-alice", forkGroupOf(cfg.dev), rest.ca);
     forkKubeconfig = user.kubeconfig;
     forkRest = user.rest;
+    // bob's fork runs as its owner, dev-bob (examples/Pulumi.dev.yaml forkstack:forkAccess.owners):
+    // each member may write only the forks it owns.
+    const bobUser = forkUser(state, eng.workDir, "dev-bob", forkGroupOf(cfg.dev), rest.ca);
     dev = await eng.stack("dev", e2eBaseProgram, { KUBECONFIG: state.kubeconfigPath });
     alice = await eng.stack("alice", program, { KUBECONFIG: forkKubeconfig });
-    bob = await eng.stack("bob", program, { KUBECONFIG: forkKubeconfig });
+    bob = await eng.stack("bob", program, { KUBECONFIG: bobUser.kubeconfig });
   });
 
   after(async () => {

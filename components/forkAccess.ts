@@ -44,7 +44,7 @@ export class ForkAccess extends pulumi.ComponentResource {
       // The previous release's behaviour, kept so that an upgrade breaks no fork; said at every `up`.
       pulumi.log.warn(
         `forkstack:forkAccess.owners is not set: every member of group ${args.policy.access.group} may change every fork; ` +
-          `list who owns which fork ids (README "Who may fork") so that members can change only their own forks`,
+          `list who owns which fork ids (docs/security.md) so that members can change only their own forks`,
         this,
       );
     }

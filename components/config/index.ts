@@ -15,7 +15,7 @@ export { BASE_KEYS, checkTopLevelKeys, closestKey, FORK_KEYS, NESTED_KEYS } from
 export type { BaseConfig, ClusterConfig, EksOptions, Pricing } from "./base";
 export { parseBaseConfig } from "./base";
 export type { ContainerResources, ForkAccessConfig, ForkOwner, NamespaceAccess, ServiceAccountRule } from "./access";
-export { parseForkAccess } from "./access";
+export { parseForkAccess, QUANTITY } from "./access";
 export type { ForkConfig, ForkService } from "./fork";
 export { expiryOf, MAX_FORK_ID_LENGTH, MAX_HEADER_VALUE, parseBaseStack, parseForkConfig, parseTtlMs, validateForkId } from "./fork";
 export type { BaseOutputs } from "./baseOutputs";

@@ -14,6 +14,8 @@
  * - Every name the fork creates is checked against what exists; a fork id another stack owns is refused.
  * - No fork host equals a shared host or another fork's; no Mapping name is reused.
  * - Routes go only where forkstack can place them without touching shared traffic (fork/routes.ts).
+ * - No copy whose pods the base's admission policy would refuse (Pod Security baseline, a Secret its
+ *   namespace does not list, the container ceiling): refused here, before anything exists (fork/podRules.ts).
  */
 import { BaseOutputs, ForkConfig, ForkService, ServiceAccountRule, ServiceRef } from "../config";
 import { ConfigError } from "../errors";
@@ -22,6 +24,7 @@ import type { KubeObject } from "../kube/objects";
 import { objectRef, selecting } from "../kube/selectors";
 import { forkHost, forkUrl, LABELS, mappingName, serviceFqdn, virtualServiceName } from "../naming";
 import { checkServiceFrontsDeployment, copyDeployment, copyService, forkPodLabels } from "./copy";
+import { copyPodProblem } from "./podRules";
 import { addForkRoutes, delegateOf, findVirtualService, ForkRouteClaim, placeRoutes, RouteRefusal } from "./routes";
 
 export interface PlanInput {
@@ -169,6 +172,9 @@ function plan(input: PlanInput): ForkPlan {
     const serviceAccount = copyServiceAccount(dep, base.forkNamespaces[first.namespace]);
     const opts = { forkId: fork.id, image: settings.image, env: settings.env, replicas: settings.replicas, expiresAt: input.expiresAt, selecting: selectingShared, owner, serviceAccount };
     const depCopy = copyDeployment(dep, svcs[0], opts);
+    // The copy as it would be sent, judged as the API server's admission policy would judge it.
+    const pods = copyPodProblem(depCopy, { secrets: base.forkSecrets[first.namespace], maxContainerResources: base.maxContainerResources });
+    if (pods !== undefined) throw new ConfigError(`${FIELD}.services[${indexes[0]}].deployment`, `${first.deployment}.${first.namespace}`, pods.problem, pods.fix);
     checkNameFree(input, "Deployment", first.namespace, depCopy.metadata.name, `${FIELD}.services[${indexes[0]}].deployment`, `${first.deployment}.${first.namespace}`);
     const depKey = `${fork.id}-${first.namespace}-${first.deployment}-deployment`;
     // Before one copy per Deployment, the copy was keyed by its (first) forked Service.

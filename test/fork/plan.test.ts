@@ -134,3 +134,59 @@ describe("forkable namespaces", () => {
   });
 
 });
+
+describe("what the API server would refuse in a copy's pods", () => {
+  /** The cluster with the shared ledger Deployment's pod spec changed. */
+  const withLedgerPod = (change: (pod: any) => void) =>
+    cluster.map((o) => {
+      if (o.kind !== "Deployment" || o.metadata.name !== "ledger") return o;
+      const d = JSON.parse(JSON.stringify(o));
+      change(d.spec.template.spec);
+      return d;
+    });
+  const refusal = (fork: unknown, over: Partial<PlanInput>) => {
+    const r = planFork(input(fork, over));
+    return r.ok ? "planned" : r.refusal.message;
+  };
+  const privileged = withLedgerPod((pod) => (pod.containers[0].securityContext = { privileged: true }));
+  const dbRoot = withLedgerPod((pod) => (pod.containers[0].env = [{ name: "DB_PASSWORD", valueFrom: { secretKeyRef: { name: "db-root", key: "password" } } }]));
+  const fourCpus = withLedgerPod((pod) => (pod.containers[0].resources = { requests: { cpu: "4", memory: "1Gi" } }));
+  const listing = (secrets: string[]) => ({ ...base, forkSecrets: { payments: secrets } });
+
+  it("refuses a fork of a privileged shared Deployment in one line", () => {
+    expect(refusal({ id: "alice", services: [ledger] }, { cluster: privileged })).toBe(
+      'forkstack:fork.services[0].deployment: "ledger.payments" runs container "ledger" privileged; fork another Deployment, or ask its owners to run it within Kubernetes\' Pod Security baseline profile (https://kubernetes.io/docs/concepts/security/pod-security-standards/#baseline)',
+    );
+  });
+
+  it("names the first forked Service over the Deployment", () => {
+    const r = planFork(input({ id: "alice", services: [{ name: "checkout", namespace: "payments" }, grpc, ledger] }, { cluster: privileged }));
+    expect(r.ok ? "planned" : r.refusal.field).toBe("forkstack:fork.services[1].deployment");
+  });
+
+  it("refuses a fork of a Deployment using a Secret its namespace does not list", () => {
+    expect(refusal({ id: "alice", services: [ledger] }, { cluster: dbRoot, base: listing(["payments-config"]) })).toBe(
+      'forkstack:fork.services[0].deployment: "ledger.payments" uses Secret "db-root" (env DB_PASSWORD of container "ledger"), which copies in payments may not use; ' +
+        "give the fork its own env.DB_PASSWORD, fork another Deployment, or ask the platform team to list the Secret under forkstack:forkAccess.namespaces.payments.secrets",
+    );
+  });
+
+  it("plans the same fork when the base lists the Secret", () => {
+    expect(refusal({ id: "alice", services: [ledger] }, { cluster: dbRoot, base: listing(["payments-config", "db-root"]) })).toBe("planned");
+  });
+
+  it("plans the fork when its own env replaces the Secret variable (the copy is judged, not the shared Deployment)", () => {
+    expect(refusal({ id: "alice", services: [{ ...ledger, env: { DB_PASSWORD: "dev" } }] }, { cluster: dbRoot, base: listing(["payments-config"]) })).toBe("planned");
+  });
+
+  it("refuses a fork of a Deployment over the base's container ceiling", () => {
+    expect(refusal({ id: "alice", services: [ledger] }, { cluster: fourCpus, base: { ...base, maxContainerResources: { cpu: "2", memory: "4Gi" } } })).toBe(
+      'forkstack:fork.services[0].deployment: "ledger.payments" requests cpu 4 in container "ledger", more than the 2 a copy may (forkstack:forkAccess.maxContainerResources of the base); ' +
+        "fork another Deployment, or ask the platform team to raise forkstack:forkAccess.maxContainerResources.cpu",
+    );
+  });
+
+  it("plans the same fork under a higher ceiling", () => {
+    expect(refusal({ id: "alice", services: [ledger] }, { cluster: fourCpus, base: { ...base, maxContainerResources: { cpu: "4", memory: "4Gi" } } })).toBe("planned");
+  });
+});

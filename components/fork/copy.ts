@@ -234,6 +234,11 @@ export function copyDeployment(sharedDeployment: KubeObject, sharedService: Kube
     return first;
   });
 
+  // The API server returns the deprecated `serviceAccount` equal to serviceAccountName
+  // (https://github.com/kubernetes/kubernetes/blob/master/pkg/apis/core/v1/conversion.go,
+  // Convert_core_PodSpec_To_v1_PodSpec). A copy that runs as another ServiceAccount drops it: left
+  // naming the shared one, the fork policy refuses the copy.
+  const dropped = opts.serviceAccount === undefined ? POD_SPEC_DROPPED : [...POD_SPEC_DROPPED, "serviceAccount"];
   // `creationTimestamp: null` in the template is serializer noise the API server returns.
   const templateMetadata = omit(template.metadata ?? {}, ["creationTimestamp"]);
   const annotations = omit(sharedDeployment.metadata.annotations ?? {}, DROPPED_ANNOTATIONS);
@@ -248,7 +253,7 @@ export function copyDeployment(sharedDeployment: KubeObject, sharedService: Kube
       template: {
         ...template,
         metadata: { ...templateMetadata, labels: podLabels },
-        spec: { ...omit(template.spec ?? {}, POD_SPEC_DROPPED), containers, ...(opts.serviceAccount !== undefined ? { serviceAccountName: opts.serviceAccount } : {}) },
+        spec: { ...omit(template.spec ?? {}, dropped), containers, ...(opts.serviceAccount !== undefined ? { serviceAccountName: opts.serviceAccount } : {}) },
       },
     },
   };

@@ -155,6 +155,20 @@ describe("copyDeployment", () => {
     expect(spec(copy).template.spec.serviceAccountName).toBe("api");
   });
 
+  describe("as the API server returns it, with the deprecated serviceAccount alias", () => {
+    const aliased = JSON.parse(JSON.stringify(deployment));
+    aliased.spec.template.spec.serviceAccount = "api";
+
+    it("runs as another ServiceAccount with no alias left naming the shared one", () => {
+      const podSpec = spec(copyDeployment(aliased, service, opts({ serviceAccount: "fork-runner" }))).template.spec;
+      expect([podSpec.serviceAccountName, podSpec.serviceAccount]).toEqual(["fork-runner", undefined]);
+    });
+
+    it("keeps the alias where the copy runs as the shared ServiceAccount", () => {
+      expect(spec(copyDeployment(aliased, service, opts())).template.spec.serviceAccount).toBe("api");
+    });
+  });
+
   it("keeps the first container as it was when no image or env is given", () => {
     const plain = copyDeployment(deployment, service, opts());
     expect(firstContainer(plain)).toEqual(firstContainer(deployment));

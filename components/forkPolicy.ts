@@ -48,6 +48,7 @@ import type { ForkAccessConfig, ForkOwner } from "./config/access";
 import { formatServiceRef, HostScheme, Upstream } from "./config/common";
 import type { KubeObject } from "./kube/objects";
 import { LABELS, MANAGED_BY, MESH_POD_LABELS, ROUTE_PREFIX, TURN_LEASE_PREFIX } from "./naming";
+import { BASELINE } from "./podSecurity";
 
 export type { ForkAccessConfig, ServiceAccountRule } from "./config/access";
 
@@ -257,27 +258,6 @@ function binding(policyName: string): KubeObject {
 
 const what = "request.kind.kind + ' ' + request.namespace + '/' + request.name";
 
-/**
- * Kubernetes' `baseline` Pod Security profile (https://kubernetes.io/docs/concepts/security/pod-security-standards/#baseline),
- * for a copy's pods: the allowed capabilities, sysctls and SELinux types, as that page lists them.
- */
-const BASELINE = {
-  capabilities: ["AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"],
-  sysctls: [
-    "kernel.shm_rmid_forced",
-    "net.ipv4.ip_local_port_range",
-    "net.ipv4.ip_unprivileged_port_start",
-    "net.ipv4.tcp_syncookies",
-    "net.ipv4.ping_group_range",
-    "net.ipv4.ip_local_reserved_ports",
-    "net.ipv4.tcp_keepalive_time",
-    "net.ipv4.tcp_fin_timeout",
-    "net.ipv4.tcp_keepalive_intvl",
-    "net.ipv4.tcp_keepalive_probes",
-  ],
-  seLinuxTypes: ["", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"],
-};
-
 /** CEL over a securityContext `s` (a pod's or a container's): what baseline forbids in both. */
 function baselineContext(s: string): string {
   const se = `${s}.seLinuxOptions`;
@@ -396,7 +376,9 @@ export function workloadPolicy(ctx: PolicyContext): KubeObject {
           `(!has(c.envFrom) || c.envFrom.all(e, !has(e.secretRef) || (has(e.secretRef.name) && e.secretRef.name in variables.secrets[request.namespace])))) && ` +
           `(!has(${pod}.imagePullSecrets) || ${pod}.imagePullSecrets.all(s, has(s.name) && s.name in variables.secrets[request.namespace])))`,
       ),
-      messageExpression: `${what} + ': a copy in ' + request.namespace + ' may use only the Secrets ' + variables.secrets[request.namespace].join(', ') + ' (forkstack:forkAccess.namespaces.' + request.namespace + '.secrets)'`,
+      messageExpression:
+        `${what} + ': a copy in ' + request.namespace + ' may use ' + (size(variables.secrets[request.namespace]) == 0 ? 'no Secret' : 'only the Secrets ' + variables.secrets[request.namespace].join(', ')) + ` +
+        `' (forkstack:forkAccess.namespaces.' + request.namespace + '.secrets)'`,
     },
     {
       expression: deployment(`variables.containers.all(c, !has(c.resources) || (${within("cpu")} && ${within("memory")}))`),

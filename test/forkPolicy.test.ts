@@ -501,6 +501,13 @@ describe("a hostile member's requests are refused", () => {
       }
     });
 
+    it("says a namespace that lists no Secret allows none", () => {
+      const none = workloadPolicy({ ...ctx, access: { ...ctx.access, namespaces: { ...ctx.access.namespaces, shop: { serviceAccounts: ["default"], secrets: [] } } } });
+      const d = copy();
+      pod(d).volumes = [{ name: "s", secret: { secretName: "shop-secret" } }];
+      expect(check(none, { operation: "CREATE", object: d })).toEqual({ allowed: false, message: expect.stringMatching(/a copy in shop may use no Secret \(forkstack:forkAccess.namespaces.shop.secrets\)$/) });
+    });
+
     const services: Array<[string, (s: any) => void]> = [
       ["a LoadBalancer", (s) => (s.spec.type = "LoadBalancer")],
       ["a NodePort", (s) => (s.spec.type = "NodePort")],

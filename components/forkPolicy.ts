@@ -46,9 +46,10 @@
 import { MAX_FORK_ID_LENGTH } from "./config/fork";
 import type { ForkAccessConfig, ForkOwner } from "./config/access";
 import { formatServiceRef, HostScheme, Upstream } from "./config/common";
+import { FORBIDDEN_HEADERS } from "./config/fork";
 import type { KubeObject } from "./kube/objects";
 import { LABELS, MANAGED_BY, MESH_POD_LABELS, ROUTE_PREFIX, TURN_LEASE_PREFIX } from "./naming";
-import { BASELINE } from "./podSecurity";
+import { BASELINE, FORBIDDEN_POD_ANNOTATION_PREFIXES, FORBIDDEN_POD_ANNOTATIONS } from "./podSecurity";
 
 export type { ForkAccessConfig, ServiceAccountRule } from "./config/access";
 
@@ -307,6 +308,13 @@ export function workloadPolicy(ctx: PolicyContext): KubeObject {
     { expression: `variables.fork == '' || ${owns("variables.fork")}`, messageExpression: notOwnedMessage("variables.fork", what) },
     { expression: metadataKept, messageExpression: metadataMessage(what) },
     {
+      // An orphaning delete would leave a copy's ReplicaSet and pods running with no Deployment to delete them by.
+      expression:
+        `request.operation != 'DELETE' || !has(request.options) || ((!has(request.options.propagationPolicy) || request.options.propagationPolicy != 'Orphan') && ` +
+        `(!has(request.options.orphanDependents) || !request.options.orphanDependents))`,
+      messageExpression: `${what} + ': a fork may not orphan what its objects own (propagationPolicy Orphan)'`,
+    },
+    {
       expression: `request.operation == 'DELETE' || request.name.endsWith('-' + variables.newFork)`,
       messageExpression: `${what} + ': the name of a fork\\'s copy ends in -' + variables.newFork + ' (a shared name would take its callers)'`,
     },
@@ -369,6 +377,23 @@ export function workloadPolicy(ctx: PolicyContext): KubeObject {
     },
     {
       expression: deployment(
+        `!has(object.spec.template.metadata.annotations) || object.spec.template.metadata.annotations.all(k, !(k in ${celList(FORBIDDEN_POD_ANNOTATIONS)}) && ` +
+          `!${celList(FORBIDDEN_POD_ANNOTATION_PREFIXES)}.exists(p, k.startsWith(p)))`,
+      ),
+      messageExpression: `${what} + ': a copy\\'s pods may not carry ${[...FORBIDDEN_POD_ANNOTATIONS, ...FORBIDDEN_POD_ANNOTATION_PREFIXES.map((p) => `${p}*`)].join(", ")} (Istio\\'s injector would give them more than their spec says)'`,
+    },
+    {
+      // The scheduler keeps new pods away from existing pods' required anti-affinity terms, in every
+      // namespace the term names: a copy's term on shared labels would stop shared pods from scheduling.
+      expression: deployment(
+        `!has(${pod}.affinity) || !has(${pod}.affinity.podAntiAffinity) || !has(${pod}.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution) || ` +
+          `${pod}.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution.all(t, !has(t.namespaces) && !has(t.namespaceSelector) && ` +
+          `has(t.labelSelector) && has(t.labelSelector.matchLabels) && ${fork} in t.labelSelector.matchLabels && t.labelSelector.matchLabels[${fork}] == variables.newFork)`,
+      ),
+      messageExpression: `${what} + ': a copy\\'s required pod anti-affinity may select only its fork\\'s pods (matchLabels ${LABELS.fork}: ' + variables.newFork + ', its own namespace)'`,
+    },
+    {
+      expression: deployment(
         `!(request.namespace in variables.secrets) || (` +
           `(!has(${pod}.volumes) || ${pod}.volumes.all(v, (!has(v.secret) || (has(v.secret.secretName) && v.secret.secretName in variables.secrets[request.namespace])) && ` +
           `(!has(v.projected) || !has(v.projected.sources) || v.projected.sources.all(s, !has(s.secret) || (has(s.secret.name) && s.secret.name in variables.secrets[request.namespace]))))) && ` +
@@ -390,6 +415,13 @@ export function workloadPolicy(ctx: PolicyContext): KubeObject {
           `has(object.spec.selector) && ${fork} in object.spec.selector && object.spec.selector[${fork}] == variables.newFork`,
       ),
       messageExpression: `${what} + ': a fork\\'s Service is a ClusterIP Service without externalIPs that selects ${LABELS.fork}: ' + variables.newFork`,
+    },
+    {
+      // Others act on a Service from outside: getambassador.io/config is whole Emissary resources
+      // (a Mapping for a shared host, an AuthService), external-dns publishes names, cloud
+      // controllers configure load balancers. A copy keeps Istio's only (fork/copy.ts).
+      expression: service(`!has(object.metadata.annotations) || object.metadata.annotations.all(k, k.matches('(^|\\\\.)istio\\\\.io/') || k.startsWith('forkstack.dev/') || k.startsWith('pulumi.com/'))`),
+      messageExpression: `${what} + ': a fork\\'s Service may carry only Istio\\'s, forkstack\\'s and Pulumi\\'s annotations (getambassador.io/config, for one, would configure the shared gateway)'`,
     },
   ];
   return policy(
@@ -456,6 +488,14 @@ export function routePolicy(ctx: PolicyContext): KubeObject {
         messageExpression: `${what} + ': a fork may add, change or remove only its own routes (forkstack-<fork>, matching ${ctx.headerName} exactly); the other routes must stay as they are, in order'`,
       },
       {
+        // Order and count too: swapping or duplicating another fork's routes changes which of its
+        // variants its requests take (or sends them to a retired target).
+        expression:
+          `request.operation != 'UPDATE' || variables.newRoutes.filter(r, ${fork("r")} && !(${routeFork("r")} in variables.touched)) == ` +
+          `variables.oldRoutes.filter(r, ${fork("r")} && !(${routeFork("r")} in variables.touched) && (!${retired("r")} || r in variables.newRoutes))`,
+        messageExpression: `${what} + ': the routes of other forks stay as they are, in order (a retired one may only be removed)'`,
+      },
+      {
         expression: `request.operation != 'UPDATE' || !(${onTop("variables.oldRoutes")}) || ${onTop("variables.newRoutes")}`,
         messageExpression: `${what} + ': fork routes stay above every other route'`,
       },
@@ -495,7 +535,10 @@ export function routePolicy(ctx: PolicyContext): KubeObject {
           `labelled ${LABELS.managedBy}: ${MANAGED_BY} and annotated ${LABELS.createdBy}: ${MANAGED_BY}, nothing else'`,
       },
       {
-        expression: `request.operation != 'DELETE' || (${created("oldObject")} && variables.oldRoutes.all(r, ${fork("r")} || r == ${defaultRoute("variables.oldHost")}))`,
+        expression:
+          `request.operation != 'DELETE' || (${created("oldObject")} && oldObject.spec.all(k, k in ['hosts', 'http']) && ` +
+          `has(oldObject.metadata.labels) && oldObject.metadata.labels == {${celString(LABELS.managedBy)}: ${celString(MANAGED_BY)}} && ` +
+          `variables.oldRoutes.all(r, ${fork("r")} || r == ${defaultRoute("variables.oldHost")}))`,
         messageExpression: `${what} + ': a fork may delete only a VirtualService forkstack created that holds nothing but fork routes and its default route'`,
       },
     ],
@@ -564,6 +607,19 @@ export function mappingPolicy(ctx: PolicyContext): KubeObject {
           `request.operation == 'DELETE' || (has(object.spec.add_request_headers) && ${h} in object.spec.add_request_headers && ` +
           `has(${header}.value) && ${header}.value == variables.newFork && has(${header}.append) && ${header}.append == false)`,
         messageExpression: `${id} + ' must set ${ctx.headerName}: ' + variables.newFork + ' with append: false, so a client cannot send another fork\\'s id'`,
+      },
+      {
+        // Envoy lower-cases header names: a second spelling of the fork header could win over the
+        // first. Pseudo-headers, host and hop-by-hop headers make Envoy refuse the gateway's whole
+        // route configuration, for everyone.
+        expression:
+          `request.operation == 'DELETE' || !has(object.spec.add_request_headers) || object.spec.add_request_headers.all(k, k == ${h} || ` +
+          `(k.lowerAscii() != ${h} && k.matches('^[a-z0-9][a-z0-9!#$%&*+.^_|~-]*$') && !(k in ${celList(FORBIDDEN_HEADERS)})))`,
+        messageExpression: `${id} + ': a fork\\'s Mapping may add only lowercase header names that are not ${ctx.headerName} spelt otherwise, host or hop-by-hop'`,
+      },
+      {
+        expression: `request.operation == 'DELETE' || !has(object.spec.prefix) || object.spec.prefix.startsWith('/')`,
+        messageExpression: `${id} + ': a fork\\'s Mapping prefix is a path starting with /'`,
       },
       {
         expression: `request.operation == 'DELETE' || (has(object.spec.ambassador_id) && object.spec.ambassador_id == [${celString(ctx.ambassadorId)}])`,

@@ -21,3 +21,24 @@ export const BASELINE: { readonly capabilities: readonly string[]; readonly sysc
   ],
   seLinuxTypes: ["", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"],
 };
+
+/**
+ * Pod annotations through which a pod gets more than its spec says, so a copy's pods may not carry
+ * them: Istio's sidecar injector builds the istio-proxy and istio-init containers from them (image,
+ * extra volumes of any kind — a hostPath, any Secret —, root with NET_ADMIN for TPROXY or
+ * capNetBindService, a core-dump init container that runs privileged, other templates), and the
+ * injected pod is created by the ReplicaSet controller, which the fork policy never sees
+ * (https://istio.io/latest/docs/reference/config/annotations/). The legacy seccomp annotations could
+ * still ask for `unconfined` on older kubelets.
+ */
+export const FORBIDDEN_POD_ANNOTATIONS: readonly string[] = [
+  "sidecar.istio.io/userVolume",
+  "sidecar.istio.io/userVolumeMount",
+  "sidecar.istio.io/proxyImage",
+  "sidecar.istio.io/interceptionMode",
+  "sidecar.istio.io/capNetBindService",
+  "sidecar.istio.io/bootstrapOverride",
+  "sidecar.istio.io/enableCoreDump",
+  "inject.istio.io/templates",
+];
+export const FORBIDDEN_POD_ANNOTATION_PREFIXES: readonly string[] = ["seccomp.security.alpha.kubernetes.io/", "container.seccomp.security.alpha.kubernetes.io/"];

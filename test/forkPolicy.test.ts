@@ -404,6 +404,14 @@ describe("a hostile member's requests are refused", () => {
     });
   });
 
+  it("refuses deleting forkstack's VirtualService once the platform gave it more than forkstack's shape", () => {
+    const bound = clone(cart()) as any;
+    bound.spec.http = bound.spec.http.filter((r: any) => r.name === "default");
+    expect(check(policies.routes, { operation: "DELETE", oldObject: bound })).toEqual(ok);
+    bound.spec.gateways = ["mesh", "shop/public-gw"];
+    refused(policies.routes, { operation: "DELETE", oldObject: bound }, /may delete only a VirtualService forkstack created/);
+  });
+
   describe("class 2: metadata of shared objects", () => {
     it("refuses ownerReferences on an app team's VirtualService (the garbage collector would delete it)", () => {
       const after = clone(APP_VS);
@@ -459,6 +467,58 @@ describe("a hostile member's requests are refused", () => {
         refused(policies.workloads, { operation: "CREATE", object: d }, message);
       });
     }
+
+    for (const [key, value] of [
+      ["sidecar.istio.io/userVolume", '{"host":{"hostPath":{"path":"/"}}}'],
+      ["sidecar.istio.io/proxyImage", "evil.example.com/proxy:1"],
+      ["sidecar.istio.io/interceptionMode", "TPROXY"],
+      ["inject.istio.io/templates", "evil"],
+      ["seccomp.security.alpha.kubernetes.io/pod", "unconfined"],
+    ]) {
+      it(`refuses a copy whose pods carry ${key} (Istio's injector, or a legacy profile, would give them more than their spec)`, () => {
+        const d = copy();
+        d.spec.template.metadata.annotations = { ...(d.spec.template.metadata.annotations ?? {}), [key]: value };
+        refused(policies.workloads, { operation: "CREATE", object: d }, /a copy's pods may not carry sidecar.istio.io\/userVolume/);
+      });
+    }
+
+    it("admits the Istio annotations copies carry from shared pods", () => {
+      const d = copy();
+      d.spec.template.metadata.annotations = { "sidecar.istio.io/inject": "true", "proxy.istio.io/config": '{"holdApplicationUntilProxyStarts": true}', "prometheus.io/scrape": "true" };
+      expect(check(policies.workloads, { operation: "CREATE", object: d })).toEqual(ok);
+    });
+
+    it("refuses a required pod anti-affinity that could keep shared pods from scheduling, and admits one scoped to the fork", () => {
+      const term = (labelSelector: object, extra: object = {}) => ({ topologyKey: "topology.kubernetes.io/zone", labelSelector, ...extra });
+      const withTerm = (t: object) => {
+        const d = copy();
+        pod(d).affinity = { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [t] } };
+        return d;
+      };
+      for (const t of [
+        term({ matchExpressions: [{ key: "app", operator: "Exists" }] }, { namespaceSelector: {} }),
+        term({ matchLabels: { app: "api" } }),
+        term({ matchLabels: { [LABELS.fork]: "alice" } }, { namespaces: ["payments"] }),
+      ]) {
+        refused(policies.workloads, { operation: "CREATE", object: withTerm(t) }, /required pod anti-affinity may select only its fork's pods/);
+      }
+      expect(check(policies.workloads, { operation: "CREATE", object: withTerm(term({ matchLabels: { [LABELS.fork]: "alice", app: "api-alice" } })) })).toEqual(ok);
+    });
+
+    it("refuses deleting a copy so that its ReplicaSet is orphaned (it would keep running)", () => {
+      for (const options of [{ propagationPolicy: "Orphan" }, { orphanDependents: true }]) {
+        refused(policies.workloads, { operation: "DELETE", oldObject: copy(), options }, /may not orphan what its objects own/);
+      }
+      expect(check(policies.workloads, { operation: "DELETE", oldObject: copy(), options: { propagationPolicy: "Background" } })).toEqual(ok);
+    });
+
+    it("refuses a fork Service that carries Emissary configuration (or any annotation but Istio's, forkstack's and Pulumi's)", () => {
+      const svc = find("Service", "api-alice") as any;
+      svc.metadata.annotations = { ...(svc.metadata.annotations ?? {}), "getambassador.io/config": "apiVersion: getambassador.io/v3alpha1\nkind: Mapping\nname: takeover\nhostname: shop.dev.example.com" };
+      refused(policies.workloads, { operation: "CREATE", object: svc }, /may carry only Istio's, forkstack's and Pulumi's annotations/);
+      svc.metadata.annotations = { "networking.istio.io/exportTo": ".", "pulumi.com/skipAwait": "true", [LABELS.stack]: "organization/forkstack/alice" };
+      expect(check(policies.workloads, { operation: "CREATE", object: svc })).toEqual(ok);
+    });
 
     it("refuses the same on an update of the fork's own copy", () => {
       const d = copy();
@@ -558,6 +618,27 @@ describe("a hostile member's requests are refused", () => {
       });
     }
 
+    for (const [name, headers] of [
+      ["the fork header spelt in capitals (Envoy lower-cases it, and the second may win)", { "X-Fork-Identifier": { value: "bob", append: false } }],
+      ["a pseudo-header", { ":path": { value: "/admin", append: false } }],
+      ["host", { host: { value: "shop.dev.example.com", append: false } }],
+      ["a hop-by-hop header", { connection: { value: "close", append: false } }],
+    ] as const) {
+      it(`refuses a fork Mapping that adds ${name}`, () => {
+        const m = aliceMapping() as any;
+        Object.assign(m.spec.add_request_headers, headers);
+        refused(policies.mappings, { operation: "CREATE", object: m }, /may add only lowercase header names that are not x-fork-identifier spelt otherwise, host or hop-by-hop/);
+      });
+    }
+
+    it("admits a fork Mapping that adds the fork's own headers, and refuses a prefix that is not a path", () => {
+      const m = aliceMapping() as any;
+      m.spec.add_request_headers["x-feature-flags"] = { value: "new-checkout=on", append: false };
+      expect(check(policies.mappings, { operation: "CREATE", object: m })).toEqual(ok);
+      m.spec.prefix = "admin";
+      refused(policies.mappings, { operation: "CREATE", object: m }, /prefix is a path starting with \//);
+    });
+
     it("refuses a fork id the config would refuse (checked on the server too)", () => {
       const m = aliceMapping() as any;
       m.metadata.labels[LABELS.fork] = "Alice_1";
@@ -597,7 +678,26 @@ describe("a hostile member's requests are refused", () => {
       const moved = clone(both) as any;
       const bob = moved.spec.http.findIndex((r: any) => r.name === "forkstack-bob");
       moved.spec.http.push(...moved.spec.http.splice(bob, 1));
-      refused(policies.routes, { operation: "UPDATE", oldObject: both, object: moved }, /fork routes stay above every other route/);
+      refused(policies.routes, { operation: "UPDATE", oldObject: both, object: moved }, /the routes of other forks stay as they are, in order/);
+      const alone = addForkRoutes(clone(APP_VS), claim("bob"));
+      const below = clone(alone) as any;
+      // Its last route moved to the end: bob's routes keep their order, but one is now below the app's.
+      below.spec.http.push(...below.spec.http.splice(1, 1));
+      expect(below.spec.http.map((r: any) => r.name).slice(-1)).toEqual(["forkstack-bob--1"]);
+      refused(policies.routes, { operation: "UPDATE", oldObject: alone, object: below }, /fork routes stay above every other route/);
+    });
+
+    it("refuses swapping another fork's route variants, or duplicating one of its routes", () => {
+      const both = addForkRoutes(addForkRoutes(clone(APP_VS), claim("bob")), claim("alice"));
+      const swapped = clone(both) as any;
+      const i = swapped.spec.http.findIndex((r: any) => r.name === "forkstack-bob");
+      const j = swapped.spec.http.findIndex((r: any) => r.name === "forkstack-bob--1");
+      expect(j).toBeGreaterThan(i);
+      [swapped.spec.http[i], swapped.spec.http[j]] = [swapped.spec.http[j], swapped.spec.http[i]];
+      refused(policies.routes, { operation: "UPDATE", oldObject: both, object: swapped }, /the routes of other forks stay as they are, in order/);
+      const doubled = clone(both) as any;
+      doubled.spec.http.unshift(clone(doubled.spec.http[i]));
+      refused(policies.routes, { operation: "UPDATE", oldObject: both, object: doubled }, /the routes of other forks stay as they are, in order/);
     });
 
     it("admits removing another fork's retired route (forks leaving together leave theirs to the last one out)", () => {

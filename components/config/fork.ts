@@ -71,8 +71,8 @@ export function validateForkId(id: unknown): string {
   return id;
 }
 
-/** Headers Envoy will not let a route add or that belong to one connection (RFC 9110 §7.6.1). */
-const FORBIDDEN_HEADERS = ["host", "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "proxy-authenticate", "proxy-authorization", "content-length"];
+/** Headers Envoy will not let a route add or that belong to one connection (RFC 9110 §7.6.1); the fork policy refuses them in a fork's Mapping too. */
+export const FORBIDDEN_HEADERS: readonly string[] = ["host", "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "proxy-authenticate", "proxy-authorization", "content-length"];
 export const MAX_HEADER_VALUE = 1024;
 
 /**

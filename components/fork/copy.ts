@@ -95,6 +95,22 @@ const SERVER_SET_METADATA = ["uid", "resourceVersion", "creationTimestamp", "man
  */
 const POD_SPEC_DROPPED = ["priorityClassName", "priority"];
 
+/**
+ * The pod spec without `affinity.podAntiAffinity`: its terms select the shared pods by their labels
+ * (spread me away from other `app: api` pods), and the scheduler keeps every new pod those terms
+ * select away from the copy's pods too — shared pods included. A copy runs a replica or two; it has
+ * nothing to spread. The fork policy refuses required terms that could select other pods.
+ */
+function withoutAntiAffinity<T extends Record<string, unknown>>(spec: T): T {
+  const affinity = spec.affinity as { podAntiAffinity?: unknown } | undefined;
+  if (affinity?.podAntiAffinity === undefined) return spec;
+  const { podAntiAffinity: _dropped, ...rest } = affinity;
+  const out: Record<string, unknown> = { ...spec };
+  if (Object.keys(rest).length === 0) delete out.affinity;
+  else out.affinity = rest;
+  return out as T;
+}
+
 /** Annotations that describe the shared object's history, not the copy. */
 const DROPPED_ANNOTATIONS = ["deployment.kubernetes.io/revision", "kubectl.kubernetes.io/last-applied-configuration"];
 
@@ -253,7 +269,7 @@ export function copyDeployment(sharedDeployment: KubeObject, sharedService: Kube
       template: {
         ...template,
         metadata: { ...templateMetadata, labels: podLabels },
-        spec: { ...omit(template.spec ?? {}, dropped), containers, ...(opts.serviceAccount !== undefined ? { serviceAccountName: opts.serviceAccount } : {}) },
+        spec: { ...withoutAntiAffinity(omit(template.spec ?? {}, dropped)), containers, ...(opts.serviceAccount !== undefined ? { serviceAccountName: opts.serviceAccount } : {}) },
       },
     },
   };

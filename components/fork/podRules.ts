@@ -9,7 +9,7 @@
  */
 import { ContainerResources, QUANTITY } from "../config";
 import type { KubeObject } from "../kube/objects";
-import { BASELINE } from "../podSecurity";
+import { BASELINE, FORBIDDEN_POD_ANNOTATION_PREFIXES, FORBIDDEN_POD_ANNOTATIONS } from "../podSecurity";
 
 /** What the base allows a copy in one namespace. */
 export interface PodRules {
@@ -112,6 +112,9 @@ function baselineProblem(pod: PodSpec, annotations: Record<string, string>): str
     if (s?.procMount !== undefined && s.procMount !== null && s.procMount !== "Default") return `unmasks /proc in ${who} (procMount: ${s.procMount})`;
   }
   for (const [key, value] of Object.entries(annotations)) {
+    if (FORBIDDEN_POD_ANNOTATIONS.includes(key) || FORBIDDEN_POD_ANNOTATION_PREFIXES.some((p) => key.startsWith(p))) {
+      return `has the pod annotation ${key}, with which a pod gets more than its spec says (Istio's injector or a legacy seccomp profile)`;
+    }
     if (key.startsWith(APPARMOR_ANNOTATION) && value !== "runtime/default" && !value.startsWith("localhost/")) {
       return `runs container "${key.slice(APPARMOR_ANNOTATION.length)}" without AppArmor (annotation ${key}: ${value})`;
     }

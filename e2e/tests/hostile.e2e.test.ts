@@ -198,7 +198,13 @@ const RULE = {
   fields: /a fork may change only its routes; hosts, gateways, tcp, tls, exportTo, labels and annotations must stay/,
   metadata: /a fork may not set or change ownerReferences or finalizers/,
   notOwned: /fork (alice|pr-7|alice2) is not owned by h-mallory/,
-  onTop: /fork routes stay above every other route/,
+  onTop: /fork routes stay above every other route|the routes of other forks stay as they are, in order/,
+  otherForks: /the routes of other forks stay as they are, in order/,
+  podAnnotations: /a copy's pods may not carry sidecar.istio.io\/userVolume/,
+  antiAffinity: /required pod anti-affinity may select only its fork's pods/,
+  serviceAnnotations: /may carry only Istio's, forkstack's and Pulumi's annotations/,
+  orphan: /a fork may not orphan what its objects own/,
+  mappingHeaders: /may add only lowercase header names that are not x-fork-identifier spelt otherwise, host or hop-by-hop/,
   delegate: /a fork route may not delegate/,
   meshOnly: /every match of a fork route applies to the mesh only/,
   deleteVs: /a fork may delete only a VirtualService forkstack created/,
@@ -373,6 +379,8 @@ describe("a hostile member of the fork group against the real API server", { tim
       ["retire alice's route (rename it --gone)", () => send(mallory, "json", appVirtualService, [{ op: "replace", path: `/spec/http/${aliceAt}/name`, value: "forkstack-alice--gone" }]), RULE.notOwned],
       ["point alice's route at mallory's copy", () => send(mallory, "json", appVirtualService, [{ op: "replace", path: `/spec/http/${aliceAt}/route/0/destination/host`, value: "api-mallory.h-shop.svc.cluster.local" }]), RULE.notOwned],
       ["move alice's route below the app's routes", () => send(mallory, "json", appVirtualService, [{ op: "move", from: `/spec/http/${aliceAt}`, path: "/spec/http/-" }]), RULE.onTop],
+      ["swap alice's two route variants", () => send(mallory, "json", appVirtualService, [{ op: "move", from: `/spec/http/${aliceAt + 1}`, path: `/spec/http/${aliceAt}` }]), RULE.otherForks],
+      ["duplicate alice's route", () => send(mallory, "json", appVirtualService, [{ op: "add", path: "/spec/http/0", value: vsApi.spec.http[aliceAt] }]), RULE.otherForks],
       ["add a route for alice2 (an id alice's prefixes)", () => send(mallory, "json", appVirtualService, [{ op: "add", path: "/spec/http/0", value: forkRoute("alice2") }]), RULE.notOwned],
       ["server-side apply a route for alice", () => send(mallory, "apply", appVirtualService, { apiVersion: VS, kind: "VirtualService", metadata: { name: "api", namespace: NS }, spec: { http: [forkRoute("alice"), ...vsApi.spec.http.filter((r: any) => r.name !== routeName("alice"))] } }), RULE.notOwned],
       ["add mallory's route and export the VirtualService everywhere", () => send(mallory, "json", appVirtualService, [{ op: "add", path: "/spec/http/0", value: forkRoute("mallory") }, { op: "add", path: "/spec/exportTo", value: ["*"] }]), RULE.fields],
@@ -396,6 +404,9 @@ describe("a hostile member of the fork group against the real API server", { tim
       ["give the copy's pods a shared value under a label nobody selects today", () => send(mallory, "create", dep((d) => (d.spec.template.metadata.labels["app.kubernetes.io/name"] = "api"))), RULE.podLabels],
       ["run 50 replicas", () => send(mallory, "create", dep((d) => (d.spec.replicas = 50))), RULE.replicas],
       ["request 64 CPUs", () => send(mallory, "create", dep((d) => (pod(d).containers[0].resources = { requests: { cpu: "64" } }))), RULE.resources],
+      ["mount the node's / through Istio's injector (sidecar.istio.io/userVolume)", () => send(mallory, "create", dep((d) => (d.spec.template.metadata.annotations = { "sidecar.istio.io/userVolume": '{"root":{"hostPath":{"path":"/"}}}', "sidecar.istio.io/userVolumeMount": '{"root":{"mountPath":"/host"}}' }))), RULE.podAnnotations],
+      ["run its own proxy image as the sidecar", () => send(mallory, "create", dep((d) => (d.spec.template.metadata.annotations = { "sidecar.istio.io/proxyImage": "evil.example.com/proxy:1" }))), RULE.podAnnotations],
+      ["keep every pod with an app label off its zones (required anti-affinity)", () => send(mallory, "create", dep((d) => (pod(d).affinity = { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: "topology.kubernetes.io/zone", namespaceSelector: {}, labelSelector: { matchExpressions: [{ key: "app", operator: "Exists" }] } }] } }))), RULE.antiAffinity],
       ["set a priority class", () => send(mallory, "create", dep((d) => (pod(d).priorityClassName = "system-cluster-critical"))), RULE.priority],
       ["mount an unlisted Secret in the namespace that lists them", () => send(mallory, "create", dep((d) => (pod(d).volumes = [{ name: "s", secret: { secretName: "pay-db-root" } }]), inPay())), RULE.secrets],
       ["read an unlisted Secret into the environment", () => send(mallory, "create", dep((d) => (pod(d).containers[0].envFrom = [{ secretRef: { name: "pay-db-root" } }]), inPay())), RULE.secrets],
@@ -405,6 +416,7 @@ describe("a hostile member of the fork group against the real API server", { tim
       ["create a Service with externalIPs (CVE-2020-8554)", () => send(mallory, "create", svc((s) => (s.spec.externalIPs = ["203.0.113.10"]))), RULE.service],
       ["create a Service that selects the shared pods", () => send(mallory, "create", svc((s) => (s.spec.selector = { app: "api" }))), RULE.service],
       ["create a Service named like a shared one to come", () => send(mallory, "create", svc((s) => (s.metadata.name = "payments"))), RULE.copyName],
+      ["configure the shared gateway through a Service annotation (getambassador.io/config)", () => send(mallory, "create", svc((s) => (s.metadata.annotations = { "getambassador.io/config": "apiVersion: getambassador.io/v3alpha1\nkind: Mapping\nname: takeover\nambassador_id: [fork-proxy-ambassador]\nhostname: shop.dev.example.com\nprefix: /\nservice: api-mallory.h-shop:80\nprecedence: 1000\n" }))), RULE.serviceAnnotations],
       ["create an unlabelled Deployment", () => send(mallory, "create", dep((d) => delete d.metadata.labels[LABELS.fork])), RULE.unlabelled],
       ["relabel the shared Service (PUT)", async () => send(mallory, "put", { ...(await live(sharedService)), metadata: { ...(await live(sharedService)).metadata, labels: { [LABELS.fork]: "mallory" } } }), RULE.shared],
       ["change the shared Deployment's image (JSON Patch)", () => send(mallory, "json", sharedDeployment, [{ op: "replace", path: "/spec/template/spec/containers/0/image", value: "evil:1" }]), RULE.shared],
@@ -428,6 +440,8 @@ describe("a hostile member of the fork group against the real API server", { tim
       ["override Envoy's route configuration", () => send(mallory, "create", mapping((m) => (m.spec.envoy_override = { per_filter_config: {} }))), RULE.mappingFields],
       ["shadow traffic", () => send(mallory, "create", mapping((m) => (m.spec.shadow = true))), RULE.mappingFields],
       ["outrank the shared Mapping with precedence", () => send(mallory, "create", mapping((m) => (m.spec.precedence = 1000))), RULE.mappingFields],
+      ["add the fork header spelt in capitals, as alice", () => send(mallory, "create", mapping((m) => (m.spec.add_request_headers["X-Fork-Identifier"] = { value: "alice", append: false }))), RULE.mappingHeaders],
+      ["add a :path header (Envoy would refuse the gateway's whole route configuration)", () => send(mallory, "create", mapping((m) => (m.spec.add_request_headers[":path"] = { value: "/admin", append: false }))), RULE.mappingHeaders],
       ["let clients append to the fork header", () => send(mallory, "create", mapping((m) => (m.spec.add_request_headers[HEADER].append = true))), RULE.header],
       ["use an id the config refuses", () => send(mallory, "create", mapping((m) => (m.metadata.labels[LABELS.fork] = "Mallory_1"))), RULE.forkId],
       ["delete the shared host's Mapping", () => send(mallory, "delete", sharedShopMapping), RULE.notForkMapping],
@@ -485,6 +499,10 @@ describe("a hostile member of the fork group against the real API server", { tim
     const w = addRoutesWrite(vs, claim("mallory"));
     const res = await send(mallory, "json", vs, (w as any).ops);
     assert.equal(res.status, 200, res.body?.message);
+    // Deleting the copy so that its ReplicaSet would be orphaned (and keep running) is refused.
+    const orphaning = await request(mallory.rest, "DELETE", `${await pathFor(mine.deployment)}?propagationPolicy=Orphan`);
+    assert.equal(orphaning.status, 403, JSON.stringify(orphaning.body));
+    assert.match(orphaning.body.message, RULE.orphan);
     const withMine = await live(appVirtualService);
     const at = withMine.spec.http.findIndex((r: any) => r.name === routeName("mallory"));
     const out = await send(mallory, "json", withMine, [{ op: "test", path: `/spec/http/${at}/name`, value: routeName("mallory") }, { op: "remove", path: `/spec/http/${at}` }]);

@@ -112,6 +112,18 @@ describe("copyDeployment", () => {
     expect(podLabelsOf(copyDeployment(labelled, service, opts()))["sidecar.istio.io/inject"]).toBe("true");
   });
 
+  it("does not carry the shared pods' anti-affinity (its terms select shared pods, which the scheduler would keep away from the copy's)", () => {
+    const spread = structuredClone(deployment) as any;
+    const zone = { weight: 1, preference: { matchExpressions: [{ key: "zone", operator: "In", values: ["a"] }] } };
+    spread.spec.template.spec.affinity = {
+      nodeAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [zone] },
+      podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: { app: "api" } } }] },
+    };
+    expect(spec(copyDeployment(spread, service, opts())).template.spec.affinity).toEqual({ nodeAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [zone] } });
+    spread.spec.template.spec.affinity = { podAntiAffinity: spread.spec.template.spec.affinity.podAntiAffinity };
+    expect(spec(copyDeployment(spread, service, opts())).template.spec).not.toHaveProperty("affinity");
+  });
+
   it("does not carry the shared pods' priority, with which it could preempt them", () => {
     const urgent = structuredClone(deployment) as any;
     urgent.spec.template.spec.priorityClassName = "business-critical";

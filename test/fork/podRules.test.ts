@@ -115,6 +115,16 @@ describe("copyPodProblem: Pod Security baseline", () => {
     );
   });
 
+  it("refuses an annotation through which Istio's injector gives the pod more than its spec (an extra volume)", () => {
+    expect(problem({}, {}, { "sidecar.istio.io/userVolume": '{"host":{"hostPath":{"path":"/"}}}' })).toBe(
+      "has the pod annotation sidecar.istio.io/userVolume, with which a pod gets more than its spec says (Istio's injector or a legacy seccomp profile)",
+    );
+  });
+
+  it("refuses a legacy seccomp annotation", () => {
+    expect(problem({}, {}, { "seccomp.security.alpha.kubernetes.io/pod": "unconfined" })).toMatch(/has the pod annotation seccomp.security.alpha.kubernetes.io\/pod/);
+  });
+
   it("admits the AppArmor annotations runtime/default and localhost/<profile>", () => {
     const annotations = { "container.apparmor.security.beta.kubernetes.io/api": "runtime/default", "container.apparmor.security.beta.kubernetes.io/log": "localhost/k8s-log", "sidecar.istio.io/inject": "true" };
     expect(problem({}, {}, annotations)).toBeUndefined();

@@ -25,6 +25,8 @@ export interface AdmissionRequest {
   oldObject?: KubeObject;
   groups?: string[];
   username?: string;
+  /** The request's options (CreateOptions, UpdateOptions, DeleteOptions), e.g. { propagationPolicy: "Orphan" }. */
+  options?: Record<string, unknown>;
   /** ClusterRoles and ClusterRoleBindings the authorizer answers from; undefined: it allows everything. */
   rbac?: KubeObject[];
 }
@@ -135,6 +137,7 @@ export function admit(policy: KubeObject, req: AdmissionRequest): Verdict {
     namespace: obj.metadata.namespace ?? "",
     name: obj.metadata.name,
     userInfo: { username, groups },
+    ...(req.options === undefined ? {} : { options: req.options }),
   });
   const env: Record<string, unknown> = {
     request,

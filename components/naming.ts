@@ -34,7 +34,8 @@ export const MANAGED_BY = "forkstack";
 /**
  * Pod labels that enrol a pod in the mesh and select nobody's traffic: a copy keeps them as they are
  * so it gets its sidecar like the shared pods (https://istio.io/latest/docs/setup/additional-setup/sidecar-injection/#controlling-the-injection-policy),
- * and the fork policy admits them unchanged for the same reason. Every other pod label of a copy ends in `-<fork>`.
+ * and the fork policy admits them unchanged for the same reason. Every other pod label value of a copy ends in
+ * `-forkstack-<fork>` (FORK_LABEL_SUFFIX, forkLabelValue).
  */
 export const MESH_POD_LABELS: readonly string[] = ["sidecar.istio.io/inject", "istio.io/rev"];
 
@@ -59,34 +60,51 @@ export function boundedName(parts: readonly string[], max = MAX_LABEL): string {
 }
 
 /**
- * `<base>-<fork>` in at most `max` characters, always ending in `-<fork>`: when too long, the base is
- * cut and a hash of the whole inserted (`<head>-<hash>-<fork>`), so distinct inputs stay distinct.
- * The admission policies (forkPolicy.ts) check that suffix on the server: what a copy renames ends
- * in its own fork id, so a copy can never carry a shared selector's value or a shared name.
+ * `<base><separator><fork>` in at most `max` characters, always ending in `<separator><fork>`: when
+ * too long, the base is cut and a hash of the whole inserted (`<head>-<hash><separator><fork>`), so
+ * distinct inputs stay distinct. The separator is `-` for names (copyName) and FORK_LABEL_SUFFIX for
+ * label values (forkLabelValue). The admission policies (forkPolicy.ts) check that suffix on the server.
  * A fork id is at most 30 characters (config MAX_FORK_ID_LENGTH), which leaves the head room.
  */
-export function forkSuffixed(base: string, forkId: string, max = MAX_LABEL): string {
-  const full = `${base}-${forkId}`;
+export function forkSuffixed(base: string, forkId: string, max = MAX_LABEL, separator = "-"): string {
+  const tail = `${separator}${forkId}`;
+  const full = `${base}${tail}`;
   if (full.length <= max) return full;
   const hash = shortHash(full);
-  const head = base.slice(0, max - forkId.length - hash.length - 2).replace(/[^A-Za-z0-9]+$/, "");
-  return `${head}-${hash}-${forkId}`;
+  const head = base.slice(0, max - tail.length - hash.length - 1).replace(/[^A-Za-z0-9]+$/, "");
+  // A hash is hex, so the result still starts with an alphanumeric when nothing of the base fits.
+  return head === "" ? `${hash}${tail}` : `${head}-${hash}${tail}`;
 }
 
-/** Kubernetes name of a fork's copy of a Service or Deployment: `<name>-<fork>`, at most 63, ending in `-<fork>`. */
+/**
+ * Kubernetes name of a fork's copy of a Service or Deployment: `<name>-<fork>`, at most 63, ending in
+ * `-<fork>` (the fork policy checks `name.endsWith('-' + fork)`). Names keep this short suffix;
+ * pod label values end in FORK_LABEL_SUFFIX instead (forkLabelValue).
+ */
 export function copyName(name: string, forkId: string): string {
   return forkSuffixed(name, forkId);
 }
 
 /**
+ * What every pod label value of a copy ends in, before the fork id: the admission policy
+ * (forkPolicy.ts) checks `value.endsWith(FORK_LABEL_SUFFIX + fork)` for every pod label of a copy
+ * but the mesh ones (MESH_POD_LABELS). A bare `-<fork>` would be forgeable: a shared selector value
+ * such as `web-api` already ends in `-api`, so whoever owns fork `api` could give its pods that value
+ * and be selected by the shared Service. No app team's label value plausibly ends in `-forkstack-<fork>`.
+ */
+export const FORK_LABEL_SUFFIX = "-forkstack-";
+
+/**
  * The value a copy's pods carry for a label of the shared pods, so no shared selector matches them
- * (selectors are equality-only). At most 63, a valid label value, ending in `-<fork>`.
+ * (selectors are equality-only): `<value>-forkstack-<fork>`, e.g. `api` → `api-forkstack-alice`.
+ * At most 63 characters and a valid label value, always ending in `-forkstack-<fork>`; when too long,
+ * `<head>-<hash>-forkstack-<fork>` (see forkSuffixed).
  */
 export function forkLabelValue(sharedValue: string, forkId: string): string {
   // Label values must start with an alphanumeric character (a fork id ends with one); an empty
-  // value still gets a head, so the result ends in `-<fork>` like every other.
+  // value still gets a head, so the result is `fork-forkstack-<fork>` and ends like every other.
   const base = sharedValue.replace(/^[^A-Za-z0-9]+/, "");
-  return forkSuffixed(base === "" ? "fork" : base, forkId);
+  return forkSuffixed(base === "" ? "fork" : base, forkId, MAX_LABEL, FORK_LABEL_SUFFIX);
 }
 
 /**

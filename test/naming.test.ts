@@ -4,6 +4,7 @@ import {
   copyName,
   dnsNameSlug,
   forkHost,
+  FORK_LABEL_SUFFIX,
   forkLabelValue,
   forkOfRoute,
   isRouteOfFork,
@@ -42,22 +43,45 @@ describe("naming", () => {
     expect(name.length).toBeLessThanOrEqual(63);
   });
 
-  it("ends every copy name and label value in -<fork>, shortened or not", () => {
-    for (const base of ["api", "s".repeat(60), "x".repeat(40) + "-.-"]) {
+  it("ends every copy name in -<fork> and every label value in -forkstack-<fork>, shortened or not", () => {
+    const LABEL_VALUE = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+    for (const base of ["api", "s".repeat(60), "x".repeat(40) + "-.-", "-_.", ".web"]) {
       for (const fork of ["alice", "pr-4812-checkout-redesign-x12"]) {
         expect(copyName(base, fork).endsWith(`-${fork}`)).toBe(true);
-        expect(forkLabelValue(base, fork).endsWith(`-${fork}`)).toBe(true);
         expect(copyName(base, fork).length).toBeLessThanOrEqual(63);
+        const value = forkLabelValue(base, fork);
+        expect(value.endsWith(`${FORK_LABEL_SUFFIX}${fork}`)).toBe(true);
+        expect(value.length).toBeLessThanOrEqual(63);
+        expect(value).toMatch(LABEL_VALUE);
       }
     }
-    expect(forkLabelValue("", "alice")).toBe("fork-alice");
+    expect(FORK_LABEL_SUFFIX).toBe("-forkstack-");
+    expect(forkLabelValue("", "alice")).toBe("fork-forkstack-alice");
+  });
+
+  it("keeps copy names short: <name>-<fork>, not the label suffix", () => {
+    expect(copyName("api", "alice")).toBe("api-alice");
+    expect(copyName("web-api", "checkout-v2")).toBe("web-api-checkout-v2");
   });
 
   it("makes label values that differ from the shared value and stay within 63 characters", () => {
-    expect(forkLabelValue("api", "alice")).toBe("api-alice");
+    expect(forkLabelValue("api", "alice")).toBe("api-forkstack-alice");
     const v = forkLabelValue("v".repeat(63), "alice");
     expect(v.length).toBeLessThanOrEqual(63);
     expect(v).toMatch(/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/);
+    expect(v).toMatch(/^v+-[0-9a-f]{8}-forkstack-alice$/);
+    expect(forkLabelValue("v".repeat(63), "alice")).toBe(v);
+    expect(forkLabelValue("v".repeat(62) + "w", "alice")).not.toBe(v);
+  });
+
+  it("gives no fork a label value that a shared value already has (the forgeable -<fork> suffix)", () => {
+    // A shared selector value `web-api` ends in `-api`, and `web-checkout-v2` in `-checkout-v2`: with a
+    // bare `-<fork>` suffix, whoever owns fork `api` or `checkout-v2` could carry them.
+    for (const [shared, fork] of [["web-api", "api"], ["web-checkout-v2", "checkout-v2"]]) {
+      expect(shared.endsWith(`${FORK_LABEL_SUFFIX}${fork}`)).toBe(false);
+      expect(forkLabelValue("web", fork)).toBe(`web-forkstack-${fork}`);
+      expect(forkLabelValue("web", fork)).not.toBe(shared);
+    }
   });
 
   it("names a fork's routes and recognises only its own", () => {

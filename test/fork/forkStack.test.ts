@@ -251,7 +251,7 @@ describe("ForkStack keeps every fork isolated (payments: three Services over one
     await runFork(cluster, { id: "alice", services: [ledger] });
     const pods = (cluster.get("apps/v1", "Deployment", "payments", "ledger-alice")!.spec as any).template.metadata.labels;
     const pdb = (cluster.get("policy/v1", "PodDisruptionBudget", "payments", "ledger")!.spec as any).selector.matchLabels;
-    expect([selects(pdb, pods), pods.app]).toEqual([false, "ledger-alice"]);
+    expect([selects(pdb, pods), pods.app]).toEqual([false, "ledger-forkstack-alice"]);
   });
 
   it("sends a fork request to the copy and a shared request to the shared pods", async () => {

@@ -22,13 +22,13 @@ describe("mock runtime", () => {
         const shared = k8s.core.v1.Service.get("shared", "shop/api");
         const copy = new k8s.core.v1.Service("copy", {
           metadata: { name: "api-alice", namespace: "shop" },
-          spec: { selector: shared.spec.selector.apply((s) => ({ ...s, app: "api-alice" })), ports: [{ port: 80 }] },
+          spec: { selector: shared.spec.selector.apply((s) => ({ ...s, app: "api-forkstack-alice" })), ports: [{ port: 80 }] },
         });
         return { copyName: copy.metadata.name };
       },
     });
     expect(result.outputs.copyName).toBe("api-alice");
-    expect(cluster.get("v1", "Service", "shop", "api-alice")?.spec).toEqual({ selector: { app: "api-alice" }, ports: [{ port: 80 }] });
+    expect(cluster.get("v1", "Service", "shop", "api-alice")?.spec).toEqual({ selector: { app: "api-forkstack-alice" }, ports: [{ port: 80 }] });
     expect(result.resources.find((r) => r.name === "shared")?.read).toBe(true);
   });
 

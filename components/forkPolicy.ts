@@ -16,7 +16,7 @@
  *   (forkOwnerRoles below, from forkstack:forkAccess.owners).
  * - Deployments and Services: only a fork's (label `forkstack.dev/fork`, names ending in `-<fork>`),
  *   never relabelled. A Deployment's pods carry the fork label and every other label value ends in
- *   `-<fork>` (no shared equality selector can pick them), run as a listed ServiceAccount, within
+ *   `-forkstack-<fork>` (no shared equality selector can pick them), run as a listed ServiceAccount, within
  *   Kubernetes' `baseline` Pod Security profile, without priority, with listed Secrets only (where
  *   the namespace lists them), at most maxForkReplicas replicas and the per-container ceiling. A
  *   Service is ClusterIP, without externalIPs, and selects the fork label.
@@ -48,7 +48,7 @@ import type { ForkAccessConfig, ForkOwner } from "./config/access";
 import { formatServiceRef, HostScheme, Upstream } from "./config/common";
 import { FORBIDDEN_HEADERS } from "./config/fork";
 import type { KubeObject } from "./kube/objects";
-import { LABELS, MANAGED_BY, MESH_POD_LABELS, ROUTE_PREFIX, TURN_LEASE_PREFIX } from "./naming";
+import { FORK_LABEL_SUFFIX, LABELS, MANAGED_BY, MESH_POD_LABELS, ROUTE_PREFIX, TURN_LEASE_PREFIX } from "./naming";
 import { BASELINE, FORBIDDEN_POD_ANNOTATION_PREFIXES, FORBIDDEN_POD_ANNOTATIONS } from "./podSecurity";
 
 export type { ForkAccessConfig, ServiceAccountRule } from "./config/access";
@@ -326,8 +326,8 @@ export function workloadPolicy(ctx: PolicyContext): KubeObject {
       messageExpression: `${what} + ': the selector and the pods of a fork\\'s Deployment must carry ${LABELS.fork}: ' + variables.newFork`,
     },
     {
-      expression: deployment(`!has(object.spec.template.metadata.labels) || object.spec.template.metadata.labels.all(k, k == ${fork} || k in ${celList(MESH_POD_LABELS)} || object.spec.template.metadata.labels[k].endsWith('-' + variables.newFork))`),
-      messageExpression: `${what} + ': every pod label value of a copy ends in -' + variables.newFork + ', so no shared Service selects its pods'`,
+      expression: deployment(`!has(object.spec.template.metadata.labels) || object.spec.template.metadata.labels.all(k, k == ${fork} || k in ${celList(MESH_POD_LABELS)} || object.spec.template.metadata.labels[k].endsWith('${FORK_LABEL_SUFFIX}' + variables.newFork))`),
+      messageExpression: `${what} + ': every pod label value of a copy ends in ${FORK_LABEL_SUFFIX}' + variables.newFork + ', so no shared Service selects its pods'`,
     },
     {
       expression: deployment(`!has(object.spec.replicas) || (object.spec.replicas >= 0 && object.spec.replicas <= ${ctx.maxForkReplicas})`),

@@ -451,8 +451,10 @@ describe("a hostile member's requests are refused", () => {
       ["a Windows host process", (d) => (pod(d).securityContext = { windowsOptions: { hostProcess: true } }), /unconfined/],
       ["a ServiceAccount the namespace does not list", (d) => (pod(d).serviceAccountName = "shop-deployer"), /must run as one of default/],
       ["the deprecated serviceAccount field", (d) => (pod(d).serviceAccount = "shop-deployer"), /must run as one of default/],
-      ["pods carrying the shared Service's selector value", (d) => (d.spec.template.metadata.labels.app = "api"), /every pod label value of a copy ends in -alice/],
-      ["pods carrying another label's shared value", (d) => (d.spec.template.metadata.labels["app.kubernetes.io/name"] = "api"), /ends in -alice/],
+      ["pods carrying the shared Service's selector value", (d) => (d.spec.template.metadata.labels.app = "api"), /every pod label value of a copy ends in -forkstack-alice/],
+      ["pods carrying another label's shared value", (d) => (d.spec.template.metadata.labels["app.kubernetes.io/name"] = "api"), /ends in -forkstack-alice/],
+      // A shared value that merely ends in -<fork> (fork alice-api, shared app web-alice-api) is not a fork's.
+      ["pods carrying a shared value that ends in -<fork>", (d) => (d.spec.template.metadata.labels.app = "web-alice"), /ends in -forkstack-alice/],
       ["a selector without the fork label", (d) => delete d.spec.selector.matchLabels["forkstack.dev/fork"], /selector and the pods of a fork's Deployment/],
       ["50 replicas", (d) => (d.spec.replicas = 50), /at most 3 replicas/],
       ["64 CPUs", (d) => (pod(d).containers[0].resources = { requests: { cpu: "64" } }), /at most cpu 2 and memory 4Gi/],
@@ -502,7 +504,7 @@ describe("a hostile member's requests are refused", () => {
       ]) {
         refused(policies.workloads, { operation: "CREATE", object: withTerm(t) }, /required pod anti-affinity may select only its fork's pods/);
       }
-      expect(check(policies.workloads, { operation: "CREATE", object: withTerm(term({ matchLabels: { [LABELS.fork]: "alice", app: "api-alice" } })) })).toEqual(ok);
+      expect(check(policies.workloads, { operation: "CREATE", object: withTerm(term({ matchLabels: { [LABELS.fork]: "alice", app: "api-forkstack-alice" } })) })).toEqual(ok);
     });
 
     it("refuses deleting a copy so that its ReplicaSet is orphaned (it would keep running)", () => {

@@ -172,7 +172,7 @@ export function forkPodLabels(sharedService: KubeObject, sharedDeployment: KubeO
   }
   const out: Labels = {};
   // Every label, not only the ones a selector seen today pins: the fork policy checks on the server
-  // that each value of a copy's pods ends in `-<fork>` (it cannot see which Services exist), and a
+  // that each value of a copy's pods ends in `-forkstack-<fork>` (it cannot see which Services exist), and a
   // Service created tomorrow may select on a label nobody selects on today.
   for (const [key, value] of Object.entries({ ...selected, ...template })) {
     // The template's value is what the pods carry: checkServiceFrontsDeployment ensures it equals the
@@ -233,7 +233,7 @@ export function copyDeployment(sharedDeployment: KubeObject, sharedService: Kube
   const template = spec.template ?? {};
   // The copy's selector is matchLabels only: the rewritten value of every key the shared selector
   // pins, plus the fork label. Keeping the shared matchExpressions would be wrong: `app In (api)`
-  // no longer matches pods labelled `app: api-alice`, and the API server rejects a Deployment whose
+  // no longer matches pods labelled `app: api-forkstack-alice`, and the API server rejects a Deployment whose
   // selector does not select its template ("selector does not match template labels"). Dropping
   // them is safe: the copy's selector only has to select its own pods, which carry exactly these
   // values, and the fork label keeps it off the shared pods and other forks' pods; the shared Service and the

@@ -216,7 +216,7 @@ const RULE = {
   hostPort: /may not use hostPort/,
   unconfined: /may not run unconfined/,
   serviceAccount: /must run as one of default/,
-  podLabels: /every pod label value of a copy ends in -mallory/,
+  podLabels: /every pod label value of a copy ends in -forkstack-mallory/,
   replicas: /a copy runs at most 3 replicas/,
   resources: /may request or limit at most cpu 2 and memory 4Gi each/,
   priority: /may not set a priority/,

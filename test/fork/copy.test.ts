@@ -3,7 +3,7 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { checkServiceFrontsDeployment, copyDeployment, CopyOptions, copyService, forkPodLabels } from "../../components/fork/copy";
 import { ConfigError } from "../../components/errors";
-import { LABELS, MANAGED_BY } from "../../components/naming";
+import { FORK_LABEL_SUFFIX, LABELS, MANAGED_BY } from "../../components/naming";
 import type { KubeObject } from "../../render/cluster";
 import { validateAgainstSchema } from "../helpers/schemas";
 
@@ -54,7 +54,7 @@ describe("forkPodLabels", () => {
   const { service, deployment } = load("shop-api.yaml");
 
   it("rewrites every label of the shared pods (selected today or not) and adds the fork label", () => {
-    expect(forkPodLabels(service, deployment, "alice")).toEqual({ app: "api-alice", tier: "backend-alice", version: "v1-alice", [LABELS.fork]: "alice" });
+    expect(forkPodLabels(service, deployment, "alice")).toEqual({ app: "api-forkstack-alice", tier: "backend-forkstack-alice", version: "v1-forkstack-alice", [LABELS.fork]: "alice" });
   });
 
   it("are not selected by the shared Service", () => {
@@ -98,12 +98,12 @@ describe("copyDeployment", () => {
   });
 
   it("selects its own pods with rewritten matchLabels", () => {
-    expect(spec(copy).selector.matchLabels).toEqual({ app: "api-alice", [LABELS.fork]: "alice" });
+    expect(spec(copy).selector.matchLabels).toEqual({ app: "api-forkstack-alice", [LABELS.fork]: "alice" });
     expect(selects(spec(copy).selector.matchLabels, podLabelsOf(copy))).toBe(true);
   });
 
-  it("gives every pod label a value ending in -<fork>, as the fork policy demands on the server", () => {
-    expect(podLabelsOf(copy)).toEqual({ app: "api-alice", tier: "backend-alice", version: "v1-alice", [LABELS.fork]: "alice" });
+  it("gives every pod label a value ending in -forkstack-<fork>, as the fork policy demands on the server", () => {
+    expect(podLabelsOf(copy)).toEqual({ app: "api-forkstack-alice", tier: "backend-forkstack-alice", version: "v1-forkstack-alice", [LABELS.fork]: "alice" });
   });
 
   it("keeps the labels that enrol its pods in the mesh as they are", () => {
@@ -207,22 +207,22 @@ describe("copyDeployment of a Deployment whose selector uses matchExpressions", 
 
   it("rewrites the keys the shared Deployment selects with In expressions, besides matchLabels and the Service's selector", () => {
     expect(forkPodLabels(service, deployment, "alice")).toEqual({
-      app: "worker-alice",
-      "app.kubernetes.io/part-of": "shop-alice",
-      tier: "jobs-alice",
-      track: "stable-alice",
+      app: "worker-forkstack-alice",
+      "app.kubernetes.io/part-of": "shop-forkstack-alice",
+      tier: "jobs-forkstack-alice",
+      track: "stable-forkstack-alice",
       [LABELS.fork]: "alice",
     });
   });
 
   it("selects with exactly matchLabels of the rewritten labels and the fork label", () => {
     expect(spec(copy).selector).toEqual({
-      matchLabels: { app: "worker-alice", "app.kubernetes.io/part-of": "shop-alice", tier: "jobs-alice", [LABELS.fork]: "alice" },
+      matchLabels: { app: "worker-forkstack-alice", "app.kubernetes.io/part-of": "shop-forkstack-alice", tier: "jobs-forkstack-alice", [LABELS.fork]: "alice" },
     });
   });
 
   it("has a selector that selects its own template labels (the API server rejects a Deployment whose selector does not)", () => {
-    expect(podLabelsOf(copy)).toEqual({ app: "worker-alice", "app.kubernetes.io/part-of": "shop-alice", tier: "jobs-alice", track: "stable-alice", [LABELS.fork]: "alice" });
+    expect(podLabelsOf(copy)).toEqual({ app: "worker-forkstack-alice", "app.kubernetes.io/part-of": "shop-forkstack-alice", tier: "jobs-forkstack-alice", track: "stable-forkstack-alice", [LABELS.fork]: "alice" });
     expect(selectorSelects(spec(copy).selector, podLabelsOf(copy))).toBe(true);
   });
 
@@ -265,7 +265,7 @@ describe("copyService", () => {
   });
 
   it("selects the copy's pods", () => {
-    expect(spec(copy).selector).toEqual({ app: "api-alice", tier: "backend-alice", [LABELS.fork]: "alice" });
+    expect(spec(copy).selector).toEqual({ app: "api-forkstack-alice", tier: "backend-forkstack-alice", [LABELS.fork]: "alice" });
     expect(selects(spec(copy).selector, podLabelsOf(dep))).toBe(true);
   });
 
@@ -357,10 +357,10 @@ describe("copies with long names", () => {
     expect(deploymentCopy.metadata.name).toBe(serviceCopy.metadata.name);
   });
 
-  it("ends the shortened names and label values in -<fork>, the suffix the fork policy checks on the server", () => {
+  it("ends the shortened names in -<fork> and label values in -forkstack-<fork>, the suffixes the fork policy checks on the server", () => {
     expect(serviceCopy.metadata.name.endsWith(`-${forkId}`)).toBe(true);
     for (const [key, value] of Object.entries(podLabelsOf(deploymentCopy))) {
-      if (key !== LABELS.fork) expect(`${key}=${value}`).toMatch(new RegExp(`-${forkId}$`));
+      if (key !== LABELS.fork) expect(`${key}=${value}`).toMatch(new RegExp(`${FORK_LABEL_SUFFIX}${forkId}$`));
     }
   });
 

@@ -19,9 +19,9 @@ function copy(pod: Pod = {}, annotations?: Record<string, string>): KubeObject {
     metadata: { name: "api-alice", namespace: "payments", labels: { "forkstack.dev/fork": "alice" } },
     spec: {
       replicas: 1,
-      selector: { matchLabels: { app: "api-alice", "forkstack.dev/fork": "alice" } },
+      selector: { matchLabels: { app: "api-forkstack-alice", "forkstack.dev/fork": "alice" } },
       template: {
-        metadata: { labels: { app: "api-alice", "forkstack.dev/fork": "alice" }, ...(annotations ? { annotations } : {}) },
+        metadata: { labels: { app: "api-forkstack-alice", "forkstack.dev/fork": "alice" }, ...(annotations ? { annotations } : {}) },
         spec: { containers: [container()], ...pod },
       },
     },

@@ -1,16 +1,9 @@
 /** The base → fork contract (components/config/baseOutputs.ts): what a base publishes about fork access, and how a fork reads it. */
 import { forkAccessOutputs, parseBaseConfig, parseBaseOutputs } from "../../components/config";
 import { configErrorOf } from "../helpers/configError";
+import { SHOP_BASE_OUTPUTS } from "../helpers/baseOutputs";
 
-const outputs = {
-  headerName: "x-fork-identifier",
-  ambassadorId: "fork-proxy-ambassador",
-  gatewayNamespace: "emissary",
-  upstreams: [{ host: "shop.dev.example.com", service: { name: "frontend", namespace: "shop", port: 80 } }],
-  hostScheme: "subdomain",
-  domain: "dev.example.com",
-  forkNamespaces: { shop: ["default"], payments: ["fork-runner"] },
-};
+const outputs = { ...SHOP_BASE_OUTPUTS, forkNamespaces: { shop: ["default"], payments: ["fork-runner"] } };
 const read = (values: Record<string, unknown>) => parseBaseOutputs("org/forkstack/dev", values).base;
 const messageOf = (values: Record<string, unknown>) => configErrorOf(() => read(values)).message;
 

@@ -15,19 +15,11 @@ import { validateEmissary } from "../helpers/emissary";
 import { explainRequest, selectRoute } from "../../render/explain";
 import { sharedMapping } from "../../components/mappings";
 import program = require("../../index");
+import { SHOP_BASE_OUTPUTS } from "../helpers/baseOutputs";
 
 const FIXTURE = path.join(__dirname, "../fixtures/fork/shop.yaml");
 const PAYMENTS = path.join(__dirname, "../fixtures/fork/payments.yaml");
-const BASE_OUTPUTS = {
-  headerName: "x-fork-identifier",
-  ambassadorId: "fork-proxy-ambassador",
-  gatewayNamespace: "emissary",
-  upstreams: [{ host: "shop.dev.example.com", service: { name: "frontend", namespace: "shop", port: 80 } }],
-  hostScheme: "subdomain",
-  domain: "dev.example.com",
-  forkNamespaces: { shop: ["default"], payments: ["default"] },
-  kubeconfig: "",
-};
+const BASE_OUTPUTS: Record<string, unknown> & typeof SHOP_BASE_OUTPUTS = { ...SHOP_BASE_OUTPUTS, kubeconfig: "" };
 
 function selects(selector: Record<string, string>, labels: Record<string, string> = {}): boolean {
   return Object.entries(selector).every(([k, v]) => labels[k] === v);

@@ -6,20 +6,10 @@ import * as path from "path";
 import { BaseOutputs, ForkConfig, parseForkConfig } from "../../components/config";
 import { ForkPlan, planFork, PlanInput } from "../../components/fork/plan";
 import { SimulatedCluster } from "../../render/cluster";
+import { SHOP_BASE_OUTPUTS } from "../helpers/baseOutputs";
 
 const cluster = SimulatedCluster.fromFiles([path.join(__dirname, "../fixtures/fork/shop.yaml"), path.join(__dirname, "../fixtures/fork/payments.yaml")]).all();
-const base: BaseOutputs = {
-  headerName: "x-fork-identifier",
-  ambassadorId: "fork-proxy-ambassador",
-  gatewayNamespace: "emissary",
-  upstreams: [{ host: "shop.dev.example.com", service: { name: "frontend", namespace: "shop", port: 80 } }],
-  hostScheme: "subdomain",
-  domain: "dev.example.com",
-  maxForkReplicas: 3,
-  // The fixtures' Deployments set no serviceAccountName: they run as "default".
-  forkNamespaces: { shop: ["default"], payments: ["default"] },
-  forkSecrets: {},
-};
+const base: BaseOutputs = { ...SHOP_BASE_OUTPUTS, maxForkReplicas: 3, forkSecrets: {} };
 const input = (fork: unknown, over: Partial<PlanInput> = {}): PlanInput => ({ fork: parseForkConfig(fork) as ForkConfig, base, cluster, owner: "forkstack/alice", ...over });
 const planned = (fork: unknown): ForkPlan => {
   const r = planFork(input(fork));

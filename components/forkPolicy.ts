@@ -15,20 +15,24 @@
  *   serves that resource; RBAC answers for any name, so plain (Cluster)RoleBindings grant it
  *   (forkOwnerRoles below, from forkstack:forkAccess.owners).
  * - Deployments and Services: only a fork's (label `forkstack.dev/fork`, names ending in `-<fork>`),
- *   never relabelled. A Deployment's pods carry the fork label and every other label value ends in
- *   `-forkstack-<fork>` (no shared equality selector can pick them), run as a listed ServiceAccount, within
- *   Kubernetes' `baseline` Pod Security profile, without priority, with listed Secrets only (where
- *   the namespace lists them), at most maxForkReplicas replicas and the per-container ceiling. A
- *   Service is ClusterIP, without externalIPs, and selects the fork label.
+ *   never relabelled, never deleted so as to orphan what they own. A Deployment's pods carry the
+ *   fork label and every other label value ends in `-forkstack-<fork>` (no shared equality selector
+ *   can pick them), run as a listed ServiceAccount, within Kubernetes' `baseline` Pod Security
+ *   profile, without priority, without the annotations Istio's injector builds more from, with a
+ *   required anti-affinity only on the fork's own pods, with listed Secrets only (where the
+ *   namespace lists them), at most maxForkReplicas replicas and the per-container ceiling. A
+ *   Service is ClusterIP, without externalIPs, selects the fork label and carries only Istio's,
+ *   forkstack's and Pulumi's annotations.
  * - VirtualServices: a write changes the routes of one fork only — the caller's — and nothing else:
- *   every other route (in order, fork routes above the rest), host, gateway, tcp/tls section,
+ *   every other route (in order, fork routes above the rest; other forks' in order too), host, gateway, tcp/tls section,
  *   exportTo, label, annotation, owner reference and finalizer stays as it was. Another fork's
  *   retired route (`…--gone`) may only be removed. A new VirtualService has exactly forkstack's
  *   shape: one host `<service>.<namespace>.svc.cluster.local` of its own namespace, fork routes and
  *   then the default route to that host, nothing else. It may be deleted only when it still has
  *   that shape and no other fork's live route.
  * - Mappings: a fork's own, for its own hostname `<fork>.<upstream>` (never an upstream host
- *   itself), to the upstream's entry Service or a copy of the fork, with an allow-list of fields.
+ *   itself), to the upstream's entry Service or a copy of the fork, with an allow-list of fields,
+ *   adding only headers Envoy accepts and never a second spelling of the fork header.
  * - Leases: only the ones forks take turns with (`forkstack-routes.<service>`), held in the
  *   caller's own fork's name.
  *
@@ -43,10 +47,9 @@
  * (k8s.io/apiserver/pkg/cel/library/cost.go: "allow for only two authorization checks per
  * expression") — so a request asks the authorizer about one fork id, at most twice.
  */
-import { MAX_FORK_ID_LENGTH } from "./config/fork";
 import type { ForkAccessConfig, ForkOwner } from "./config/access";
 import { formatServiceRef, HostScheme, Upstream } from "./config/common";
-import { FORBIDDEN_HEADERS } from "./config/fork";
+import { FORBIDDEN_HEADERS, MAX_FORK_ID_LENGTH } from "./config/fork";
 import type { KubeObject } from "./kube/objects";
 import { FORK_LABEL_SUFFIX, LABELS, MANAGED_BY, MESH_POD_LABELS, ROUTE_PREFIX, TURN_LEASE_PREFIX } from "./naming";
 import { BASELINE, FORBIDDEN_POD_ANNOTATION_PREFIXES, FORBIDDEN_POD_ANNOTATIONS } from "./podSecurity";

@@ -422,10 +422,16 @@ describe("a hostile member of the fork group against the real API server", { tim
       ["change the shared Deployment's image (JSON Patch)", () => send(mallory, "json", sharedDeployment, [{ op: "replace", path: "/spec/template/spec/containers/0/image", value: "evil:1" }]), RULE.shared],
       ["change the shared Service's selector (server-side apply)", () => send(mallory, "apply", sharedService, { apiVersion: "v1", kind: "Service", metadata: { name: "api", namespace: NS }, spec: { selector: { app: "api-mallory" } } }), RULE.shared],
       ["delete the shared Deployment", () => send(mallory, "delete", sharedDeployment), RULE.shared],
+      ["point the shared Service at mallory's pods (JSON Patch)", () => send(mallory, "json", sharedService, [{ op: "replace", path: "/spec/selector", value: { app: "api-forkstack-mallory" } }]), RULE.shared],
       // Class 5: alice's fork.
       ["change alice's copy's image (JSON Patch)", () => send(mallory, "json", aliceFork.deployment, [{ op: "replace", path: "/spec/template/spec/containers/0/image", value: "evil:1" }]), RULE.notOwned],
       ["move alice's copy to mallory's fork (merge patch)", () => send(mallory, "merge", aliceFork.deployment, { metadata: { labels: { [LABELS.fork]: "mallory" } } }), RULE.relabel],
       ["replace alice's Service (PUT)", async () => send(mallory, "put", await live(aliceFork.service)), RULE.notOwned],
+      ["replace alice's copy with one on the node's network (PUT)", async () => {
+        const d = await live(aliceFork.deployment);
+        d.spec.template.spec.hostNetwork = true;
+        return send(mallory, "put", d);
+      }, RULE.notOwned],
       ["delete alice's Service", () => send(mallory, "delete", aliceFork.service), RULE.notOwned],
       ["create a Deployment labelled as alice's", () => send(mallory, "create", clone(forkCopies("cart", "alice").deployment)), RULE.notOwned],
       ["server-side apply alice's Deployment", () => send(mallory, "apply", aliceFork.deployment, { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: aliceFork.deployment.metadata.name, namespace: NS, labels: { [LABELS.fork]: "alice" } }, spec: { replicas: 0 } }), RULE.notOwned],
@@ -448,9 +454,14 @@ describe("a hostile member of the fork group against the real API server", { tim
       ["take the shared host's Mapping over (merge patch)", () => send(mallory, "merge", sharedShopMapping, { metadata: { labels: { [LABELS.fork]: "mallory" } } }), RULE.notForkMapping],
       ["point alice's Mapping at mallory's copy (JSON Patch)", () => send(mallory, "json", aliceFork.mapping, [{ op: "replace", path: "/spec/service", value: "frontend-mallory.h-shop:80" }]), RULE.notOwned],
       ["delete alice's Mapping", () => send(mallory, "delete", aliceFork.mapping), RULE.notOwned],
+      ["replace alice's Mapping (PUT)", async () => send(mallory, "put", { ...(await live(aliceFork.mapping)), spec: { ...(await live(aliceFork.mapping)).spec, service: "frontend-mallory.h-shop:80" } }), RULE.notOwned],
+      ["take the shared host's Mapping over (server-side apply)", () => send(mallory, "apply", sharedShopMapping, { apiVersion: MAPPING, kind: "Mapping", metadata: { name: sharedShopMapping.metadata.name, namespace: GW }, spec: { service: "frontend-mallory.h-shop:80" } }), RULE.notForkMapping],
       // Leases.
       ["take over the app's leader-election Lease (PUT)", async () => send(mallory, "put", { ...(await live(lease("api-leader", "x"))), spec: { holderIdentity: "mallory", leaseDurationSeconds: 3600 } }), RULE.lease],
       ["delete the app's leader-election Lease", () => send(mallory, "delete", lease("api-leader", "x")), RULE.lease],
+      // The fork role grants no patch on Leases (a turn is written whole): RBAC refuses these first.
+      ["take the app's leader-election Lease (JSON Patch)", () => send(mallory, "json", lease("api-leader", "x"), [{ op: "replace", path: "/spec/holderIdentity", value: "mallory" }]), RULE.rbac],
+      ["take alice's turn over (server-side apply)", () => send(mallory, "apply", aliceTurn, { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name: aliceTurn.metadata.name, namespace: NS }, spec: { holderIdentity: "mallory/x" } }), RULE.rbac],
       ["hold a turn in alice's name", () => send(mallory, "create", lease("forkstack-routes.cart", "alice/x")), RULE.notOwned],
       ["take alice's turn over", async () => send(mallory, "put", { ...(await live(aliceTurn)), spec: { ...(await live(aliceTurn)).spec, holderIdentity: "mallory/x" } }), RULE.holder],
       ["renew alice's turn as alice", async () => send(mallory, "put", await live(aliceTurn)), RULE.notOwned],

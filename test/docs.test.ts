@@ -158,6 +158,7 @@ describe("README.md: refusals you may meet (config)", () => {
   const base = { domain: "dev.example.com", cluster: { mode: "kubeconfig" }, upstreams: [{ host: "shop.dev.example.com", service: "frontend.shop:80" }] };
   const fork = (over: Record<string, unknown> = {}) => ({ id: "alice", services: [{ name: "api", namespace: "shop" }], ...over });
   const svc = (over: Record<string, unknown>) => fork({ services: [{ name: "api", namespace: "shop", ...over }] });
+  const eks = (over: Record<string, unknown>) => ({ ...base, cluster: { mode: "eks", eks: over } });
   const withHeader = (name: string) => () =>
     forkMapping({
       upstream: { host: "shop.dev.example.com", service: { name: "frontend", namespace: "shop", port: 80 } },
@@ -189,6 +190,12 @@ describe("README.md: refusals you may meet (config)", () => {
       "vpcCidr: 10.0.0/16",
       [() => parseBaseConfig({ ...base, cluster: { mode: "eks", eks: { vpcCidr: "10.0.0/16" } } }), () => parseBaseConfig({ ...base, cluster: { mode: "eks", eks: { zones: 9 } } })],
     ],
+    ["vpcCidr: 10.0.0.0/8", [() => parseBaseConfig(eks({ vpcCidr: "10.0.0.0/8" })), () => parseBaseConfig(eks({ vpcCidr: "10.0.0.0/26" }))]],
+    ["instanceType: large", [() => parseBaseConfig(eks({ instanceType: "large" })), () => parseBaseConfig(eks({ instanceType: "t3.Large" }))]],
+    ["version: 1.35.2", [() => parseBaseConfig(eks({ version: "1.35.2" })), () => parseBaseConfig(eks({ version: "latest" }))]],
+    ["headerName: host", [() => parseBaseConfig({ ...base, headerName: "host" }), () => parseBaseConfig({ ...base, headerName: "connection" })]],
+    ["env value over", [() => parseForkConfig(svc({ env: { CERT: "a".repeat(32_769) } })), () => parseForkConfig(svc({ env: Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`P${i}`, "a".repeat(32_768)])) }))]],
+    ["ttl: 36500d", [() => parseForkConfig(fork({ ttl: "36500d" }))]],
   ];
   /** A "forkstack says" alternative as a pattern: `…` stands for any text, a lone `N` for a number. */
   const pattern = (said: string) =>

@@ -115,11 +115,11 @@ describe("EKS network", () => {
   const eks = (over: Record<string, unknown>) => ({ ...base, cluster: { mode: "eks", eks: over } });
 
   it("refuses a malformed VPC CIDR in one line", () => {
-    expect(messageOf(() => parseBaseConfig(eks({ vpcCidr: "10.0.0/16" })))).toBe('forkstack:cluster.eks.vpcCidr: "10.0.0/16" is not an IPv4 network from /8 to /24; use e.g. "10.0.0.0/16"');
+    expect(messageOf(() => parseBaseConfig(eks({ vpcCidr: "10.0.0/16" })))).toBe('forkstack:cluster.eks.vpcCidr: "10.0.0/16" is not an IPv4 network from /16 to /24; use e.g. "10.0.0.0/16"');
   });
 
   it("refuses a VPC CIDR too small for its subnets", () => {
-    expect(messageOf(() => parseBaseConfig(eks({ vpcCidr: "10.0.0.0/26" })))).toMatch(/is not an IPv4 network from \/8 to \/24/);
+    expect(messageOf(() => parseBaseConfig(eks({ vpcCidr: "10.0.0.0/26" })))).toMatch(/is smaller than a \/24/);
   });
 
   it("refuses more zones than the VPC has subnets for", () => {

@@ -4,7 +4,7 @@
  * expired ones, and move an expiry. Every argument is validated — with the program's own config
  * parser — before any stack is touched. Pure of I/O except through `ForkctlDeps`.
  */
-import { parseForkConfig, parseTtlMs, validateForkId } from "../../components/config";
+import { parseForkConfig, parseTtlMs, ttlProblem, validateForkId } from "../../components/config";
 import { ConfigError, oneLine } from "../../components/errors";
 import type { KubeObject } from "../../render/cluster";
 import { ForkBackend, StackLockedError } from "./backend";
@@ -91,12 +91,10 @@ export function checkForkId(id: string | undefined): string {
 
 export function checkTtl(ttl: string | undefined, flag = "--ttl"): string | undefined {
   if (ttl === undefined) return undefined;
-  try {
-    if (parseTtlMs(ttl) > 0) return ttl;
-  } catch {
-    // reported below
-  }
-  throw usage(flag, ttl, "is not a duration", 'use minutes, hours or days, e.g. "72h" or "7d"');
+  // The program's own rule, so that `forkctl extend` cannot write a ttl the next `pulumi up` refuses.
+  const refusal = ttlProblem(ttl);
+  if (refusal !== undefined) throw usage(flag, ttl, refusal.problem, refusal.fix);
+  return ttl;
 }
 
 /** The fork contract (the `forkstack:fork` value) for these arguments, validated by the program's parser. */

@@ -44,11 +44,25 @@ export interface ForkConfig {
 export const MAX_FORK_ID_LENGTH = 30;
 
 const ENV_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
+/**
+ * The longest env value, and the most a copy's env values may add up to (characters). The copy's
+ * Deployment (and each of its ReplicaSets) carries them, and etcd refuses a request over 1.5 MiB
+ * (https://etcd.io/docs/v3.5/dev-guide/limit/; Kubernetes' default --max-request-bytes): config
+ * values this large are files, which belong in a ConfigMap or Secret.
+ */
+export const MAX_ENV_VALUE = 32_768;
+export const MAX_ENV_TOTAL = 262_144;
 // https://github.com/distribution/reference/blob/main/regexp.go (simplified: lowercase repository,
 // optional registry with port, optional tag, optional sha256 digest).
 const IMAGE =
   /^(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
 const TTL = /^(\d+)(m|h|d)$/;
+/**
+ * The longest ttl: a fork is a temporary copy, and a ttl of years is a typo or a fork that should be
+ * part of the base (omit ttl for a fork that lives until `pulumi destroy`). It also keeps now + ttl
+ * inside what a Date can hold (a ttl of 10^9 days would make expiryOf throw a RangeError).
+ */
+export const MAX_TTL_DAYS = 365;
 /** An ISO 8601 time in UTC to the second (what expiryOf writes). */
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
 
@@ -95,6 +109,19 @@ function parseHeaders(field: string, value: unknown): Record<string, string> {
     if (v.length > MAX_HEADER_VALUE) throw new ConfigError(f, `${v.slice(0, 20)}…`, `is ${v.length} characters long`, `keep it at most ${MAX_HEADER_VALUE}`);
   }
   return headers;
+}
+
+/** `forkstack:fork.services[i].env`: string values, each at most MAX_ENV_VALUE characters and MAX_ENV_TOTAL in all. */
+function parseEnv(field: string, value: unknown): Record<string, string> {
+  const env = stringMap(field, value, ENV_NAME, "use letters, digits, '_', '-' and '.', not starting with a digit");
+  const fix = "put large data in a ConfigMap or Secret the copy mounts: the copy's Deployment carries every value, and etcd refuses an object over 1.5 MiB";
+  let total = 0;
+  for (const [name, v] of Object.entries(env)) {
+    if (v.length > MAX_ENV_VALUE) throw new ConfigError(`${field}.${name}`, `${v.slice(0, 20)}…`, `is ${v.length} characters long, more than ${MAX_ENV_VALUE}`, fix);
+    total += v.length;
+  }
+  if (total > MAX_ENV_TOTAL) throw new ConfigError(field, Object.keys(env), `has values ${total} characters long in all, more than ${MAX_ENV_TOTAL}`, fix);
+  return env;
 }
 
 /** A copy's replica count: a whole number 1..MAX_REPLICAS (the base stack may allow fewer). */
@@ -147,21 +174,29 @@ export function parseForkConfig(value: unknown): ForkConfig {
       deployment,
       deploymentGiven: s.deployment !== undefined && s.deployment !== null,
       image: image as string | undefined,
-      env: stringMap(`${f}.env`, s.env, ENV_NAME, "use letters, digits, '_', '-' and '.', not starting with a digit"),
+      env: parseEnv(`${f}.env`, s.env),
       replicas: parseReplicas(`${f}.replicas`, s.replicas),
     };
   });
 
   const headers = parseHeaders(`${field}.headers`, obj.headers);
   const ttl = obj.ttl;
-  if (ttl !== undefined && (typeof ttl !== "string" || !TTL.test(ttl) || parseTtlMs(ttl) === 0)) {
-    throw new ConfigError(`${field}.ttl`, ttl, "is not a duration", `use minutes, hours or days, e.g. "72h" or "7d"`);
-  }
+  const ttlRefusal = ttl === undefined ? undefined : ttlProblem(ttl);
+  if (ttlRefusal !== undefined) throw new ConfigError(`${field}.ttl`, ttl, ttlRefusal.problem, ttlRefusal.fix);
   const expiresAt = obj.expiresAt;
   if (expiresAt !== undefined && (typeof expiresAt !== "string" || !ISO_UTC.test(expiresAt) || Number.isNaN(Date.parse(expiresAt)))) {
     throw new ConfigError(`${field}.expiresAt`, expiresAt, "is not an ISO 8601 UTC time", `use e.g. "2026-12-24T18:00:00Z", or set ttl instead`);
   }
   return { id, services, headers, ttl: ttl as string | undefined, ...(expiresAt === undefined ? {} : { expiresAt: expiresAt as string }) };
+}
+
+/** What is wrong with `ttl` as a fork's ttl (`forkstack:fork.ttl`, `forkctl --ttl`), or undefined when nothing is. */
+export function ttlProblem(ttl: unknown): { problem: string; fix: string } | undefined {
+  if (typeof ttl !== "string" || !TTL.test(ttl) || parseTtlMs(ttl) === 0) return { problem: "is not a duration", fix: `use minutes, hours or days, e.g. "72h" or "7d"` };
+  if (parseTtlMs(ttl) > MAX_TTL_DAYS * 86_400_000) {
+    return { problem: `is longer than ${MAX_TTL_DAYS} days`, fix: `use at most ${MAX_TTL_DAYS}d, or omit ttl for a fork that lives until pulumi destroy` };
+  }
+  return undefined;
 }
 
 /** `72h` → milliseconds. */

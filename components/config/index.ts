@@ -9,7 +9,7 @@
  * baseOutputs.ts (the base → fork contract). Import from here; these modules import nothing outside
  * this folder but ../errors.
  */
-export type { DnsMode, HostScheme, ServiceRef, TlsMode, Upstream } from "./common";
+export type { HostScheme, ServiceRef, TlsMode, Upstream } from "./common";
 export { CONFIG_NAMESPACE, DEFAULTS, formatServiceRef, HEADER_NAME, isDnsName, MAX_REPLICAS, parseChartRepo, parseImageRegistry, parseServiceRef } from "./common";
 export { BASE_KEYS, checkTopLevelKeys, closestKey, FORK_KEYS, NESTED_KEYS } from "./keys";
 export type { BaseConfig, ClusterConfig, EksOptions, Pricing } from "./base";
@@ -17,6 +17,6 @@ export { parseBaseConfig } from "./base";
 export type { ContainerResources, ForkAccessConfig, ForkOwner, NamespaceAccess, ServiceAccountRule } from "./access";
 export { parseForkAccess, QUANTITY } from "./access";
 export type { ForkConfig, ForkService } from "./fork";
-export { expiryOf, MAX_FORK_ID_LENGTH, MAX_HEADER_VALUE, parseBaseStack, parseForkConfig, parseTtlMs, validateForkId } from "./fork";
+export { expiryOf, MAX_FORK_ID_LENGTH, MAX_HEADER_VALUE, parseBaseStack, parseForkConfig, parseTtlMs, ttlProblem, validateForkId } from "./fork";
 export type { BaseOutputs } from "./baseOutputs";
 export { BASE_OUTPUT_NAMES, forkAccessOutputs, parseBaseOutputs } from "./baseOutputs";

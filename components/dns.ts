@@ -10,12 +10,15 @@
  *   each (ACM's default quota of domain names per certificate:
  *   https://docs.aws.amazon.com/acm/latest/userguide/acm-limits.html), their validation records
  *   and `CertificateValidation`s. TLS ends at the load balancer.
- * - WildcardCertificates, cert-manager mode: cert-manager, a ClusterIssuer (ACME, Route53 DNS-01)
- *   and a Certificate per upstream in the gateway namespace. TLS ends in Emissary.
- * - WildcardDns: the records of every shared host and fork wildcard → the load balancer.
+ * - WildcardCertificates, cert-manager mode: a Certificate per upstream in the gateway namespace,
+ *   from the platform's ClusterIssuer (`tls.issuer`: the platform runs cert-manager and the issuer),
+ *   or else from forkstack's own cert-manager install and Let's Encrypt ClusterIssuer solving DNS-01
+ *   in Route53. TLS ends in Emissary.
+ * - WildcardDns (`dns: route53`): the records of every shared host and fork wildcard → the load
+ *   balancer, in the Route53 hosted zone `forkstack:domain`, whatever the cluster.
  *
- * Route53 is used in both cluster modes: `forkstack:domain` is a Route53 hosted zone even when the
- * cluster is not EKS.
+ * Nothing here runs for `tls.mode: secret` (the platform's TLS Secrets) or for `dns: external-dns`
+ * or `none` (components/base.ts); `dnsRecords` says what to create by hand with `none`.
  */
 import * as aws from "@pulumi/aws";
 import * as k8s from "@pulumi/kubernetes";
@@ -71,8 +74,23 @@ export function recordType(address: string): "A" | "CNAME" {
   return /^\d{1,3}(\.\d{1,3}){3}$/.test(address) ? "A" : "CNAME";
 }
 
-/** The cert-manager Certificate of an upstream: its shared host and its fork wildcard. */
-export function upstreamCertificate(upstream: Upstream, scheme: HostScheme, namespace: string) {
+/** A DNS record the platform team creates by hand (`dns: none`): the base stack's `dnsRecords` output. */
+export interface DnsRecord {
+  readonly name: string;
+  readonly type: "A" | "CNAME";
+  readonly target: string;
+}
+
+/** The records pointing every name of dnsRecordNames at the gateway's address, as WildcardDns writes them. */
+export function dnsRecords(names: readonly string[], address: string): DnsRecord[] {
+  return names.map((name) => ({ name, type: recordType(address), target: address }));
+}
+
+/**
+ * The cert-manager Certificate of an upstream: its shared host and its fork wildcard, issued by
+ * `issuer` (a ClusterIssuer), forkstack's own Let's Encrypt issuer by default.
+ */
+export function upstreamCertificate(upstream: Upstream, scheme: HostScheme, namespace: string, issuer: string = CLUSTER_ISSUER_NAME) {
   const name = tlsSecretName(upstream.host);
   return {
     apiVersion: "cert-manager.io/v1",
@@ -81,7 +99,7 @@ export function upstreamCertificate(upstream: Upstream, scheme: HostScheme, name
     spec: {
       secretName: name,
       dnsNames: [upstream.host, wildcardHost(upstream.host, scheme)],
-      issuerRef: { group: "cert-manager.io", kind: "ClusterIssuer", name: CLUSTER_ISSUER_NAME },
+      issuerRef: { group: "cert-manager.io", kind: "ClusterIssuer", name: issuer },
     },
   };
 }
@@ -111,8 +129,14 @@ export interface WildcardCertificatesArgs {
   readonly upstreams: readonly Upstream[];
   readonly hostScheme: HostScheme;
   readonly tlsMode: TlsMode;
-  /** cert-manager mode: the ACME account e-mail. */
+  /** cert-manager mode: the ACME account e-mail of forkstack's own issuer (without `issuer`). */
   readonly email?: string;
+  /**
+   * cert-manager mode: an existing ClusterIssuer. Given: the platform runs cert-manager and the
+   * issuer, and only the Certificates are created. @default forkstack installs cert-manager and its
+   * own Let's Encrypt ClusterIssuer (Route53 DNS-01)
+   */
+  readonly issuer?: string;
   /** cert-manager mode: where the Certificates and their Secrets live (the gateway's namespace). */
   readonly namespace: pulumi.Input<string>;
 }
@@ -126,9 +150,10 @@ export class WildcardCertificates extends pulumi.ComponentResource {
   constructor(name: string, args: WildcardCertificatesArgs, opts?: pulumi.ComponentResourceOptions) {
     super("forkstack:dns:WildcardCertificates", name, {}, opts);
     const parent = { parent: this };
-    const zone = aws.route53.getZoneOutput({ name: args.domain, privateZone: false }, parent);
+    if (args.tlsMode === "secret") throw new Error("tls.mode secret uses the platform's TLS Secrets: no WildcardCertificates");
 
     if (args.tlsMode === "acm") {
+      const zone = aws.route53.getZoneOutput({ name: args.domain, privateZone: false }, parent);
       const chunks = certificateNameChunks(args.upstreams, args.hostScheme);
       this.names = chunks.flat();
       const records = new Map<string, aws.route53.Record>();
@@ -177,8 +202,28 @@ export class WildcardCertificates extends pulumi.ComponentResource {
       return;
     }
 
+    this.names = args.upstreams.flatMap((u) => [u.host, wildcardHost(u.host, args.hostScheme)]);
+    this.certificateArns = pulumi.output([]);
+    const issuerName = args.issuer ?? CLUSTER_ISSUER_NAME;
+    // The platform's own ClusterIssuer: cert-manager runs already, so the Certificates need nothing else.
+    const issuerDeps = args.issuer === undefined ? [this.ownIssuer(name, args)] : [];
+    for (const upstream of args.upstreams) {
+      const cert = upstreamCertificate(upstream, args.hostScheme, "", issuerName);
+      new k8s.apiextensions.CustomResource(
+        `${name}-${cert.metadata.name}`,
+        { apiVersion: cert.apiVersion, kind: cert.kind, metadata: { ...cert.metadata, namespace: args.namespace }, spec: cert.spec },
+        { parent: this, dependsOn: issuerDeps },
+      );
+    }
+    this.registerOutputs({ certificateArns: this.certificateArns });
+  }
+
+  /** cert-manager and forkstack's Let's Encrypt ClusterIssuer, solving DNS-01 in the Route53 zone. */
+  private ownIssuer(name: string, args: WildcardCertificatesArgs): pulumi.Resource {
+    const parent = { parent: this };
     const email = args.email;
-    if (email === undefined) throw new ConfigError(`${CONFIG_NAMESPACE}:tls.email`, email, "is required with tls.mode cert-manager", "set the ACME account e-mail");
+    if (email === undefined) throw new ConfigError(`${CONFIG_NAMESPACE}:tls.email`, email, "is required with tls.mode cert-manager without tls.issuer", "set the ACME account e-mail");
+    const zone = aws.route53.getZoneOutput({ name: args.domain, privateZone: false }, parent);
     const certManager = new k8s.helm.v3.Release(
       `${name}-cert-manager`,
       {
@@ -195,22 +240,11 @@ export class WildcardCertificates extends pulumi.ComponentResource {
     );
     const region = aws.getRegionOutput({}, parent).region;
     const issuerObject = pulumi.all([zone.zoneId, region]).apply(([zoneId, r]) => clusterIssuer({ email, domain: args.domain, zoneId, region: r }));
-    const issuer = new k8s.apiextensions.CustomResource(
+    return new k8s.apiextensions.CustomResource(
       `${name}-issuer`,
       { apiVersion: "cert-manager.io/v1", kind: "ClusterIssuer", metadata: { name: CLUSTER_ISSUER_NAME, labels: { [LABELS.managedBy]: MANAGED_BY } }, spec: issuerObject.spec },
       { parent: this, dependsOn: [certManager] },
     );
-    this.names = args.upstreams.flatMap((u) => [u.host, wildcardHost(u.host, args.hostScheme)]);
-    for (const upstream of args.upstreams) {
-      const cert = upstreamCertificate(upstream, args.hostScheme, "");
-      new k8s.apiextensions.CustomResource(
-        `${name}-${cert.metadata.name}`,
-        { apiVersion: cert.apiVersion, kind: cert.kind, metadata: { ...cert.metadata, namespace: args.namespace }, spec: cert.spec },
-        { parent: this, dependsOn: [issuer] },
-      );
-    }
-    this.certificateArns = pulumi.output([]);
-    this.registerOutputs({ certificateArns: this.certificateArns });
   }
 }
 

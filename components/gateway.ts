@@ -20,6 +20,7 @@ import {
   gatewayListeners,
   gatewayNamespace,
   gatewayService,
+  externalDnsAnnotations,
   loadBalancerAnnotations,
 } from "./gatewayObjects";
 import { sharedMapping } from "./mappings";
@@ -47,6 +48,13 @@ export interface AmbassadorGatewayArgs {
   readonly tlsMode: TlsMode;
   /** ACM mode: the validated certificates the load balancer serves. */
   readonly certificateArns?: pulumi.Input<string[]>;
+  /** secret mode: each upstream host → the platform's TLS Secret in `namespace` (`forkstack:tls.secrets`). */
+  readonly tlsSecrets?: Readonly<Record<string, string>>;
+  /**
+   * `dns: external-dns`: the names external-dns publishes for the load balancer (the Service's
+   * `external-dns.alpha.kubernetes.io/hostname`). @default none: no annotation
+   */
+  readonly externalDnsNames?: readonly string[];
   /** Resources the gateway waits for (Istio's releases). */
   readonly dependsOn?: pulumi.Input<pulumi.Resource>[];
 }
@@ -60,7 +68,7 @@ export class AmbassadorGateway extends pulumi.ComponentResource {
 
   constructor(name: string, args: AmbassadorGatewayArgs, opts?: pulumi.ComponentResourceOptions) {
     super("forkstack:gateway:AmbassadorGateway", name, {}, opts);
-    const ctx: GatewayObjectContext = { namespace: args.namespace, ambassadorId: args.ambassadorId, tlsMode: args.tlsMode, hostScheme: args.hostScheme };
+    const ctx: GatewayObjectContext = { namespace: args.namespace, ambassadorId: args.ambassadorId, tlsMode: args.tlsMode, hostScheme: args.hostScheme, tlsSecrets: args.tlsSecrets };
 
     const install = args.install ?? true;
     this.ambassadorId = args.ambassadorId;
@@ -119,10 +127,11 @@ export class AmbassadorGateway extends pulumi.ComponentResource {
     // Kubernetes provider awaits until the load balancer has an address
     // (https://www.pulumi.com/registry/packages/kubernetes/api-docs/core/v1/service/), and it works
     // the same under the offline render, where Helm charts are not expanded.
+    const dnsAnnotations = args.externalDnsNames === undefined ? {} : externalDnsAnnotations(args.externalDnsNames);
     const annotations =
       args.tlsMode === "acm"
-        ? pulumi.output(args.certificateArns ?? []).apply((arns) => loadBalancerAnnotations("acm", arns))
-        : pulumi.output(loadBalancerAnnotations("cert-manager", []));
+        ? pulumi.output(args.certificateArns ?? []).apply((arns) => ({ ...loadBalancerAnnotations("acm", arns), ...dnsAnnotations }))
+        : pulumi.output({ ...loadBalancerAnnotations(args.tlsMode, []), ...dnsAnnotations });
     const svc = gatewayService(ctx, {});
     const service = new k8s.core.v1.Service(
       `${name}-service`,

@@ -31,6 +31,8 @@ export interface GatewayObjectContext {
   readonly ambassadorId: string;
   readonly tlsMode: TlsMode;
   readonly hostScheme: HostScheme;
+  /** secret mode: each upstream host → the platform's TLS Secret (in `namespace`) covering it and its fork wildcard. */
+  readonly tlsSecrets?: Readonly<Record<string, string>>;
 }
 
 const managedLabels = { [LABELS.managedBy]: MANAGED_BY };
@@ -98,26 +100,43 @@ export function forkHostPatterns(upstreams: readonly Upstream[], scheme: HostSch
 }
 
 /**
+ * The TLS Secret a Host serves for an upstream: cert-manager's (named by tlsSecretName) or the
+ * platform's (`tls.secrets`); none in ACM mode, where TLS ends at the load balancer.
+ */
+export function tlsSecretOf(upstreamHost: string, ctx: GatewayObjectContext): string | undefined {
+  if (ctx.tlsMode === "cert-manager") return tlsSecretName(upstreamHost);
+  if (ctx.tlsMode === "secret") {
+    const secret = ctx.tlsSecrets?.[upstreamHost];
+    if (secret === undefined) throw new Error(`tls.mode secret: no TLS Secret for ${upstreamHost} (the config parser requires one per upstream)`);
+    return secret;
+  }
+  return undefined;
+}
+
+/**
  * Hosts: one per upstream's shared host and one per fork wildcard. Plain HTTP is redirected to
  * HTTPS. ACME is switched off (`authority: none`): certificates come from ACM (at the load
- * balancer) or cert-manager (tlsSecret).
+ * balancer), cert-manager or the platform's Secrets (tlsSecret, tlsSecretOf).
  */
 export function gatewayHosts(upstreams: readonly Upstream[], ctx: GatewayObjectContext): KubeObject[] {
-  const host = (name: string, hostname: string, secretOf: string): KubeObject => ({
-    apiVersion: EMISSARY_API_VERSION,
-    kind: "Host",
-    metadata: { name, namespace: ctx.namespace, labels: managedLabels },
-    spec: {
-      ambassador_id: [ctx.ambassadorId],
-      hostname,
-      acmeProvider: { authority: "none" },
-      ...(ctx.tlsMode === "cert-manager" ? { tlsSecret: { name: tlsSecretName(secretOf) } } : {}),
-      requestPolicy: { insecure: { action: "Redirect" } },
-    },
-  });
+  const host = (name: string, hostname: string, secretOf: string): KubeObject => {
+    const secret = tlsSecretOf(secretOf, ctx);
+    return {
+      apiVersion: EMISSARY_API_VERSION,
+      kind: "Host",
+      metadata: { name, namespace: ctx.namespace, labels: managedLabels },
+      spec: {
+        ambassador_id: [ctx.ambassadorId],
+        hostname,
+        acmeProvider: { authority: "none" },
+        ...(secret === undefined ? {} : { tlsSecret: { name: secret } }),
+        requestPolicy: { insecure: { action: "Redirect" } },
+      },
+    };
+  };
   const shared = upstreams.map((u) => host(hostResourceName(u.host, false), u.host, u.host));
   const forks = forkHostPatterns(upstreams, ctx.hostScheme).map((pattern) => {
-    // The first upstream with this wildcard owns the certificate that covers it (cert-manager mode).
+    // The first upstream with this wildcard owns the certificate (or Secret) that covers it.
     const owner = upstreams.find((u) => wildcardHost(u.host, ctx.hostScheme) === pattern)!;
     return host(hostResourceName(pattern.slice(2), true), pattern, owner.host);
   });
@@ -133,10 +152,10 @@ export function gatewayHosts(upstreams: readonly Upstream[], ctx: GatewayObjectC
  * that serves several certificates by SNI (it reads the same annotation as a comma-separated list,
  * https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/service/annotations/#ssl-cert);
  * the controller must then be installed in the cluster.
- * cert-manager mode: a plain TCP load balancer; TLS ends in Emissary.
+ * cert-manager and secret modes: a plain TCP load balancer; TLS ends in Emissary.
  */
 export function loadBalancerAnnotations(tlsMode: TlsMode, certificateArns: readonly string[]): Record<string, string> {
-  if (tlsMode === "cert-manager") return {};
+  if (tlsMode !== "acm") return {};
   if (certificateArns.length === 0) throw new Error("ACM mode needs at least one certificate ARN");
   const tls = {
     "service.beta.kubernetes.io/aws-load-balancer-ssl-cert": certificateArns.join(","),
@@ -149,6 +168,20 @@ export function loadBalancerAnnotations(tlsMode: TlsMode, certificateArns: reado
     "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
     "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
   };
+}
+
+/** The annotation external-dns reads on a Service: the names it publishes for the load balancer. */
+export const EXTERNAL_DNS_HOSTNAME = "external-dns.alpha.kubernetes.io/hostname";
+
+/**
+ * `dns: external-dns`: every shared host and fork wildcard (dnsRecordNames), comma-separated and
+ * sorted, so the annotation does not change with the order of the upstreams. external-dns publishes
+ * a record for each name, pointing at the Service's load balancer, on any DNS provider
+ * (https://github.com/kubernetes-sigs/external-dns/blob/master/docs/annotations/annotations.md,
+ * "external-dns.alpha.kubernetes.io/hostname": a comma-separated list, wildcards allowed).
+ */
+export function externalDnsAnnotations(names: readonly string[]): Record<string, string> {
+  return { [EXTERNAL_DNS_HOSTNAME]: [...new Set(names)].sort().join(",") };
 }
 
 /** The public LoadBalancer Service in front of Emissary: 80 → 8080 and 443 → 8443 in both modes. */

@@ -56,6 +56,8 @@ export interface StackResult {
   /** Plain output values; secret ones are listed in `secretOutputs`. */
   outputs: Record<string, unknown>;
   secretOutputs: string[];
+  /** The token of every provider function the stack invoked, in order (e.g. `aws:route53/getZone:getZone`). */
+  invokes: string[];
 }
 
 /** A value the SDK's mocks pass as a secret: `{ [specialSigKey]: specialSecretSig, value }`. */
@@ -180,6 +182,7 @@ async function withPlainStackTraces<T>(fn: () => Promise<T>): Promise<T> {
 async function runStackNow(options: RunStackOptions): Promise<StackResult> {
   const { stack, cluster } = options;
   const resources: RecordedResource[] = [];
+  const invokes: string[] = [];
   const errors: unknown[] = [];
 
   const mocks: pulumi.runtime.Mocks = {
@@ -203,6 +206,7 @@ async function runStackNow(options: RunStackOptions): Promise<StackResult> {
       }
     },
     call(args: pulumi.runtime.MockCallArgs): Record<string, any> {
+      invokes.push(args.token);
       if (args.token.startsWith("aws:")) return awsCall(args.token, args.inputs);
       return args.inputs;
     },
@@ -269,7 +273,7 @@ async function runStackNow(options: RunStackOptions): Promise<StackResult> {
     // Let rejections raised while draining reach the handler above.
     await new Promise((resolve) => setImmediate(resolve));
     if (errors.length > 0) throw errors[0];
-    return { stack, resources, outputs, secretOutputs };
+    return { stack, resources, outputs, secretOutputs, invokes };
   } finally {
     process.off("unhandledRejection", onRejection);
   }

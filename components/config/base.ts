@@ -8,9 +8,11 @@ import {
   asObject,
   DEFAULTS,
   DNS_LABEL,
+  DnsMode,
   HEADER_NAME,
   HostScheme,
   isDnsName,
+  isDnsSubdomain,
   isNamespaceName,
   key,
   MAX_REPLICAS,
@@ -47,8 +49,10 @@ export interface ClusterConfig {
 
 export interface BaseConfig {
   readonly cluster: ClusterConfig;
-  /** The Route53 hosted zone that holds the wildcard records, e.g. `dev.example.com`. */
+  /** The zone of the shared hosts, e.g. `dev.example.com`; with `dns: route53` a Route53 hosted zone. */
   readonly domain: string;
+  /** Who publishes the DNS records of the shared hosts and fork wildcards. @default "route53" */
+  readonly dns: DnsMode;
   /** The request header that carries the fork id. */
   readonly headerName: string;
   readonly upstreams: readonly Upstream[];
@@ -72,7 +76,7 @@ export interface BaseConfig {
     readonly crdsChart: string;
     readonly chart: string;
   };
-  readonly tls: { readonly mode: TlsMode; readonly email?: string };
+  readonly tls: TlsConfig;
   /** Deploy the sample shop (examples/) into the shared cluster. */
   readonly sampleApp: boolean;
   /** The most replicas a fork's copy may run. @default 3 */
@@ -81,6 +85,26 @@ export interface BaseConfig {
   readonly pricing?: Pricing;
   /** Who may run forks, and where (./access.ts; enforced by components/forkPolicy.ts). */
   readonly forkAccess: ForkAccessConfig;
+}
+
+/** `forkstack:tls`: where TLS ends and where its certificates come from. */
+export interface TlsConfig {
+  /** @default "acm" */
+  readonly mode: TlsMode;
+  /** The ACME account e-mail of forkstack's own Let's Encrypt ClusterIssuer (cert-manager without `issuer`). */
+  readonly email?: string;
+  /**
+   * cert-manager mode: the name of an existing ClusterIssuer (ACME, CA, self-signed, Vault...). The
+   * platform runs cert-manager and the issuer; forkstack creates only the Certificates, installs no
+   * cert-manager and creates no issuer. Undefined: forkstack installs cert-manager and a Let's
+   * Encrypt ClusterIssuer solving DNS-01 in Route53.
+   */
+  readonly issuer?: string;
+  /**
+   * secret mode: each upstream host → the name of an existing TLS Secret in the gateway namespace
+   * covering the host and its fork wildcard. forkstack creates no certificate.
+   */
+  readonly secrets?: Readonly<Record<string, string>>;
 }
 
 /** Prices of requested capacity, in `currency` per hour. */
@@ -142,14 +166,8 @@ export function parseBaseConfig(raw: Record<string, unknown>): BaseConfig {
   if (!DNS_LABEL.test(ambassadorId)) throw new ConfigError(key("emissary.ambassadorId"), ambassadorId, "is not a lowercase DNS label", `use e.g. "${DEFAULTS.ambassadorId}"`);
   const gatewayNamespace = optionalString(key("emissary.namespace"), emissaryRaw.namespace, `e.g. "${DEFAULTS.gatewayNamespace}"`) ?? DEFAULTS.gatewayNamespace;
   if (!isNamespaceName(gatewayNamespace)) throw new ConfigError(key("emissary.namespace"), gatewayNamespace, "is not a namespace name", `use e.g. "${DEFAULTS.gatewayNamespace}"`);
-  const tlsMode = tlsRaw.mode ?? DEFAULTS.tlsMode;
-  if (tlsMode !== "acm" && tlsMode !== "cert-manager") {
-    throw new ConfigError(key("tls.mode"), tlsMode, "is not a TLS mode", `use "acm" (TLS ends at the load balancer) or "cert-manager" (TLS ends in the gateway)`);
-  }
-  const email = optionalString(key("tls.email"), tlsRaw.email, "set the ACME account e-mail, e.g. platform@example.com");
-  if (tlsMode === "cert-manager" && !email) {
-    throw new ConfigError(key("tls.email"), email, "is required with tls.mode cert-manager", "set the ACME account e-mail, e.g. platform@example.com");
-  }
+  const dns = parseDnsMode(raw.dns);
+  const tls = parseTls(tlsRaw, dns, upstreams, gatewayNamespace);
   const sampleApp = parseBoolean(key("sampleApp"), raw.sampleApp, false);
   const maxForkReplicas = optionalPositiveInt(key("maxForkReplicas"), raw.maxForkReplicas, DEFAULTS.maxForkReplicas);
   if (maxForkReplicas > MAX_REPLICAS) {
@@ -173,7 +191,8 @@ export function parseBaseConfig(raw: Record<string, unknown>): BaseConfig {
       crdsChart: DEFAULTS.emissaryCrdsChart,
       chart: DEFAULTS.emissaryChart,
     },
-    tls: { mode: tlsMode, email },
+    dns,
+    tls,
     sampleApp,
     maxForkReplicas,
     ...(pricing === undefined ? {} : { pricing }),
@@ -312,4 +331,113 @@ function parseUpstreams(value: unknown, domain: string, hostScheme: HostScheme):
     seen.set(host, i);
     return { host, service: parseServiceRef(`${f}.service`, obj.service) };
   });
+}
+
+/** `forkstack:dns`: who publishes the records of the shared hosts and fork wildcards. */
+function parseDnsMode(value: unknown): DnsMode {
+  const dns = value ?? DEFAULTS.dnsMode;
+  if (dns !== "route53" && dns !== "external-dns" && dns !== "none") {
+    throw new ConfigError(
+      key("dns"),
+      dns,
+      "is not a DNS mode",
+      `use "route53" (forkstack writes the records in the Route53 zone forkstack:domain), "external-dns" (external-dns publishes them from the gateway Service) or "none" (you create the records of the output dnsRecords)`,
+    );
+  }
+  return dns;
+}
+
+/** A plausible e-mail address: what ACME servers accept as the account contact (`mailto:`). */
+const EMAIL = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/;
+
+/**
+ * `forkstack:tls`: the mode, and what it needs. ACM certificates and forkstack's own Let's Encrypt
+ * issuer are validated with records in Route53, so they need `dns: route53`; on any other cluster
+ * the certificates come from the platform's ClusterIssuer (`issuer`) or its TLS Secrets (`secrets`).
+ */
+function parseTls(tlsRaw: Record<string, unknown>, dns: DnsMode, upstreams: readonly Upstream[], gatewayNamespace: string): TlsConfig {
+  const mode = tlsRaw.mode ?? DEFAULTS.tlsMode;
+  if (mode !== "acm" && mode !== "cert-manager" && mode !== "secret") {
+    throw new ConfigError(
+      key("tls.mode"),
+      mode,
+      "is not a TLS mode",
+      `use "acm" (TLS ends at the load balancer), "cert-manager" (TLS ends in the gateway, certificates from a ClusterIssuer) or "secret" (TLS ends in the gateway, your TLS Secrets)`,
+    );
+  }
+  const email = optionalString(key("tls.email"), tlsRaw.email, "set the ACME account e-mail, e.g. platform@example.com");
+  if (email !== undefined && !EMAIL.test(email)) {
+    throw new ConfigError(key("tls.email"), email, "is not an e-mail address", "set the ACME account e-mail, e.g. platform@example.com");
+  }
+  const issuer = optionalString(key("tls.issuer"), tlsRaw.issuer, "name an existing ClusterIssuer, e.g. letsencrypt");
+  if (issuer !== undefined && !isDnsSubdomain(issuer)) {
+    throw new ConfigError(key("tls.issuer"), issuer, "is not a ClusterIssuer name", "name an existing ClusterIssuer in lowercase, e.g. letsencrypt");
+  }
+  if (issuer !== undefined && mode !== "cert-manager") {
+    throw new ConfigError(key("tls.issuer"), issuer, `is only used with tls.mode cert-manager, and tls.mode is "${mode}"`, "remove it, or set forkstack:tls.mode to cert-manager");
+  }
+  if (tlsRaw.secrets !== undefined && mode !== "secret") {
+    throw new ConfigError(key("tls.secrets"), tlsRaw.secrets, `is only used with tls.mode secret, and tls.mode is "${mode}"`, "remove it, or set forkstack:tls.mode to secret");
+  }
+  if (mode === "acm" && dns !== "route53") {
+    throw new ConfigError(
+      key("tls.mode"),
+      mode,
+      `needs forkstack:dns route53 (ACM validates certificates with records in Route53), and forkstack:dns is "${dns}"`,
+      "set forkstack:tls.mode to cert-manager with tls.issuer (an existing ClusterIssuer), or to secret with tls.secrets (existing TLS Secrets)",
+    );
+  }
+  if (mode === "cert-manager" && issuer === undefined) {
+    if (dns !== "route53") {
+      throw new ConfigError(
+        key("tls.issuer"),
+        issuer,
+        `is required with tls.mode cert-manager when forkstack:dns is "${dns}" (forkstack's own Let's Encrypt issuer solves DNS-01 in Route53)`,
+        "name an existing ClusterIssuer, e.g. letsencrypt, or set forkstack:dns to route53",
+      );
+    }
+    if (email === undefined) {
+      throw new ConfigError(
+        key("tls.email"),
+        email,
+        "is required with tls.mode cert-manager without tls.issuer (forkstack's own Let's Encrypt issuer)",
+        "set the ACME account e-mail, e.g. platform@example.com, or name an existing ClusterIssuer in forkstack:tls.issuer",
+      );
+    }
+  }
+  const secrets = mode === "secret" ? parseTlsSecrets(tlsRaw.secrets, upstreams, gatewayNamespace) : undefined;
+  return { mode, ...(email === undefined ? {} : { email }), ...(issuer === undefined ? {} : { issuer }), ...(secrets === undefined ? {} : { secrets }) };
+}
+
+/**
+ * `forkstack:tls.secrets`: every upstream host → an existing TLS Secret in the gateway namespace.
+ * Emissary reads a dot in a Secret's name as `name.namespace` (the Module's `secret_namespacing`,
+ * https://www.getambassador.io/docs/emissary/latest/topics/running/ambassador/), so names are DNS labels.
+ */
+function parseTlsSecrets(value: unknown, upstreams: readonly Upstream[], gatewayNamespace: string): Record<string, string> {
+  const field = key("tls.secrets");
+  const example = `{ ${upstreams[0].host}: tls-shop }`;
+  if (value === undefined || value === null) {
+    throw new ConfigError(field, value, "is required with tls.mode secret", `map each upstream host to its TLS Secret in namespace ${gatewayNamespace}, e.g. ${example}`);
+  }
+  const obj = asObject(field, value, `map each upstream host to its TLS Secret in namespace ${gatewayNamespace}, e.g. ${example}`);
+  const hosts = upstreams.map((u) => u.host);
+  for (const [host, name] of Object.entries(obj)) {
+    if (!hosts.includes(host)) {
+      throw new ConfigError(`${field}.${host}`, host, "is not an upstream host", `list only hosts of forkstack:upstreams: ${hosts.join(", ")}`);
+    }
+    if (typeof name !== "string" || !isNamespaceName(name)) {
+      throw new ConfigError(`${field}.${host}`, name, "is not a Secret name", `name an existing TLS Secret in namespace ${gatewayNamespace}, a lowercase DNS label, e.g. "tls-shop"`);
+    }
+  }
+  const missing = hosts.find((h) => obj[h] === undefined);
+  if (missing !== undefined) {
+    throw new ConfigError(
+      field,
+      Object.keys(obj),
+      `lacks upstream ${missing}`,
+      `add ${missing}: the name of a TLS Secret in namespace ${gatewayNamespace} covering ${missing} and its fork wildcard`,
+    );
+  }
+  return Object.fromEntries(hosts.map((h) => [h, obj[h] as string]));
 }

@@ -34,6 +34,8 @@ export const DEFAULTS = {
   ambassadorId: "fork-proxy-ambassador",
   gatewayNamespace: "emissary",
   tlsMode: "acm" as TlsMode,
+  /** What a base of the previous release did: records in Route53. */
+  dnsMode: "route53" as DnsMode,
   eks: {
     /**
      * Inside Istio 1.31's supported range, 1.32 to 1.36 (see istioVersion), and in EKS standard
@@ -56,7 +58,18 @@ export const DEFAULTS = {
 } as const;
 
 export type HostScheme = "subdomain" | "flat";
-export type TlsMode = "acm" | "cert-manager";
+/**
+ * Where TLS ends and who issues its certificates: `acm` (at the load balancer, AWS Certificate Manager),
+ * `cert-manager` (in Emissary, Certificates of a ClusterIssuer), `secret` (in Emissary, TLS Secrets
+ * the platform team provides).
+ */
+export type TlsMode = "acm" | "cert-manager" | "secret";
+/**
+ * Who publishes the records of the shared hosts and fork wildcards: `route53` (forkstack, in the
+ * hosted zone `forkstack:domain`), `external-dns` (from the gateway Service's annotation), `none`
+ * (the platform team, from the base stack's `dnsRecords` output).
+ */
+export type DnsMode = "route53" | "external-dns" | "none";
 
 /** An in-cluster Service reference, written `name.namespace:port` in config. */
 export interface ServiceRef {

@@ -9,7 +9,7 @@
  * baseOutputs.ts (the base → fork contract). Import from here; these modules import nothing outside
  * this folder but ../errors.
  */
-export type { HostScheme, ServiceRef, TlsMode, Upstream } from "./common";
+export type { DnsMode, HostScheme, ServiceRef, TlsMode, Upstream } from "./common";
 export { CONFIG_NAMESPACE, DEFAULTS, formatServiceRef, HEADER_NAME, isDnsName, MAX_REPLICAS, parseChartRepo, parseImageRegistry, parseServiceRef } from "./common";
 export { BASE_KEYS, checkTopLevelKeys, closestKey, FORK_KEYS, NESTED_KEYS } from "./keys";
 export type { BaseConfig, ClusterConfig, EksOptions, Pricing } from "./base";

@@ -7,7 +7,7 @@ import { ConfigError } from "../errors";
 import { key } from "./common";
 
 /** Every top-level key of a base stack (without the `forkstack:` prefix). */
-export const BASE_KEYS = ["cluster", "domain", "headerName", "hostScheme", "upstreams", "istio", "emissary", "tls", "sampleApp", "pricing", "forkAccess", "maxForkReplicas", "kubeconfig"] as const;
+export const BASE_KEYS = ["cluster", "domain", "headerName", "hostScheme", "upstreams", "dns", "istio", "emissary", "tls", "sampleApp", "pricing", "forkAccess", "maxForkReplicas", "kubeconfig"] as const;
 /** Every top-level key of a fork stack. */
 export const FORK_KEYS = ["fork", "baseStack"] as const;
 
@@ -21,7 +21,7 @@ export const NESTED_KEYS: Readonly<Record<string, readonly string[]>> = {
   "cluster.eks": ["version", "instanceType", "desiredSize", "minSize", "maxSize", "vpcCidr", "zones"],
   istio: ["version", "chartRepo", "hub", "install"],
   emissary: ["install", "version", "ambassadorId", "namespace"],
-  tls: ["mode", "email"],
+  tls: ["mode", "email", "issuer", "secrets"],
   "upstreams[]": ["host", "service"],
   fork: ["id", "services", "headers", "ttl", "expiresAt"],
   forkAccess: ["group", "principals", "namespaces", "owners", "maxContainerResources"],

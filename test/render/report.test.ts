@@ -161,7 +161,7 @@ describe("buildDemoReport", () => {
   function fakeRender(): RenderResult {
     const cluster = new SimulatedCluster();
     for (const o of objects) cluster.put(o);
-    const stack = (name: string, outputs: Record<string, unknown>, secretOutputs: string[] = []) => ({ stack: name, resources: [], outputs, secretOutputs });
+    const stack = (name: string, outputs: Record<string, unknown>, secretOutputs: string[] = []) => ({ stack: name, resources: [], outputs, secretOutputs, invokes: [] });
     return {
       cluster,
       results: [

@@ -8,7 +8,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { baseProgram } from "./components/base";
-import { BASE_KEYS, CONFIG_NAMESPACE, checkTopLevelKeys, parseBaseConfig, parseBaseStack, parseForkConfig } from "./components/config";
+import { BASE_KEYS, CONFIG_NAMESPACE, checkNamespaces, checkTopLevelKeys, parseBaseConfig, parseBaseStack, parseForkConfig } from "./components/config";
 import { ConfigError } from "./components/errors";
 import { forkProgram } from "./components/forkProgram";
 
@@ -44,6 +44,8 @@ async function program(): Promise<Record<string, unknown>> {
     // Every forkstack:* key the stack sets, known or not: an unknown one is refused, not ignored.
     const prefix = `${CONFIG_NAMESPACE}:`;
     const all = pulumi.runtime.allConfig();
+    // A misspelled namespace (`forkstak:fork`) first: filtered out below, it would go unnoticed.
+    checkNamespaces(Object.keys(all));
     const values = Object.fromEntries(Object.entries(all).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
     if (checkTopLevelKeys(Object.keys(values)) === "fork") {
       const rawFork = readRaw(config, ["fork", "baseStack"]);

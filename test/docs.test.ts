@@ -14,7 +14,7 @@ import { FLAGS as RENDER_FLAGS } from "../render/cli";
 import { FLAGS as EXPLAIN_FLAGS } from "../render/explainCli";
 import { FLAGS as DEMO_FLAGS } from "../render/demo";
 import { COMMANDS, FLAGS as FORKCTL_FLAGS } from "../bin/forkctl/cli";
-import { BASE_KEYS, checkTopLevelKeys, FORK_KEYS, NESTED_KEYS, parseBaseConfig, parseForkConfig } from "../components/config";
+import { BASE_KEYS, checkNamespaces, checkTopLevelKeys, FORK_KEYS, NESTED_KEYS, parseBaseConfig, parseForkConfig } from "../components/config";
 import { forkMapping } from "../components/mappings";
 import { renderStacks } from "../render/render";
 import { configErrorOf } from "./helpers/configError";
@@ -171,6 +171,7 @@ describe("README.md: refusals you may meet (config)", () => {
   /** What each row's "you wrote" describes, in README order, as the calls that refuse it. */
   const ROWS: Array<[string, Array<() => unknown>]> = [
     ["imgae", [() => parseForkConfig(svc({ imgae: "registry.example.com/shop/api:1" }))]],
+    ["forkstak:fork", [() => checkNamespaces(["forkstak:fork", "forkstack:baseStack"])]],
     ["forkstack:headerName", [() => checkTopLevelKeys(["fork", "baseStack", "headerName"])]],
     ["VERSION: 1.10", [() => parseForkConfig(svc({ env: { VERSION: 1.1 } }))]],
     ["id: 123", [() => parseForkConfig(fork({ id: 123 }))]],

@@ -11,7 +11,7 @@
  */
 export type { DnsMode, HostScheme, ServiceRef, TlsMode, Upstream } from "./common";
 export { CONFIG_NAMESPACE, DEFAULTS, formatServiceRef, HEADER_NAME, isDnsName, MAX_REPLICAS, parseChartRepo, parseImageRegistry, parseServiceRef } from "./common";
-export { BASE_KEYS, checkTopLevelKeys, closestKey, FORK_KEYS, NESTED_KEYS } from "./keys";
+export { BASE_KEYS, checkNamespaces, checkTopLevelKeys, closestKey, FORK_KEYS, NESTED_KEYS } from "./keys";
 export type { BaseConfig, ClusterConfig, EksOptions, Pricing } from "./base";
 export { parseBaseConfig } from "./base";
 export type { ContainerResources, ForkAccessConfig, ForkOwner, NamespaceAccess, ServiceAccountRule } from "./access";

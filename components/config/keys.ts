@@ -4,7 +4,7 @@
  * kept equal to these lists by test/docs.test.ts.
  */
 import { ConfigError } from "../errors";
-import { key } from "./common";
+import { CONFIG_NAMESPACE, key } from "./common";
 
 /** Every top-level key of a base stack (without the `forkstack:` prefix). */
 export const BASE_KEYS = ["cluster", "domain", "headerName", "hostScheme", "upstreams", "dns", "istio", "emissary", "tls", "sampleApp", "pricing", "forkAccess", "maxForkReplicas", "kubeconfig"] as const;
@@ -86,4 +86,25 @@ export function checkTopLevelKeys(keys: readonly string[]): "fork" | "base" {
     throw new ConfigError(key("fork"), undefined, "is required in a fork stack (forkstack:baseStack is set)", "add forkstack:fork with at least an id, e.g. { id: alice }, or remove forkstack:baseStack for a base stack").withValueHidden();
   }
   return "fork";
+}
+
+/** Namespaces of a stack's config that are not forkstack's: the providers' and Pulumi's own. */
+const OTHER_NAMESPACES = ["aws", "pulumi", "kubernetes"];
+
+/**
+ * Refuses a key whose namespace is a misspelled `forkstack` (`forkstak:fork`, `fokstack:domain`,
+ * within edit distance 2): the program reads only `forkstack:*`, so such a key would be ignored and
+ * the stack judged by what is left (a fork without `forkstack:fork` is taken for a base).
+ * @param fullKeys every key of the stack's config with its namespace, as `pulumi.runtime.allConfig()` lists them.
+ */
+export function checkNamespaces(fullKeys: readonly string[]): void {
+  for (const full of fullKeys) {
+    const at = full.indexOf(":");
+    if (at < 0) continue;
+    const namespace = full.slice(0, at);
+    if (namespace === CONFIG_NAMESPACE || OTHER_NAMESPACES.includes(namespace) || distance(namespace, CONFIG_NAMESPACE) > 2) continue;
+    const fixed = key(full.slice(at + 1));
+    // The value is not shown: under `pulumi up` it may be a decrypted secret.
+    throw new ConfigError(full, undefined, `is not a forkstack setting: the namespace "${namespace}" looks like "${CONFIG_NAMESPACE}"`, `rename it to ${fixed}`).withValueHidden();
+  }
 }

@@ -3,9 +3,16 @@
  * naming the full key, the value and the fix, raised before anything is created; next to each, the
  * neighbouring value that is still accepted.
  */
-import { parseBaseConfig, parseForkConfig } from "../../components/config";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { checkNamespaces, parseBaseConfig, parseForkConfig } from "../../components/config";
 import { checkTtl } from "../../bin/forkctl/commands";
+import { SimulatedCluster } from "../../render/cluster";
+import { renderStacks } from "../../render/render";
+import { runStack } from "../../render/runtime";
 import { configErrorOf } from "../helpers/configError";
+import program = require("../../index");
 
 const base = { domain: "dev.example.com", cluster: { mode: "kubeconfig" }, upstreams: [{ host: "shop.dev.example.com", service: "frontend.shop:80" }] };
 const eks = (over: Record<string, unknown>) => ({ ...base, cluster: { mode: "eks", eks: over } });
@@ -127,5 +134,46 @@ describe("forkstack:fork.ttl", () => {
   it("refuses it in forkctl's --ttl too, so `forkctl extend` cannot write it", () => {
     expect(() => checkTtl("400d")).toThrow('--ttl: "400d" is longer than 365 days; use at most 365d, or omit ttl for a fork that lives until pulumi destroy');
     expect(checkTtl("7d")).toBe("7d");
+  });
+});
+
+describe("a misspelled forkstack: namespace", () => {
+  it.each([
+    ["forkstak:fork", "forkstak", "forkstack:fork"],
+    ["forkstck:upstreams", "forkstck", "forkstack:upstreams"],
+    ["fokstack:domain", "fokstack", "forkstack:domain"],
+    ["Forkstack:domain", "Forkstack", "forkstack:domain"],
+    ["forkstacks:cluster.eks", "forkstacks", "forkstack:cluster.eks"],
+  ])("refuses %s", (full, namespace, fixed) => {
+    const err = configErrorOf(() => checkNamespaces(["forkstack:baseStack", full]));
+    expect(err.field).toBe(full);
+    expect(err.message).toBe(`${full} is not a forkstack setting: the namespace "${namespace}" looks like "forkstack"; rename it to ${fixed}`);
+  });
+
+  it("accepts forkstack's keys and the providers' and Pulumi's own", () => {
+    expect(() => checkNamespaces(["forkstack:fork", "aws:region", "kubernetes:context", "pulumi:tags", "fork:note", "stack:owner"])).not.toThrow();
+  });
+
+  it("stops `pulumi up` (config from the runtime) before anything is created, without printing the value (it may be a secret)", async () => {
+    const cluster = new SimulatedCluster();
+    const run = runStack({ stack: "alice", cluster, program, config: { "forkstak:fork": { id: "bob" }, "forkstack:baseStack": "organization/forkstack/dev" } });
+    // Today's message without the check: forkstack:fork is required in a fork stack.
+    await expect(run).rejects.toThrow(/^stack alice: forkstak:fork is not a forkstack setting: the namespace "forkstak" looks like "forkstack"; rename it to forkstack:fork$/);
+    expect(cluster.all()).toEqual([]);
+  });
+
+  it("stops the offline render (Pulumi.<stack>.yaml read directly) with the same line", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "forkstack-refusals-"));
+    try {
+      fs.writeFileSync(
+        path.join(dir, "Pulumi.dev.yaml"),
+        "config:\n  fokstack:domain: dev.example.com\n  forkstack:upstreams:\n    - { host: shop.dev.example.com, service: frontend.shop:80 }\n",
+      );
+      await expect(renderStacks({ stacks: ["dev"], configDir: dir })).rejects.toThrow(
+        /^stack dev: fokstack:domain is not a forkstack setting: the namespace "fokstack" looks like "forkstack"; rename it to forkstack:domain$/,
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

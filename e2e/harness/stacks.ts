@@ -8,21 +8,37 @@ import { parse, stringify } from "yaml";
 import { clientCert, Pki } from "./certs";
 import { kubeconfigText } from "./cluster";
 import { ROOT } from "./fixtures";
+import { apply } from "./objects";
 import { RestConfig } from "./rest";
 import { E2eState } from "./state";
 
 /**
- * The example configs, with the chart installs off (the platform, here the harness, runs Istio's
- * and Emissary's CRDs; no chart can be downloaded) and TLS by cert-manager.
+ * The example configs as a platform without AWS runs them: Istio and Emissary already installed
+ * (here the harness installs their CRDs; no chart can be downloaded), DNS records the platform
+ * points itself (`dns: none`) and a TLS Secret it already has for the shop's host and wildcard. The
+ * base is then index.ts itself: nothing in it asks for Route53 or ACM.
  */
+/** The platform's TLS Secret (in the gateway namespace) the e2e base serves the shop's host with. */
+export const E2E_TLS = { host: "shop.dev.example.com", secret: "shop-tls" } as const;
+
 export function exampleConfigs(): { dev: string; alice: string; bob: string } {
   const read = (s: string) => parse(fs.readFileSync(path.join(ROOT, "examples", `Pulumi.${s}.yaml`), "utf8"));
   const dev = read("dev");
   dev.config["forkstack:istio"] = { install: false };
   dev.config["forkstack:emissary"] = { install: false };
-  // cert-manager mode: the gateway then needs no ACM certificate ARN (ACM is AWS; see harness/baseStack.ts).
-  dev.config["forkstack:tls"] = { mode: "cert-manager", email: "platform@example.com" };
+  dev.config["forkstack:dns"] = "none";
+  dev.config["forkstack:tls"] = { mode: "secret", secrets: { [E2E_TLS.host]: E2E_TLS.secret } };
   return { dev: stringify(dev), alice: stringify(read("alice")), bob: stringify(read("bob")) };
+}
+
+/**
+ * The platform's TLS Secret for the shop's host and its fork wildcard, as the platform would have
+ * it before the base stack (forkstack:tls.secrets names it). Its content is a placeholder: no TLS
+ * is served here, and the API server checks only that a kubernetes.io/tls Secret has both keys.
+ */
+export async function platformTlsSecret(rest: RestConfig, namespace: string): Promise<void> {
+  const placeholder = Buffer.from("e2e placeholder: no TLS is served here").toString("base64");
+  await apply(rest, { apiVersion: "v1", kind: "Secret", type: "kubernetes.io/tls", metadata: { name: E2E_TLS.secret, namespace }, data: { "tls.crt": placeholder, "tls.key": placeholder } });
 }
 
 /** The base config's fork group (examples/Pulumi.dev.yaml forkstack:forkAccess.group). */

@@ -22,13 +22,12 @@ import { automationDeps } from "../../bin/forkctl/automation";
 import { main } from "../../bin/forkctl/cli";
 import { isoSeconds } from "../../bin/forkctl/commands";
 import { routeName } from "../../components/naming";
-import { e2eBaseProgram } from "../harness/baseStack";
 import { ensureNamespace, seedShop } from "../harness/fixtures";
 import { fakeLoadBalancer } from "../harness/loadBalancer";
 import { get, list } from "../harness/objects";
 import { e2eProgram, Engine, engine } from "../harness/pulumi";
 import { request, waitFor } from "../harness/rest";
-import { exampleConfigs, forkGroupOf, ForkUser, forkUser } from "../harness/stacks";
+import { exampleConfigs, forkGroupOf, ForkUser, forkUser, platformTlsSecret } from "../harness/stacks";
 import { adminRest, e2eState } from "../harness/state";
 
 const state = e2eState();
@@ -84,6 +83,7 @@ describe("forkctl up / ls / gc / down with the real Pulumi CLI and a file:// bac
   before(async () => {
     await seedShop(rest, "shop");
     await ensureNamespace(rest, "emissary");
+    await platformTlsSecret(rest, "emissary");
     const cfg = exampleConfigs();
     // A price per vCPU-hour and GiB-hour, so that the report carries one.
     const dev = parse(cfg.dev);
@@ -92,7 +92,7 @@ describe("forkctl up / ls / gc / down with the real Pulumi CLI and a file:// bac
     // CI owns every pr-* fork through its group (examples/Pulumi.dev.yaml forkstack:forkAccess.owners).
     user = forkUser(state, eng.workDir, "ci-pipeline", [forkGroupOf(cfg.dev), "forkstack-ci"], rest.ca);
     process.env.KUBECONFIG = state.kubeconfigPath;
-    base = await eng.stack("dev", e2eBaseProgram, { KUBECONFIG: state.kubeconfigPath });
+    base = await eng.stack("dev", require("../../index") as () => Promise<Record<string, unknown>>, { KUBECONFIG: state.kubeconfigPath });
     const stopLb = fakeLoadBalancer(rest, "emissary");
     const res = await base.up({ onOutput: () => undefined }).finally(stopLb);
     assert.equal(res.summary.result, "succeeded");

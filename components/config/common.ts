@@ -16,7 +16,8 @@ export const DEFAULTS = {
   /**
    * https://istio.io/latest/news/releases/1.31.x/announcing-1.31.1/ — 1.31.1 (2026-09-21) is the
    * current 1.31 patch; 1.31 "is officially supported on Kubernetes versions 1.32 to 1.36"
-   * (https://istio.io/latest/news/releases/1.31.x/announcing-1.31/).
+   * (https://istio.io/latest/news/releases/1.31.x/announcing-1.31/). Checked again 2026-12-07:
+   * istio/istio.io's content/en/news/releases/ has no newer 1.31 patch and no 1.32.x.
    */
   istioVersion: "1.31.1",
   /**

@@ -7,7 +7,7 @@ import { FlagTable, flagSyntax } from "../render/args";
 import { FLAGS as RENDER_FLAGS, main as renderMain } from "../render/cli";
 import { FLAGS as EXPLAIN_FLAGS, main as explainMain } from "../render/explainCli";
 import { FLAGS as DEMO_FLAGS, runDemo } from "../render/demo";
-import { COMMANDS, FLAGS as FORKCTL_FLAGS, main as forkctlMain } from "../bin/forkctl/cli";
+import { commandFlags, COMMANDS, FLAGS as FORKCTL_FLAGS, main as forkctlMain } from "../bin/forkctl/cli";
 
 async function capture(run: (io: { stdout: (t: string) => void; stderr: (t: string) => void }) => number | Promise<number>) {
   let stdout = "";
@@ -25,9 +25,9 @@ const helps: [string, () => Promise<{ code: number; stdout: string; stderr: stri
   ["explain --help", () => capture((io) => explainMain(["--help"], io)), EXPLAIN_FLAGS, Object.keys(EXPLAIN_FLAGS)],
   ["demo --help", () => capture((io) => runDemo({ argv: ["--help"], ...io })), DEMO_FLAGS, Object.keys(DEMO_FLAGS)],
   ["forkctl --help", () => capture((io) => forkctlMain(["--help"], io, noDeps, {})), FORKCTL_FLAGS, Object.keys(FORKCTL_FLAGS)],
-  ...Object.entries(COMMANDS).map(
-    ([name, command]) =>
-      [`forkctl ${name} --help`, () => capture((io) => forkctlMain([name, "--help"], io, noDeps, {})), FORKCTL_FLAGS, [...command.flags, "help"]] as (typeof helps)[number],
+  ...(Object.keys(COMMANDS) as (keyof typeof COMMANDS)[]).map(
+    (name) =>
+      [`forkctl ${name} --help`, () => capture((io) => forkctlMain([name, "--help"], io, noDeps, {})), commandFlags(name), Object.keys(commandFlags(name))] as (typeof helps)[number],
   ),
 ];
 

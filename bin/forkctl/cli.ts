@@ -2,13 +2,15 @@
  * `forkctl`: a fork per pull request from CI on the Pulumi Automation API (README, "forkctl").
  * Thin: parses arguments (node:util parseArgs, strict), validates them all before any stack is
  * touched, calls commands.ts, prints text, JSON or a markdown pull-request comment. Exit codes:
- * 0 done, 1 an operation failed (one line on stderr), 2 the arguments are wrong (one line).
+ * 0 done, 1 an operation failed (its cause in one line on stderr, see errors.ts), 2 the arguments
+ * are wrong or the stack is not a fork of the base (one line, nothing changed).
  */
 import { parseArgs } from "util";
-import { parseBaseStack } from "../../components/config";
+import { DEFAULTS, MAX_REPLICAS, parseBaseStack } from "../../components/config";
 import { ConfigError, oneLine } from "../../components/errors";
 import { argsErrorMessage, flagPhrase, flagSyntax, FlagTable, formatFlags, HELP_FLAG, usageLine, wrap } from "../../render/args";
 import { ForkBackend } from "./backend";
+import { failureLines } from "./errors";
 import {
   checkForkId,
   checkTtl,
@@ -20,6 +22,7 @@ import {
   list,
   parseEnvArg,
   parseHeaderArg,
+  parseReplicasArg,
   parseServiceArg,
   up,
   UpArgs,
@@ -31,11 +34,17 @@ export const DEFAULT_BASE = "organization/forkstack/dev";
 
 /** forkctl's flags: what parseArgs parses, what --help prints, what README's table is checked against. */
 export const FLAGS = {
-  service: { type: "string", multiple: true, arg: "NAMESPACE/NAME=IMAGE", ifOmitted: "none: a header-only fork", help: "a shared Service to copy, with the image its copy runs" },
+  service: { type: "string", multiple: true, arg: "NAMESPACE/NAME[=IMAGE]", ifOmitted: "none: a header-only fork", help: "a shared Service to copy; its copy runs IMAGE, or without =IMAGE the shared image" },
+  replicas: { type: "string", multiple: true, arg: "NAMESPACE/NAME=N", ifOmitted: `${DEFAULTS.replicas} per copy`, help: `how many pods that copy runs (1 to ${MAX_REPLICAS}; the base stack may allow fewer)` },
   env: { type: "string", multiple: true, arg: "NAMESPACE/NAME:KEY=VALUE", ifOmitted: "none", help: "an env var for that copy's first container" },
   header: { type: "string", multiple: true, arg: "K=V", ifOmitted: "none", help: "an extra request header the gateway adds for this fork" },
   ttl: { type: "string", arg: "DURATION", ifOmitted: "up: never expires; extend: required", help: "how long from now the fork lives: 90m, 72h, 7d" },
-  base: { type: "string", arg: "ORG/PROJECT/STACK", ifOmitted: `$FORKSTACK_BASE, else ${DEFAULT_BASE}`, help: "the base stack" },
+  base: {
+    type: "string",
+    arg: "ORG/PROJECT/STACK",
+    ifOmitted: `$FORKSTACK_BASE, else ${DEFAULT_BASE}`,
+    help: "the base stack; forkctl acts only on forks of it",
+  },
   output: { type: "string", arg: "text|json|markdown", ifOmitted: "text", help: "how to print the result (markdown: a pull-request comment)" },
   "no-cluster": { type: "boolean", ifOmitted: "off: the live cluster is read", help: "do not read the live cluster (no CPU/memory cost, no hop table)" },
   "dry-run": { type: "boolean", ifOmitted: "off", help: "only say which forks gc would destroy" },
@@ -48,14 +57,15 @@ type FlagName = keyof typeof FLAGS;
 export const COMMANDS = {
   up: {
     args: "<id>",
-    flags: ["service", "env", "header", "ttl", "base", "output", "no-cluster"],
+    flags: ["service", "replicas", "env", "header", "ttl", "base", "output", "no-cluster"],
+    ifOmitted: { ttl: "never expires" },
     help: "create or update fork <id> (stack <id>) and print its URLs; the expiry is stamped when the fork is created (now + ttl) and kept by later updates",
   },
-  extend: { args: "<id>", flags: ["ttl", "output", "no-cluster"], help: "the fork now expires --ttl from now (e.g. 24h, 7d)" },
+  extend: { args: "<id>", flags: ["ttl", "output", "no-cluster"], ifOmitted: { ttl: "required" }, help: "the fork now expires --ttl from now (e.g. 24h, 7d)" },
   down: { args: "<id>", flags: ["output"], help: "destroy the fork and remove its stack (done already when it is gone)" },
   ls: { args: "", flags: ["output"], help: "list fork stacks: id, URLs, expiry, last update, state" },
   gc: { args: "", flags: ["dry-run", "output"], help: "destroy every expired fork; goes on past failures, exit 1 if any failed" },
-} as const satisfies Record<string, { args: string; flags: readonly FlagName[]; help: string }>;
+} as const satisfies Record<string, { args: string; flags: readonly FlagName[]; ifOmitted?: Partial<Record<FlagName, string>>; help: string }>;
 
 type Command = keyof typeof COMMANDS;
 const COMMAND_NAMES = Object.keys(COMMANDS) as Command[];
@@ -64,7 +74,7 @@ const ENVIRONMENT = `Pulumi runs with this project as its program and the backen
 (PULUMI_BACKEND_URL, PULUMI_ACCESS_TOKEN, PULUMI_CONFIG_PASSPHRASE as for pulumi itself); the
 cluster is reached with your own kubeconfig ($KUBECONFIG), as a member of the fork group.`;
 
-const EXIT_CODES = "exit code: 0 done, 1 an operation failed, 2 the arguments are wrong";
+const EXIT_CODES = "exit code: 0 done, 1 an operation failed, 2 the arguments are wrong or the stack is not a fork of the base (nothing changed)";
 
 export const USAGE = `usage: forkctl <command> [arguments] [flags]   (forkctl <command> --help: its flags)
 
@@ -78,16 +88,26 @@ ${ENVIRONMENT}
 
 ${EXIT_CODES}`;
 
-/** `forkctl <command> --help`: the command and every flag it takes, with its default. */
+/** The flags `command` takes (and --help), each with what applies to this command when it is omitted. */
+export function commandFlags(command: Command): FlagTable {
+  const entry: { flags: readonly FlagName[]; ifOmitted?: Partial<Record<FlagName, string>> } = COMMANDS[command];
+  return Object.fromEntries([...entry.flags, "help" as const].map((f) => [f, { ...FLAGS[f], ifOmitted: entry.ifOmitted?.[f] ?? FLAGS[f].ifOmitted }]));
+}
+
+/** `forkctl <command> --help`: the command and every flag it takes, with its default (or required). */
 export function commandUsage(command: Command): string {
-  const { args, flags, help } = COMMANDS[command];
-  const synopsis = flags.map((f) => `[${flagSyntax(f, FLAGS[f])}]`).join(" ");
+  const { args, help } = COMMANDS[command];
+  const table = commandFlags(command);
+  const synopsis = Object.entries(table)
+    .filter(([f]) => f !== "help")
+    .map(([f, flag]) => (flag.ifOmitted === "required" ? flagSyntax(f, flag) : `[${flagSyntax(f, flag)}]`))
+    .join(" ");
   return `${usageLine(`usage: forkctl ${command}${args ? ` ${args}` : ""} ${synopsis}`)}
 
 ${wrap(help, 100, 0).join("\n")}
 
 flags:
-${formatFlags(FLAGS, [...flags, "help"])}
+${formatFlags(table)}
 
 ${EXIT_CODES}`;
 }
@@ -109,6 +129,8 @@ export type DepsFactory = (opts: { cluster: boolean; progress: (line: string) =>
 interface Parsed {
   command: Command;
   id?: string;
+  /** The base stack forkctl acts on forks of. */
+  base: string;
   up?: UpArgs;
   ttl?: string;
   dryRun: boolean;
@@ -128,11 +150,12 @@ export function parse(argv: readonly string[], env: Readonly<Record<string, stri
     throw new UsageError(argsErrorMessage(err, ARGS_HELP));
   }
   const [command, ...rest] = positionals;
-  if (values.help) return { help: (COMMAND_NAMES as string[]).includes(command ?? "") ? (command as Command) : undefined };
-  if (command === undefined) throw new UsageError(new ConfigError("command", command, "is required", `use one of ${COMMAND_NAMES.join(", ")}; see forkctl --help`).message);
-  if (!(COMMAND_NAMES as string[]).includes(command)) {
+  // An unknown command is refused even with --help: the general help would hide the typo.
+  if (command !== undefined && !(COMMAND_NAMES as string[]).includes(command)) {
     throw new UsageError(new ConfigError("command", command, "is not a forkctl command", `use one of ${COMMAND_NAMES.join(", ")}; see forkctl --help`).message);
   }
+  if (values.help) return { help: command as Command | undefined };
+  if (command === undefined) throw new UsageError(new ConfigError("command", command, "is required", `use one of ${COMMAND_NAMES.join(", ")}; see forkctl --help`).message);
   const cmd = command as Command;
   for (const flag of Object.keys(values)) {
     if (!(COMMANDS[cmd].flags as readonly string[]).includes(flag)) {
@@ -147,7 +170,7 @@ export function parse(argv: readonly string[], env: Readonly<Record<string, stri
   if (!(OUTPUT_FORMATS as readonly string[]).includes(output)) {
     throw new UsageError(new ConfigError("--output", output, "is not an output format", `use ${OUTPUT_FORMATS.join(", ")}`).message);
   }
-  const parsed: Parsed = { command: cmd, dryRun: values["dry-run"] === true, output: output as OutputFormat, cluster: values["no-cluster"] !== true };
+  const parsed: Parsed = { command: cmd, base: baseOf(values.base as string | undefined, env), dryRun: values["dry-run"] === true, output: output as OutputFormat, cluster: values["no-cluster"] !== true };
   if (takesId) parsed.id = checkForkId(rest[0]);
   if (cmd === "extend") {
     if (values.ttl === undefined) throw new UsageError(new ConfigError("--ttl", undefined, "is required", "say how long from now the fork lives, e.g. --ttl 24h").message);
@@ -159,6 +182,11 @@ export function parse(argv: readonly string[], env: Readonly<Record<string, stri
     for (const text of (values.env as string[] | undefined) ?? []) {
       const e = parseEnvArg(text);
       (envByService[e.service] ??= {})[e.key] = e.value;
+    }
+    const replicas: Record<string, number> = {};
+    for (const text of (values.replicas as string[] | undefined) ?? []) {
+      const r = parseReplicasArg(text);
+      replicas[r.service] = r.replicas;
     }
     const headers: Record<string, string> = {};
     for (const text of (values.header as string[] | undefined) ?? []) {
@@ -173,7 +201,7 @@ export function parse(argv: readonly string[], env: Readonly<Record<string, stri
       if (err instanceof ConfigError) throw new UsageError(new ConfigError("--base", base, err.problem, err.fix).message);
       throw err;
     }
-    parsed.up = { id: parsed.id!, services, env: envByService, headers, ttl: checkTtl(values.ttl as string | undefined), base };
+    parsed.up = { id: parsed.id!, services, env: envByService, ...(Object.keys(replicas).length > 0 ? { replicas } : {}), headers, ttl: checkTtl(values.ttl as string | undefined), base };
   }
   return parsed;
 }
@@ -202,16 +230,16 @@ export async function main(argv: readonly string[], io: Io, makeDeps: DepsFactor
         io.stdout(`${formatFork(await up(deps, p.up!), p.output, now)}\n`);
         return 0;
       case "extend":
-        io.stdout(`${formatFork(await extend(deps, p.id!, p.ttl!), p.output, now)}\n`);
+        io.stdout(`${formatFork(await extend(deps, p.id!, p.ttl!, p.base), p.output, now)}\n`);
         return 0;
       case "down":
-        io.stdout(`${formatDown(await down(deps, p.id!), p.output)}\n`);
+        io.stdout(`${formatDown(await down(deps, p.id!, p.base), p.output)}\n`);
         return 0;
       case "ls":
-        io.stdout(`${formatList(await list(deps), p.output, now)}\n`);
+        io.stdout(`${formatList(await list(deps, p.base), p.output, now)}\n`);
         return 0;
       case "gc": {
-        const result = await gc(deps, p.dryRun);
+        const result = await gc(deps, p.base, p.dryRun);
         io.stdout(`${formatGc(result, p.output)}\n`);
         return result.failed.length === 0 ? 0 : 1;
       }
@@ -221,8 +249,10 @@ export async function main(argv: readonly string[], io: Io, makeDeps: DepsFactor
       io.stderr(`forkctl: ${err.message}\n`);
       return 2;
     }
-    io.stderr(`forkctl ${p.command}${p.id ? ` ${p.id}` : ""}: ${oneLine(err)}\n`);
-    if (process.env.FORKSTACK_DEBUG === "1" && err instanceof Error && err.stack) io.stderr(`${err.stack}\n`);
+    // What went wrong, reduced to the lines that matter (errors.ts); the whole error with FORKSTACK_DEBUG=1.
+    const [first, ...more] = failureLines(err);
+    io.stderr(`forkctl ${p.command}${p.id ? ` ${p.id}` : ""}: ${first}\n${more.map((l) => `  ${l}\n`).join("")}`);
+    if (process.env.FORKSTACK_DEBUG === "1" && err instanceof Error) io.stderr(`${err.message}\n${err.stack ?? ""}\n`);
     return 1;
   }
 }

@@ -159,7 +159,12 @@ const ALICE = ["up", "alice", "--service", "shop/api=registry.example.com/shop/a
 describe("forkctl arguments", () => {
   it.each([
     [["up", "Alice", "--service", "shop/api=img:1"], /^forkctl: <id>: "Alice" is not a lowercase DNS label; /],
-    [["up", "alice", "--service", "shop/api"], /^forkctl: --service: "shop\/api" is not NAMESPACE\/NAME=IMAGE; /],
+    [["up", "alice", "--service", "shop"], /^forkctl: --service: "shop" is not NAMESPACE\/NAME\[=IMAGE\]; /],
+    [["up", "alice", "--service", "shop/api", "--replicas", "shop/api=0"], /^forkctl: --replicas: "shop\/api=0" does not give a whole number from 1 to 20; e\.g\. --replicas shop\/api=2/],
+    [["up", "alice", "--service", "shop/api", "--replicas", "shop/api=two"], /^forkctl: --replicas: "shop\/api=two" does not give a whole number/],
+    [["up", "alice", "--service", "shop/api", "--replicas", "shop/api"], /^forkctl: --replicas: "shop\/api" is not NAMESPACE\/NAME=N; e\.g\. --replicas shop\/api=2\n$/],
+    [["up", "alice", "--service", "shop/api", "--replicas", "shop/cart=2"], /^forkctl: --replicas: "shop\/cart" names no --service of this fork; add --service shop\/cart /],
+    [["extend", "alice", "--replicas", "shop/api=2", "--ttl", "1h"], /^forkctl: --replicas: .* is not an option of forkctl extend; /],
     [["up", "alice", "--service", "shop/api=img:1", "--env", "shop/cart:X=1"], /^forkctl: --env: "shop\/cart" names no --service of this fork; /],
     [["up", "alice", "--service", "shop/api=Not An Image"], /^forkctl: --service: "shop\/api=Not" is not NAMESPACE\/NAME=IMAGE|is not NAMESPACE/],
     [["up", "alice", "--service", "shop/api=img:1", "--ttl", "3 days"], /^forkctl: --ttl: "3 days" is not a duration; /],
@@ -170,6 +175,7 @@ describe("forkctl arguments", () => {
     [["down"], /^forkctl: <id>: \(missing\) is required; /],
     [["ls", "extra"], /^forkctl: argument: "extra" is not expected; /],
     [["launch", "alice"], /^forkctl: command: "launch" is not a forkctl command; use one of up, extend, down, ls, gc/],
+    [["bogus", "--help"], /^forkctl: command: "bogus" is not a forkctl command; use one of up, extend, down, ls, gc/],
     [["ls", "--output", "yaml"], /^forkctl: --output: "yaml" is not an output format; use text, json, markdown/],
     [["ls", "--colour"], /^forkctl: --colour: .*is not an option/],
   ])("refuses %j in one line with exit code 2, before any stack is touched", async (argv, message) => {
@@ -216,6 +222,14 @@ describe("forkctl up against the real program", () => {
     });
     expect(r.stdout).toContain("https://alice.shop.dev.example.com/");
     expect(r.stdout).toContain("copy api.shop → api-alice.shop (registry.example.com/shop/api:alice-1)");
+  });
+
+  it("forks a service keeping its image (--service without =IMAGE) with the --replicas given", async () => {
+    const r = await forkctl(deps(backend), "up", "carol", "--service", "shop/api", "--replicas", "shop/api=2", "--output", "json");
+    expect([r.code, r.stderr.split("\n").filter((l) => l.startsWith("forkctl"))]).toEqual([0, []]);
+    const fork = JSON.parse(backend.stacks.get("carol")!.config["forkstack:fork"]);
+    expect(fork).toEqual({ id: "carol", services: [{ name: "api", namespace: "shop", replicas: 2 }] });
+    expect(parseForkConfig(fork).services[0]).toMatchObject({ name: "api", namespace: "shop", image: undefined, replicas: 2 });
   });
 
   it("keeps the expiry stamped at creation on a later update, which then changes nothing", async () => {

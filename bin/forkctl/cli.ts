@@ -2,15 +2,13 @@
  * `forkctl`: a fork per pull request from CI on the Pulumi Automation API (README, "forkctl").
  * Thin: parses arguments (node:util parseArgs, strict), validates them all before any stack is
  * touched, calls commands.ts, prints text, JSON or a markdown pull-request comment. Exit codes:
- * 0 done, 1 an operation failed (its cause in one line on stderr, see errors.ts), 2 the arguments
- * are wrong or the stack is not a fork of the base (one line, nothing changed).
+ * 0 done, 1 an operation failed (one line on stderr), 2 the arguments are wrong (one line).
  */
 import { parseArgs } from "util";
 import { DEFAULTS, MAX_REPLICAS, parseBaseStack } from "../../components/config";
 import { ConfigError, oneLine } from "../../components/errors";
 import { argsErrorMessage, flagPhrase, flagSyntax, FlagTable, formatFlags, HELP_FLAG, usageLine, wrap } from "../../render/args";
 import { ForkBackend } from "./backend";
-import { failureLines } from "./errors";
 import {
   checkForkId,
   checkTtl,
@@ -39,12 +37,7 @@ export const FLAGS = {
   env: { type: "string", multiple: true, arg: "NAMESPACE/NAME:KEY=VALUE", ifOmitted: "none", help: "an env var for that copy's first container" },
   header: { type: "string", multiple: true, arg: "K=V", ifOmitted: "none", help: "an extra request header the gateway adds for this fork" },
   ttl: { type: "string", arg: "DURATION", ifOmitted: "up: never expires; extend: required", help: "how long from now the fork lives: 90m, 72h, 7d" },
-  base: {
-    type: "string",
-    arg: "ORG/PROJECT/STACK",
-    ifOmitted: `$FORKSTACK_BASE, else ${DEFAULT_BASE}`,
-    help: "the base stack; forkctl acts only on forks of it",
-  },
+  base: { type: "string", arg: "ORG/PROJECT/STACK", ifOmitted: `$FORKSTACK_BASE, else ${DEFAULT_BASE}`, help: "the base stack" },
   output: { type: "string", arg: "text|json|markdown", ifOmitted: "text", help: "how to print the result (markdown: a pull-request comment)" },
   "no-cluster": { type: "boolean", ifOmitted: "off: the live cluster is read", help: "do not read the live cluster (no CPU/memory cost, no hop table)" },
   "dry-run": { type: "boolean", ifOmitted: "off", help: "only say which forks gc would destroy" },
@@ -74,7 +67,7 @@ const ENVIRONMENT = `Pulumi runs with this project as its program and the backen
 (PULUMI_BACKEND_URL, PULUMI_ACCESS_TOKEN, PULUMI_CONFIG_PASSPHRASE as for pulumi itself); the
 cluster is reached with your own kubeconfig ($KUBECONFIG), as a member of the fork group.`;
 
-const EXIT_CODES = "exit code: 0 done, 1 an operation failed, 2 the arguments are wrong or the stack is not a fork of the base (nothing changed)";
+const EXIT_CODES = "exit code: 0 done, 1 an operation failed, 2 the arguments are wrong";
 
 export const USAGE = `usage: forkctl <command> [arguments] [flags]   (forkctl <command> --help: its flags)
 
@@ -129,8 +122,6 @@ export type DepsFactory = (opts: { cluster: boolean; progress: (line: string) =>
 interface Parsed {
   command: Command;
   id?: string;
-  /** The base stack forkctl acts on forks of. */
-  base: string;
   up?: UpArgs;
   ttl?: string;
   dryRun: boolean;
@@ -170,7 +161,7 @@ export function parse(argv: readonly string[], env: Readonly<Record<string, stri
   if (!(OUTPUT_FORMATS as readonly string[]).includes(output)) {
     throw new UsageError(new ConfigError("--output", output, "is not an output format", `use ${OUTPUT_FORMATS.join(", ")}`).message);
   }
-  const parsed: Parsed = { command: cmd, base: baseOf(values.base as string | undefined, env), dryRun: values["dry-run"] === true, output: output as OutputFormat, cluster: values["no-cluster"] !== true };
+  const parsed: Parsed = { command: cmd, dryRun: values["dry-run"] === true, output: output as OutputFormat, cluster: values["no-cluster"] !== true };
   if (takesId) parsed.id = checkForkId(rest[0]);
   if (cmd === "extend") {
     if (values.ttl === undefined) throw new UsageError(new ConfigError("--ttl", undefined, "is required", "say how long from now the fork lives, e.g. --ttl 24h").message);
@@ -230,16 +221,16 @@ export async function main(argv: readonly string[], io: Io, makeDeps: DepsFactor
         io.stdout(`${formatFork(await up(deps, p.up!), p.output, now)}\n`);
         return 0;
       case "extend":
-        io.stdout(`${formatFork(await extend(deps, p.id!, p.ttl!, p.base), p.output, now)}\n`);
+        io.stdout(`${formatFork(await extend(deps, p.id!, p.ttl!), p.output, now)}\n`);
         return 0;
       case "down":
-        io.stdout(`${formatDown(await down(deps, p.id!, p.base), p.output)}\n`);
+        io.stdout(`${formatDown(await down(deps, p.id!), p.output)}\n`);
         return 0;
       case "ls":
-        io.stdout(`${formatList(await list(deps, p.base), p.output, now)}\n`);
+        io.stdout(`${formatList(await list(deps), p.output, now)}\n`);
         return 0;
       case "gc": {
-        const result = await gc(deps, p.base, p.dryRun);
+        const result = await gc(deps, p.dryRun);
         io.stdout(`${formatGc(result, p.output)}\n`);
         return result.failed.length === 0 ? 0 : 1;
       }
@@ -249,10 +240,8 @@ export async function main(argv: readonly string[], io: Io, makeDeps: DepsFactor
       io.stderr(`forkctl: ${err.message}\n`);
       return 2;
     }
-    // What went wrong, reduced to the lines that matter (errors.ts); the whole error with FORKSTACK_DEBUG=1.
-    const [first, ...more] = failureLines(err);
-    io.stderr(`forkctl ${p.command}${p.id ? ` ${p.id}` : ""}: ${first}\n${more.map((l) => `  ${l}\n`).join("")}`);
-    if (process.env.FORKSTACK_DEBUG === "1" && err instanceof Error) io.stderr(`${err.message}\n${err.stack ?? ""}\n`);
+    io.stderr(`forkctl ${p.command}${p.id ? ` ${p.id}` : ""}: ${oneLine(err)}\n`);
+    if (process.env.FORKSTACK_DEBUG === "1" && err instanceof Error && err.stack) io.stderr(`${err.stack}\n`);
     return 1;
   }
 }

@@ -108,3 +108,27 @@ export function argsErrorMessage(err: unknown, help: ArgsHelp): string {
       return `${message}; ${help.help}`;
   }
 }
+
+/**
+ * The flags of `table` whose default is "required" and that `values` (what `util.parseArgs` returned)
+ * lacks: not given, given empty, or (for a repeatable flag) given no time. In table order.
+ */
+export function missingRequired(table: FlagTable, values: Readonly<Record<string, unknown>>): string[] {
+  return Object.keys(table).filter((name) => {
+    if (table[name].ifOmitted !== "required") return false;
+    const v = values[name];
+    return v === undefined || v === "" || (Array.isArray(v) && v.length === 0);
+  });
+}
+
+/**
+ * One line naming every missing required flag at once, e.g. `--stack and --out: (missing) are
+ * required; add them, e.g. --stack dev --out render-out; see npm run render -- --help`.
+ * `examples` gives each flag as it might be written (`{ out: "--out render-out" }`).
+ */
+export function missingRequiredMessage(missing: readonly string[], examples: Readonly<Record<string, string>>, help: string): string {
+  const names = missing.map((n) => `--${n}`);
+  const phrase = names.length === 1 ? names[0] : `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
+  const example = missing.map((n) => examples[n] ?? `--${n} …`).join(" ");
+  return new ConfigError(phrase, undefined, names.length === 1 ? "is required" : "are required", `add ${names.length === 1 ? "it" : "them"}, e.g. ${example}; ${help}`).message;
+}

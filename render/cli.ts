@@ -2,13 +2,14 @@
  * `npm run render -- [--config-dir DIR] [--cluster FILE]... --stack NAME [--stack NAME]... --out DIR [--json] [--now ISO]`
  *
  * Thin: parses arguments (node:util parseArgs, strict), calls render.ts, prints progress on stderr
- * and a summary on stdout (or JSON with --json). Any mistake ends with exit code 1 and one line
- * `render: …` on stderr, and nothing written.
+ * and a summary on stdout (or JSON with --json). Any mistake ends with one line `render: …` on
+ * stderr and nothing written: exit code 2 for wrong arguments (an unknown flag, missing required
+ * flags), 1 for anything else.
  */
 import * as path from "path";
 import { parseArgs } from "util";
-import { ConfigError, oneLine } from "../components/errors";
-import { argsErrorMessage, flagPhrase, FlagTable, formatFlags, HELP_FLAG, usageLine } from "./args";
+import { oneLine } from "../components/errors";
+import { argsErrorMessage, flagPhrase, FlagTable, formatFlags, HELP_FLAG, missingRequired, missingRequiredMessage, usageLine } from "./args";
 import { formatRenderSummary } from "./report";
 import { checkOutDir, missingDirs, RENDER_EPOCH, renderStacks, RenderError, summarize, writeRender } from "./render";
 
@@ -27,7 +28,8 @@ export const USAGE = `${usageLine("usage: npm run render -- [--config-dir DIR] [
 
 ${formatFlags(FLAGS)}
 
-exit code: 0 rendered, 1 anything went wrong (one line render: …, nothing written)`;
+exit code: 0 rendered, 1 anything else went wrong, 2 the arguments are wrong (one line render: …,
+nothing written)`;
 
 export interface Io {
   stdout: (text: string) => void;
@@ -41,6 +43,9 @@ const ARGS_HELP = {
   help: "see npm run render -- --help",
 };
 
+/** Wrong arguments (unknown flag, missing required flags): exit code 2. */
+class ArgsError extends RenderError {}
+
 /** The stack being rendered, for the message when the program never finishes (see below). */
 let currentStack: string | undefined;
 
@@ -51,16 +56,17 @@ export async function main(argv: readonly string[], io: Io, projectRoot = path.r
     try {
       ({ values } = parseArgs({ args: [...argv], options: FLAGS, strict: true, allowPositionals: false }));
     } catch (err) {
-      throw new RenderError(argsErrorMessage(err, ARGS_HELP));
+      throw new ArgsError(argsErrorMessage(err, ARGS_HELP));
     }
     if (values.help) {
       io.stdout(`${USAGE}\n`);
       return 0;
     }
-    if (values.out === undefined || values.out === "") {
-      throw new RenderError(new ConfigError("--out", values.out, "is required", "name the directory to write the render to, e.g. --out render-out").message);
-    }
-    checkOutDir(values.out);
+    const missing = missingRequired(FLAGS, values);
+    const out = values.out;
+    // (out === undefined only when missing names it: the test narrows the type.)
+    if (missing.length > 0 || out === undefined) throw new ArgsError(missingRequiredMessage(missing, { stack: "--stack dev", out: "--out render-out" }, ARGS_HELP.help));
+    checkOutDir(out);
     const stacks = values.stack ?? [];
     const render = await renderStacks({
       stacks,
@@ -73,17 +79,17 @@ export async function main(argv: readonly string[], io: Io, projectRoot = path.r
       },
       onWarning: (line) => io.stderr(`warning: ${line}\n`),
     });
-    const created = missingDirs(values.out);
-    writeRender(values.out, render);
+    const created = missingDirs(out);
+    writeRender(out, render);
     // Missing folders are created (a fresh --out a/b/c is fine), but say so: a typo shows up here.
     if (created.length > 0) io.stderr(`created ${created.join(", ")}\n`);
-    const summary = summarize(render, values.out);
+    const summary = summarize(render, out);
     io.stdout(values.json ? `${JSON.stringify(summary, null, 2)}\n` : formatRenderSummary(summary));
     return 0;
   } catch (err) {
     io.stderr(`render: ${err instanceof RenderError ? err.message : `internal error: ${oneLine(err)}`}\n`);
     if (!(err instanceof RenderError) && process.env.FORKSTACK_DEBUG) io.stderr(`${(err as Error).stack}\n`);
-    return 1;
+    return err instanceof ArgsError ? 2 : 1;
   }
 }
 

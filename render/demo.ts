@@ -6,7 +6,8 @@
  *
  * Needs no network, cloud, cluster or Pulumi CLI, and leaves no file behind: the render is written
  * only where `--out DIR` says (to follow other requests through it with `npm run explain`). Every
- * line fits DEMO_WIDTH columns. Exits 1 with one line when something is missing.
+ * line fits DEMO_WIDTH columns. Exits 1 with one line when something is missing, 2 when the
+ * arguments are wrong.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -35,7 +36,10 @@ export const USAGE = `usage: npm run demo [-- --out DIR]
 
 ${formatFlags(FLAGS)}
 
-exit code: 0 done, 1 anything went wrong (one line demo: …)`;
+exit code: 0 done, 1 anything went wrong, 2 the arguments are wrong (one line demo: …)`;
+
+/** Wrong arguments (an unknown flag, a positional): exit code 2. */
+class ArgsError extends RenderError {}
 
 const ARGS_HELP = { flags: flagPhrase(FLAGS), positionalFix: "the demo takes no arguments", help: "see npm run demo -- --help" };
 
@@ -64,14 +68,14 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     try {
       ({ values } = parseArgs({ args: [...(opts.argv ?? [])], options: FLAGS, strict: true, allowPositionals: false }));
     } catch (err) {
-      throw new RenderError(argsErrorMessage(err, ARGS_HELP));
+      throw new ArgsError(argsErrorMessage(err, ARGS_HELP));
     }
     if (values.help) {
       opts.stdout(`${USAGE}\n`);
       return 0;
     }
     const outDir = values.out;
-    if (outDir === "") throw new RenderError(new ConfigError("--out", outDir, "is empty", "name a folder, e.g. --out render-out").message);
+    if (outDir === "") throw new ArgsError(new ConfigError("--out", outDir, "is empty", "name a folder, e.g. --out render-out").message);
     if (outDir !== undefined) checkOutDir(outDir);
     const missing = demoInputs().filter((f) => !fs.existsSync(path.join(examplesDir, f)));
     if (missing.length > 0) {
@@ -109,7 +113,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     return 0;
   } catch (err) {
     opts.stderr(`demo: ${err instanceof RenderError ? err.message : `internal error: ${oneLine(err)}`}\n`);
-    return 1;
+    return err instanceof ArgsError ? 2 : 1;
   }
 }
 

@@ -75,23 +75,29 @@ const routeNames = (vs: KubeObject | undefined) => ((vs?.spec as any)?.http ?? [
 const find = (objects: KubeObject[], kind: string, name: string) => objects.find((o) => o.kind === kind && o.metadata.name === name);
 
 describe("render CLI as a process", () => {
-  it("exits 1 with one line on stderr for an unknown flag", () => {
+  it("exits 2 with one line on stderr for an unknown flag", () => {
     const r = runCliProcess(["--bogus", "--stack", "base", "--out", tmpOut()]);
-    expect([r.code, errorLines(r.stderr)]).toEqual([1, [expect.stringMatching(/^render: --bogus/)]]);
+    expect([r.code, errorLines(r.stderr)]).toEqual([2, [expect.stringMatching(/^render: --bogus/)]]);
   }, 120_000);
 });
 
 describe("render CLI: input mistakes", () => {
-  it("rejects an unknown flag with one line and exit code 1", async () => {
+  it("rejects an unknown flag with one line and exit code 2", async () => {
     const r = await runCli(["--bogus", "--stack", "base", "--out", tmpOut()]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toBe(`render: --bogus: "--bogus" is not an option; use --config-dir, --cluster, --stack, --out, --json or --now; see npm run render -- --help\n`);
   });
 
   it("requires --out and writes nothing without it", async () => {
     const r = await runCli(["--config-dir", SHOP, "--stack", "base"]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toBe("render: --out: (missing) is required; name the directory to write the render to, e.g. --out render-out\n");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe("render: --out: (missing) is required; add it, e.g. --out render-out; see npm run render -- --help\n");
+  });
+
+  it("names every missing required flag in one line", async () => {
+    const r = await runCli([]);
+    expect([r.code, r.stdout]).toEqual([2, ""]);
+    expect(r.stderr).toBe("render: --stack and --out: (missing) are required; add them, e.g. --stack dev --out render-out; see npm run render -- --help\n");
   });
 
   it("names a stack's missing config file and writes nothing", async () => {
@@ -106,7 +112,7 @@ describe("render CLI: input mistakes", () => {
 
   it("rejects a positional argument", async () => {
     const r = await runCli(["base", "--out", tmpOut()]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toBe('render: argument: "base" is not expected; name stacks with --stack NAME; see npm run render -- --help\n');
   });
 

@@ -99,10 +99,10 @@ describe("demo: the examples", () => {
 });
 
 describe("demo: flags", () => {
-  it("refuses an unknown flag in one line before rendering anything", async () => {
+  it("refuses an unknown flag in one line with exit code 2 before rendering anything", async () => {
     const err: string[] = [];
     const code = await runDemo({ argv: ["--keep"], stdout: () => undefined, stderr: (t) => void err.push(t) });
-    expect([code, err]).toEqual([1, ['demo: --keep: "--keep" is not an option; use --out; see npm run demo -- --help\n']]);
+    expect([code, err]).toEqual([2, ['demo: --keep: "--keep" is not an option; use --out; see npm run demo -- --help\n']]);
   });
 });
 

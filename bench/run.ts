@@ -15,10 +15,36 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { parseArgs } from "util";
+import { oneLine } from "../components/errors";
+import { argsErrorMessage, flagPhrase, FlagTable, formatFlags, HELP_FLAG, usageLine } from "../render/args";
 import { withKubeServer } from "./kubeServer";
 import { ROUTE_RETRY_LIMIT, routeWrites, RoutePhaseResult, Strategy, STRATEGIES, withTestServer } from "./routes";
 
 const root = path.join(__dirname, "..");
+
+/** bench's flags: what parseArgs parses and what --help prints. */
+export const FLAGS = {
+  only: { type: "string", arg: "render|routes", ifOmitted: "both", help: "run only the render or only the route-write benchmark" },
+  quick: { type: "boolean", ifOmitted: "off", help: "fewer sizes (N 20, 140; D 1, 10; 50 forks writing routes), for a quick look" },
+  "no-write": { type: "boolean", ifOmitted: "off: BENCHMARKS.md is updated", help: "print the tables only, leave BENCHMARKS.md as it is" },
+  forks: { type: "string", arg: "LIST", ifOmitted: "50,100,200 (--quick: 50)", help: "route writes: how many forks write at once, e.g. 50,100" },
+  strategies: { type: "string", arg: "LIST", ifOmitted: "turns,patch,replace", help: "route writes: which ways of writing to compare (comma-separated)" },
+  server: { type: "string", arg: "test|kube", ifOmitted: "test", help: "route writes against the local API test server, or the e2e tier's kube-apiserver (kube: with --only routes)" },
+  help: HELP_FLAG,
+} as const satisfies FlagTable;
+
+export const USAGE = `${usageLine("usage: npm run bench [-- [--only render|routes] [--quick] [--no-write] [--forks LIST] [--strategies LIST] [--server test|kube]]")}
+
+Runs the benchmarks, prints their tables and writes them into BENCHMARKS.md between their markers.
+
+${formatFlags(FLAGS)}
+
+exit code: 0 done, 1 a benchmark failed, 2 the arguments are wrong (one line bench: …)`;
+
+const ARGS_HELP = { flags: flagPhrase(FLAGS), positionalFix: "pass everything as --flag value", help: "see npm run bench -- --help" };
+
+/** Wrong arguments: one line, exit code 2, nothing run. */
+class UsageError extends Error {}
 
 interface RenderRun {
   services: number;
@@ -127,22 +153,28 @@ function machine(): string {
   return `${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, load average ${os.loadavg()[0].toFixed(1)} at the start, ${new Date().toISOString().slice(0, 10)}`;
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: { quick: { type: "boolean" }, "no-write": { type: "boolean" }, only: { type: "string" }, forks: { type: "string" }, strategies: { type: "string" }, server: { type: "string" } },
-    strict: true,
-  });
+async function main(argv: readonly string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({ args: [...argv], options: FLAGS, strict: true, allowPositionals: false }));
+  } catch (err) {
+    throw new UsageError(argsErrorMessage(err, ARGS_HELP));
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   const only = values.only;
-  if (only !== undefined && only !== "render" && only !== "routes") throw new Error(`--only must be render or routes, not ${JSON.stringify(only)}`);
+  if (only !== undefined && only !== "render" && only !== "routes") throw new UsageError(`--only must be render or routes, not ${JSON.stringify(only)}`);
   const server = values.server ?? "test";
-  if (server !== "test" && server !== "kube") throw new Error(`--server must be test (the local API test server) or kube (the e2e tier's kube-apiserver), not ${JSON.stringify(server)}`);
-  if (server === "kube" && only !== "routes") throw new Error("--server kube applies to the route writes only: add --only routes");
+  if (server !== "test" && server !== "kube") throw new UsageError(`--server must be test (the local API test server) or kube (the e2e tier's kube-apiserver), not ${JSON.stringify(server)}`);
+  if (server === "kube" && only !== "routes") throw new UsageError("--server kube applies to the route writes only: add --only routes");
   // Checked before anything runs: a wrong flag must not cost a render benchmark first.
   const forks = (values.forks ?? (values.quick ? "50" : "50,100,200")).split(",").map(Number);
   const strategies = (values.strategies ?? STRATEGIES.join(",")).split(",") as Strategy[];
-  if (forks.some((d) => !Number.isInteger(d) || d < 1)) throw new Error(`--forks takes positive integers such as 50,100,200, not ${JSON.stringify(values.forks)}`);
+  if (forks.some((d) => !Number.isInteger(d) || d < 1)) throw new UsageError(`--forks takes positive integers such as 50,100,200, not ${JSON.stringify(values.forks)}`);
   const unknown = strategies.find((s) => !STRATEGIES.includes(s));
-  if (unknown !== undefined) throw new Error(`--strategies takes one or more of ${STRATEGIES.join(", ")} (comma-separated), not ${JSON.stringify(unknown)}`);
+  if (unknown !== undefined) throw new UsageError(`--strategies takes one or more of ${STRATEGIES.join(", ")} (comma-separated), not ${JSON.stringify(unknown)}`);
   const flags = [values.quick ? "--quick" : "", only ? `--only ${only}` : "", values.forks ? `--forks ${values.forks}` : "", values.strategies ? `--strategies ${values.strategies}` : "", values.server ? `--server ${values.server}` : ""].filter((f) => f !== "").join(" ");
   const command = `\`npm run bench${flags ? ` -- ${flags}` : ""}\``;
 
@@ -193,9 +225,17 @@ async function main(): Promise<void> {
     process.stdout.write(`${body}\n`);
     if (!values["no-write"]) writeSection(server === "kube" ? "routes-kube" : "routes", body);
   }
+  return 0;
 }
 
-main().catch((err) => {
-  process.stderr.write(`bench: ${(err as Error).message}\n`);
-  process.exitCode = 1;
-});
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err) => {
+      process.stderr.write(`bench: ${err instanceof UsageError ? err.message : oneLine(err)}\n`);
+      process.exitCode = err instanceof UsageError ? 2 : 1;
+    },
+  );
+}

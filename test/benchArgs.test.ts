@@ -15,8 +15,8 @@ describe("npm run bench with a wrong flag", () => {
     [["--only", "everything"], 'bench: --only must be render or routes, not "everything"'],
     [["--only", "routes", "--strategies", "turns,queue"], 'bench: --strategies takes one or more of turns, patch, replace (comma-separated), not "queue"'],
     [["--forks", "50,lots"], 'bench: --forks takes positive integers such as 50,100,200, not "50,lots"'],
-  ])("%j: exits 1 with one line naming the flag, the value and the fix", (args, line) => {
+  ])("%j: exits 2 with one line naming the flag, the value and the fix", (args, line) => {
     const r = bench(...args);
-    expect([r.status, r.stdout, r.stderr]).toEqual([1, "", `${line}\n`]);
+    expect([r.status, r.stdout, r.stderr]).toEqual([2, "", `${line}\n`]);
   });
 });

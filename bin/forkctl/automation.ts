@@ -4,7 +4,12 @@
  * index.ts exactly as a developer's would), on whatever backend the Pulumi CLI is logged in to.
  * And the live ClusterView: client-node with the caller's own kubeconfig.
  */
+import { execFile as execFileCb } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
+import { promisify } from "util";
+import * as YAML from "yaml";
 import {
   ConcurrentUpdateError,
   ConfigMap,
@@ -20,6 +25,8 @@ import { loadClientNode } from "../../components/kube/clientNode";
 import type { KubeObject } from "../../render/cluster";
 import { ForkBackend, LastUpdate, StackInfo, StackLockedError, UpOutcome } from "./backend";
 import { ClusterView, ForkctlDeps } from "./commands";
+
+const execFile = promisify(execFileCb);
 
 export const PROJECT_ROOT = path.join(__dirname, "..", "..");
 /** Pulumi.yaml's `name`. */
@@ -56,6 +63,27 @@ function plainConfig(config: ConfigMap): Record<string, string> {
   return Object.fromEntries(Object.entries(config).filter(([, v]) => !v.secret).map(([k, v]) => [k, v.value]));
 }
 
+/** Keys of a stack config file that belong to the project's own namespace (`forkstack:x`, or `x` alone). */
+const ownKey = (key: string) => key.startsWith(`${PROJECT_NAME}:`) || !key.includes(":");
+
+/**
+ * forkctl never leaves, rewrites or deletes a file in the project folder. The Pulumi CLI writes the
+ * stack's config file `Pulumi.<stack>.yaml` there on its own: `stack init` (a passphrase's
+ * `encryptionsalt`), `stack output --show-secrets` (the same), `stack rm` (deletes it). This runs
+ * `fn` and then puts that file back as it was: removed when it was not there, its bytes restored
+ * when they changed.
+ */
+async function keepingConfigFile<T>(file: string, fn: () => Promise<T>): Promise<T> {
+  const before = fs.existsSync(file) ? fs.readFileSync(file) : undefined;
+  try {
+    return await fn();
+  } finally {
+    const after = fs.existsSync(file) ? fs.readFileSync(file) : undefined;
+    if (before === undefined && after !== undefined) fs.rmSync(file, { force: true });
+    else if (before !== undefined && (after === undefined || !before.equals(after))) fs.writeFileSync(file, before);
+  }
+}
+
 export class AutomationBackend implements ForkBackend {
   private readonly workDir: string;
   private options?: Promise<LocalWorkspaceOptions>;
@@ -70,6 +98,16 @@ export class AutomationBackend implements ForkBackend {
       return { workDir: this.workDir, ...(pulumiCommand ? { pulumiCommand } : {}), ...(this.opts.envVars ? { envVars: this.opts.envVars } : {}) };
     })();
     return this.options;
+  }
+
+  /** The checkout's config file of a stack (`organization/forkstack/dev` → Pulumi.dev.yaml). */
+  private configFile(stack: string): string {
+    return path.join(this.workDir, `Pulumi.${stack.split("/").pop()}.yaml`);
+  }
+
+  /** Runs `fn` with the project folder's Pulumi.<stack>.yaml kept as it was. */
+  private guarded<T>(stack: string, fn: () => Promise<T>): Promise<T> {
+    return keepingConfigFile(this.configFile(stack), fn);
   }
 
   /** Selects (or with `create`, creates when missing) a stack of the local program in workDir, or of the inline one. */
@@ -93,6 +131,28 @@ export class AutomationBackend implements ForkBackend {
     }
   }
 
+  /**
+   * A config file for one operation, in a temporary folder, never the checkout's: the checkout's
+   * Pulumi.<stack>.yaml when there is one (its secrets provider, salt and other keys), with the
+   * project's own keys replaced by `config` when given. Removed after `fn`.
+   */
+  private async withConfigFile<T>(stack: string, config: Readonly<Record<string, string>> | undefined, fn: (file: string) => Promise<T>): Promise<T> {
+    const checkout = this.configFile(stack);
+    const doc: Record<string, unknown> = fs.existsSync(checkout) ? ((YAML.parse(fs.readFileSync(checkout, "utf8")) as Record<string, unknown> | null) ?? {}) : {};
+    if (config !== undefined) {
+      const kept = Object.entries((doc.config ?? {}) as Record<string, unknown>).filter(([k]) => !ownKey(k));
+      doc.config = { ...Object.fromEntries(kept), ...config };
+    }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "forkctl-config-"));
+    const file = path.join(dir, path.basename(checkout));
+    try {
+      fs.writeFileSync(file, YAML.stringify(doc));
+      return await fn(file);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
   async listStacks(): Promise<StackInfo[]> {
     const ws = await LocalWorkspace.create(await this.workspaceOptions());
     return (await ws.listStacks()).map((s) => ({
@@ -104,47 +164,87 @@ export class AutomationBackend implements ForkBackend {
   }
 
   async outputs(stack: string): Promise<Record<string, unknown> | undefined> {
-    const s = await this.select(stack);
-    if (s === undefined) return undefined;
-    const out = await s.outputs();
-    return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.secret ? "[secret]" : v.value]));
+    return this.guarded(stack, async () => {
+      const s = await this.select(stack);
+      if (s === undefined) return undefined;
+      // Without --show-secrets: secret values come back masked, and no secrets manager (a
+      // passphrase, a KMS key) is needed to read a stack's outputs.
+      const ws = s.workspace as LocalWorkspace;
+      const env = { ...process.env, ...ws.envVars, ...(ws.pulumiHome ? { PULUMI_HOME: ws.pulumiHome } : {}) };
+      const args = ["stack", "output", "--json", "--stack", stack, "--non-interactive"];
+      const { stdout } = await execFile(ws.pulumiCommand.command, args, { cwd: ws.workDir, env, maxBuffer: 64 * 1024 * 1024 });
+      return JSON.parse(stdout.trim() || "{}") as Record<string, unknown>;
+    });
   }
 
   async lastUpdate(stack: string): Promise<LastUpdate | undefined> {
-    const s = await this.select(stack);
-    if (s === undefined) return undefined;
-    const [last] = await s.history(1, 1);
-    if (last === undefined) return undefined;
-    return { kind: last.kind, result: last.result, config: plainConfig(last.config ?? {}) };
+    return this.guarded(stack, async () => {
+      const s = await this.select(stack);
+      if (s === undefined) return undefined;
+      const history = await s.history(10, 1, false);
+      const [last] = history;
+      if (last === undefined) return undefined;
+      const update = history.find((h) => h.kind === "update") ?? last;
+      return { kind: last.kind, result: last.result, config: plainConfig(update.config ?? {}) };
+    });
   }
 
-  async up(stack: string, config: Readonly<Record<string, string>>, onOutput: (line: string) => void): Promise<UpOutcome> {
-    try {
-      const s = await this.open(stack, true);
-      // The fork contract is exactly what forkctl writes: stale forkstack:* keys go.
-      const current = await s.getAllConfig();
-      for (const key of Object.keys(current)) if (key.startsWith("forkstack:") && !(key in config)) await s.removeConfig(key);
-      await s.setAllConfig(Object.fromEntries(Object.entries(config).map(([k, value]) => [k, { value }])));
-      const result = await s.up({ onOutput: lines(onOutput) });
-      const changed = Object.entries(result.summary.resourceChanges ?? {}).some(([op, n]) => op !== "same" && (n ?? 0) > 0);
-      return { changed, outputs: Object.fromEntries(Object.entries(result.outputs).map(([k, v]) => [k, v.secret ? "[secret]" : v.value])) };
-    } catch (err) {
-      if (err instanceof ConcurrentUpdateError) throw new StackLockedError(stack);
-      throw err;
+  async tags(stack: string): Promise<Record<string, string> | undefined> {
+    return this.guarded(stack, async () => {
+      const s = await this.select(stack);
+      return s === undefined ? undefined : { ...(await s.listTags()) };
+    });
+  }
+
+  async setTags(stack: string, tags: Readonly<Record<string, string | null>>): Promise<void> {
+    await this.guarded(stack, async () => {
+      const s = await this.open(stack, false);
+      await this.applyTags(s, tags);
+    });
+  }
+
+  private async applyTags(s: Stack, tags: Readonly<Record<string, string | null>>): Promise<void> {
+    const current = await s.listTags();
+    for (const [key, value] of Object.entries(tags)) {
+      if (value === null) {
+        if (key in current) await s.removeTag(key);
+      } else if (current[key] !== value) {
+        await s.setTag(key, value);
+      }
     }
+  }
+
+  async up(stack: string, config: Readonly<Record<string, string>>, tags: Readonly<Record<string, string | null>>, onOutput: (line: string) => void): Promise<UpOutcome> {
+    return this.guarded(stack, async () => {
+      try {
+        const s = await this.open(stack, true);
+        // Tagged before the first update runs: a fork whose update fails is still a fork.
+        await this.applyTags(s, tags);
+        // The fork contract is exactly what forkctl writes (stale forkstack:* keys go), in a config
+        // file of its own: a checkout's Pulumi.<stack>.yaml is read, never written.
+        const result = await this.withConfigFile(stack, config, (configFile) => s.up({ onOutput: lines(onOutput), configFile }));
+        const changed = Object.entries(result.summary.resourceChanges ?? {}).some(([op, n]) => op !== "same" && (n ?? 0) > 0);
+        return { changed, outputs: Object.fromEntries(Object.entries(result.outputs).map(([k, v]) => [k, v.secret ? "[secret]" : v.value])) };
+      } catch (err) {
+        if (err instanceof ConcurrentUpdateError) throw new StackLockedError(stack);
+        throw err;
+      }
+    });
   }
 
   async destroyAndRemove(stack: string, onOutput: (line: string) => void): Promise<boolean> {
-    const s = await this.select(stack);
-    if (s === undefined) return false;
-    try {
-      await s.destroy({ onOutput: lines(onOutput) });
-      await s.workspace.removeStack(stack);
-    } catch (err) {
-      if (err instanceof ConcurrentUpdateError) throw new StackLockedError(stack);
-      throw err;
-    }
-    return true;
+    return this.guarded(stack, async () => {
+      const s = await this.select(stack);
+      if (s === undefined) return false;
+      try {
+        await this.withConfigFile(stack, undefined, (configFile) => s.destroy({ onOutput: lines(onOutput), configFile }));
+        await s.workspace.removeStack(stack, { preserveConfig: true });
+      } catch (err) {
+        if (err instanceof ConcurrentUpdateError) throw new StackLockedError(stack);
+        throw err;
+      }
+      return true;
+    });
   }
 }
 

@@ -3,7 +3,8 @@
  * logic (commands.ts) is tested against a fake, the real implementation (automation.ts) drives the
  * Pulumi CLI with this project as the local program. Works with any backend (Pulumi Cloud, s3://,
  * file://): everything forkctl remembers about a fork lives in the stack itself — its config of the
- * last update (the fork contract, with its fixed expiry) and its outputs.
+ * last update (the fork contract, with its fixed expiry), its outputs, and the tags forkctl sets
+ * before the first update (so that a fork whose first update failed is still known as one).
  */
 
 /** A stack of the project, as `pulumi stack ls` describes it. */
@@ -20,9 +21,15 @@ export interface LastUpdate {
   readonly kind: string;
   /** `succeeded`, `failed`, `in-progress`, ... */
   readonly result: string;
-  /** Plain config values of that operation, by full key (`forkstack:fork`). */
+  /**
+   * Plain config values, by full key (`forkstack:fork`), of the last `update` (the last operation
+   * that ran the program, so that a failed destroy does not hide what the fork was).
+   */
   readonly config: Readonly<Record<string, string>>;
 }
+
+/** A stack's tags (`pulumi stack tag ls`): forkctl's own (`forkstack:*`) and Pulumi's (`pulumi:project`, ...). */
+export type Tags = Readonly<Record<string, string>>;
 
 export interface UpOutcome {
   /** False when the update changed nothing ("no changes"). */
@@ -45,12 +52,21 @@ export interface ForkBackend {
   outputs(stack: string): Promise<Record<string, unknown> | undefined>;
   /** The last update of a stack, or undefined when it does not exist or never ran. */
   lastUpdate(stack: string): Promise<LastUpdate | undefined>;
+  /** A stack's tags, or undefined when the stack does not exist. */
+  tags(stack: string): Promise<Tags | undefined>;
+  /** Sets tags of an existing stack; a null value removes the tag. */
+  setTags(stack: string, tags: Readonly<Record<string, string | null>>): Promise<void>;
   /**
-   * Creates the stack when missing, replaces its `forkstack:*` config with `config` and runs
-   * `pulumi up`, streaming the engine's lines to `onOutput`. Rejects with StackLockedError when
-   * another update holds the stack.
+   * Creates the stack when missing, sets `tags` on it (null removes one), then runs `pulumi up`
+   * with `config` as the stack's `forkstack:*` config (other keys of a checkout's
+   * Pulumi.<stack>.yaml are kept), streaming the engine's lines to `onOutput`. Never writes,
+   * leaves or deletes a file in the project folder. Rejects with StackLockedError when another
+   * update holds the stack.
    */
-  up(stack: string, config: Readonly<Record<string, string>>, onOutput: (line: string) => void): Promise<UpOutcome>;
-  /** `pulumi destroy`, then `pulumi stack rm`. Resolves false when the stack did not exist. */
+  up(stack: string, config: Readonly<Record<string, string>>, tags: Readonly<Record<string, string | null>>, onOutput: (line: string) => void): Promise<UpOutcome>;
+  /**
+   * `pulumi destroy`, then `pulumi stack rm`, leaving the project folder as it was (a checkout's
+   * Pulumi.<stack>.yaml is never deleted). Resolves false when the stack did not exist.
+   */
   destroyAndRemove(stack: string, onOutput: (line: string) => void): Promise<boolean>;
 }

@@ -2,13 +2,15 @@
  * `forkctl`: a fork per pull request from CI on the Pulumi Automation API (README, "forkctl").
  * Thin: parses arguments (node:util parseArgs, strict), validates them all before any stack is
  * touched, calls commands.ts, prints text, JSON or a markdown pull-request comment. Exit codes:
- * 0 done, 1 an operation failed (one line on stderr), 2 the arguments are wrong (one line).
+ * 0 done, 1 an operation failed (its cause in one line on stderr, see errors.ts), 2 the arguments
+ * are wrong or the stack is not a fork of the base (one line, nothing changed).
  */
 import { parseArgs } from "util";
 import { DEFAULTS, MAX_REPLICAS, parseBaseStack } from "../../components/config";
 import { ConfigError, oneLine } from "../../components/errors";
 import { argsErrorMessage, flagPhrase, flagSyntax, FlagTable, formatFlags, HELP_FLAG, usageLine, wrap } from "../../render/args";
 import { ForkBackend } from "./backend";
+import { failureLines } from "./errors";
 import {
   checkForkId,
   checkTtl,
@@ -37,7 +39,12 @@ export const FLAGS = {
   env: { type: "string", multiple: true, arg: "NAMESPACE/NAME:KEY=VALUE", ifOmitted: "none", help: "an env var for that copy's first container" },
   header: { type: "string", multiple: true, arg: "K=V", ifOmitted: "none", help: "an extra request header the gateway adds for this fork" },
   ttl: { type: "string", arg: "DURATION", ifOmitted: "up: never expires; extend: required", help: "how long from now the fork lives: 90m, 72h, 7d" },
-  base: { type: "string", arg: "ORG/PROJECT/STACK", ifOmitted: `$FORKSTACK_BASE, else ${DEFAULT_BASE}`, help: "the base stack" },
+  base: {
+    type: "string",
+    arg: "ORG/PROJECT/STACK",
+    ifOmitted: `$FORKSTACK_BASE, else ${DEFAULT_BASE}`,
+    help: "the base stack; forkctl acts only on forks of it",
+  },
   output: { type: "string", arg: "text|json|markdown", ifOmitted: "text", help: "how to print the result (markdown: a pull-request comment)" },
   "no-cluster": { type: "boolean", ifOmitted: "off: the live cluster is read", help: "do not read the live cluster (no CPU/memory cost, no hop table)" },
   "dry-run": { type: "boolean", ifOmitted: "off", help: "only say which forks gc would destroy" },
@@ -54,10 +61,10 @@ export const COMMANDS = {
     ifOmitted: { ttl: "never expires" },
     help: "create or update fork <id> (stack <id>) and print its URLs; the expiry is stamped when the fork is created (now + ttl) and kept by later updates",
   },
-  extend: { args: "<id>", flags: ["ttl", "output", "no-cluster"], ifOmitted: { ttl: "required" }, help: "the fork now expires --ttl from now (e.g. 24h, 7d)" },
-  down: { args: "<id>", flags: ["output"], help: "destroy the fork and remove its stack (done already when it is gone)" },
-  ls: { args: "", flags: ["output"], help: "list fork stacks: id, URLs, expiry, last update, state" },
-  gc: { args: "", flags: ["dry-run", "output"], help: "destroy every expired fork; goes on past failures, exit 1 if any failed" },
+  extend: { args: "<id>", flags: ["ttl", "base", "output", "no-cluster"], ifOmitted: { ttl: "required" }, help: "the fork now expires --ttl from now (e.g. 24h, 7d)" },
+  down: { args: "<id>", flags: ["base", "output"], help: "destroy the fork and remove its stack (done already when it is gone)" },
+  ls: { args: "", flags: ["base", "output"], help: "list the forks of the base: id, URLs, expiry, last update, state (failed: with its last error)" },
+  gc: { args: "", flags: ["dry-run", "base", "output"], help: "destroy every expired fork of the base, failed ones too; goes on past failures, exit 1 if any failed" },
 } as const satisfies Record<string, { args: string; flags: readonly FlagName[]; ifOmitted?: Partial<Record<FlagName, string>>; help: string }>;
 
 type Command = keyof typeof COMMANDS;
@@ -67,7 +74,8 @@ const ENVIRONMENT = `Pulumi runs with this project as its program and the backen
 (PULUMI_BACKEND_URL, PULUMI_ACCESS_TOKEN, PULUMI_CONFIG_PASSPHRASE as for pulumi itself); the
 cluster is reached with your own kubeconfig ($KUBECONFIG), as a member of the fork group.`;
 
-const EXIT_CODES = "exit code: 0 done, 1 an operation failed, 2 the arguments are wrong";
+const EXIT_CODES = `exit code: 0 done, 1 an operation failed (its cause in one line),
+2 the arguments are wrong or the stack is not a fork of the base (nothing is changed)`;
 
 export const USAGE = `usage: forkctl <command> [arguments] [flags]   (forkctl <command> --help: its flags)
 
@@ -122,6 +130,8 @@ export type DepsFactory = (opts: { cluster: boolean; progress: (line: string) =>
 interface Parsed {
   command: Command;
   id?: string;
+  /** The base stack forkctl acts on forks of. */
+  base: string;
   up?: UpArgs;
   ttl?: string;
   dryRun: boolean;
@@ -161,7 +171,7 @@ export function parse(argv: readonly string[], env: Readonly<Record<string, stri
   if (!(OUTPUT_FORMATS as readonly string[]).includes(output)) {
     throw new UsageError(new ConfigError("--output", output, "is not an output format", `use ${OUTPUT_FORMATS.join(", ")}`).message);
   }
-  const parsed: Parsed = { command: cmd, dryRun: values["dry-run"] === true, output: output as OutputFormat, cluster: values["no-cluster"] !== true };
+  const parsed: Parsed = { command: cmd, base: baseOf(values.base as string | undefined, env), dryRun: values["dry-run"] === true, output: output as OutputFormat, cluster: values["no-cluster"] !== true };
   if (takesId) parsed.id = checkForkId(rest[0]);
   if (cmd === "extend") {
     if (values.ttl === undefined) throw new UsageError(new ConfigError("--ttl", undefined, "is required", "say how long from now the fork lives, e.g. --ttl 24h").message);
@@ -184,18 +194,22 @@ export function parse(argv: readonly string[], env: Readonly<Record<string, stri
       const [k, v] = parseHeaderArg(text);
       headers[k] = v;
     }
-    // The base stack: --base, else FORKSTACK_BASE when set and not empty, else the default.
-    const base = (values.base as string | undefined) ?? (env.FORKSTACK_BASE ? env.FORKSTACK_BASE : DEFAULT_BASE);
-    try {
-      parseBaseStack(base);
-    } catch (err) {
-      if (err instanceof ConfigError) throw new UsageError(new ConfigError("--base", base, err.problem, err.fix).message);
-      throw err;
-    }
-    parsed.up = { id: parsed.id!, services, env: envByService, ...(Object.keys(replicas).length > 0 ? { replicas } : {}), headers, ttl: checkTtl(values.ttl as string | undefined), base };
+    parsed.up = { id: parsed.id!, services, env: envByService, ...(Object.keys(replicas).length > 0 ? { replicas } : {}), headers, ttl: checkTtl(values.ttl as string | undefined), base: parsed.base };
   }
   return parsed;
 }
+
+/** The base stack: --base, else FORKSTACK_BASE when set and not empty, else the default. */
+function baseOf(flag: string | undefined, env: Readonly<Record<string, string | undefined>>): string {
+  const base = flag ?? (env.FORKSTACK_BASE ? env.FORKSTACK_BASE : DEFAULT_BASE);
+  try {
+    return parseBaseStack(base);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(new ConfigError(flag === undefined ? "FORKSTACK_BASE" : "--base", base, err.problem, err.fix).message);
+    throw err;
+  }
+}
+
 /** Runs forkctl; returns the exit code. Never throws for a user mistake or a failed operation. */
 export async function main(argv: readonly string[], io: Io, makeDeps: DepsFactory, env: Readonly<Record<string, string | undefined>> = process.env): Promise<number> {
   let parsed: Parsed | Help;
@@ -221,16 +235,16 @@ export async function main(argv: readonly string[], io: Io, makeDeps: DepsFactor
         io.stdout(`${formatFork(await up(deps, p.up!), p.output, now)}\n`);
         return 0;
       case "extend":
-        io.stdout(`${formatFork(await extend(deps, p.id!, p.ttl!), p.output, now)}\n`);
+        io.stdout(`${formatFork(await extend(deps, p.id!, p.ttl!, p.base), p.output, now)}\n`);
         return 0;
       case "down":
-        io.stdout(`${formatDown(await down(deps, p.id!), p.output)}\n`);
+        io.stdout(`${formatDown(await down(deps, p.id!, p.base), p.output)}\n`);
         return 0;
       case "ls":
-        io.stdout(`${formatList(await list(deps), p.output, now)}\n`);
+        io.stdout(`${formatList(await list(deps, p.base), p.output, now)}\n`);
         return 0;
       case "gc": {
-        const result = await gc(deps, p.dryRun);
+        const result = await gc(deps, p.base, p.dryRun);
         io.stdout(`${formatGc(result, p.output)}\n`);
         return result.failed.length === 0 ? 0 : 1;
       }
@@ -240,8 +254,10 @@ export async function main(argv: readonly string[], io: Io, makeDeps: DepsFactor
       io.stderr(`forkctl: ${err.message}\n`);
       return 2;
     }
-    io.stderr(`forkctl ${p.command}${p.id ? ` ${p.id}` : ""}: ${oneLine(err)}\n`);
-    if (process.env.FORKSTACK_DEBUG === "1" && err instanceof Error && err.stack) io.stderr(`${err.stack}\n`);
+    // What went wrong, reduced to the lines that matter (errors.ts); the whole error with FORKSTACK_DEBUG=1.
+    const [first, ...more] = failureLines(err);
+    io.stderr(`forkctl ${p.command}${p.id ? ` ${p.id}` : ""}: ${first}\n${more.map((l) => `  ${l}\n`).join("")}`);
+    if (process.env.FORKSTACK_DEBUG === "1" && err instanceof Error) io.stderr(`${err.message}\n${err.stack ?? ""}\n`);
     return 1;
   }
 }

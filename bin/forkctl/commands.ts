@@ -7,7 +7,8 @@
 import { DEFAULTS, MAX_REPLICAS, parseForkConfig, parseTtlMs, ttlProblem, validateForkId } from "../../components/config";
 import { ConfigError, oneLine } from "../../components/errors";
 import type { KubeObject } from "../../render/cluster";
-import { ForkBackend, StackLockedError } from "./backend";
+import { ForkBackend, LastUpdate, StackLockedError, Tags } from "./backend";
+import { failureLine } from "./errors";
 
 /** A mistake in the arguments: exit code 2, nothing touched. */
 export class UsageError extends Error {
@@ -184,6 +185,8 @@ export interface ForkRecord {
   readonly lastUpdate?: string;
   /** `ok`, `updating`, `failed`, `expired`. */
   readonly state: string;
+  /** failed: the last error line, when forkctl saw it. */
+  readonly error?: string;
   readonly cost?: Cost;
   /** The hop table of `explain` for the first upstream's entry request. */
   readonly explained?: string;
@@ -193,17 +196,134 @@ export interface ForkRecord {
   readonly changed?: boolean;
 }
 
-function recordOf(stack: string, outputs: Record<string, unknown>): Omit<ForkRecord, "state"> {
+function recordOf(stack: string, outputs: Record<string, unknown>, facts?: StackFacts): Omit<ForkRecord, "state"> {
   const urls = outputs.urls !== null && typeof outputs.urls === "object" && !Array.isArray(outputs.urls) ? (outputs.urls as Record<string, string>) : {};
   const copies = Array.isArray(outputs.copies) ? (outputs.copies as Copy[]) : [];
-  const expiresAt = typeof outputs.expiresAt === "string" ? outputs.expiresAt : undefined;
-  return { id: String(outputs.forkId ?? stack), stack, urls, copies, ...(expiresAt ? { expiresAt } : {}) };
+  const fork = facts ? forkConfigOf(facts.last) : undefined;
+  // What the last update asked for wins over the outputs, which an update that failed left stale.
+  const expiresAt =
+    (typeof fork?.expiresAt === "string" ? fork.expiresAt : undefined) ??
+    (typeof outputs.expiresAt === "string" ? outputs.expiresAt : undefined) ??
+    facts?.tags[TAG.expiresAt];
+  const id = facts?.tags[TAG.fork] ?? (typeof fork?.id === "string" ? fork.id : undefined) ?? (typeof outputs.forkId === "string" ? outputs.forkId : stack);
+  return { id, stack, urls, copies, ...(expiresAt ? { expiresAt } : {}) };
 }
-
-const isFork = (outputs: Record<string, unknown> | undefined): outputs is Record<string, unknown> => typeof outputs?.forkId === "string";
 
 function expired(expiresAt: string | undefined, now: Date): boolean {
   return expiresAt !== undefined && Date.parse(expiresAt) <= now.getTime();
+}
+
+// --- which stacks are forks of the base ------------------------------------------------------------
+
+/** Pulumi.yaml's `name`. */
+export const PROJECT = "forkstack";
+
+/**
+ * The stack tags forkctl sets on a fork before its first update runs, so that a fork whose update
+ * failed is still known as one: its id, its base, its expiry and the last error.
+ */
+export const TAG = {
+  fork: "forkstack:fork",
+  base: "forkstack:base",
+  expiresAt: "forkstack:expiresAt",
+  error: "forkstack:error",
+} as const;
+
+/** Pulumi's own tag naming the project of the stack's last update. */
+const PROJECT_TAG = "pulumi:project";
+
+/** Pulumi Cloud's limit for a tag value. */
+const TAG_VALUE_MAX = 256;
+
+/** What forkctl reads to decide whether a stack is a fork of the base. */
+export interface StackFacts {
+  readonly tags: Tags;
+  readonly last?: LastUpdate;
+}
+
+async function stackFacts(deps: ForkctlDeps, stack: string): Promise<StackFacts | undefined> {
+  const tags = await deps.backend.tags(stack);
+  if (tags === undefined) return undefined;
+  const last = await deps.backend.lastUpdate(stack);
+  return { tags, ...(last ? { last } : {}) };
+}
+
+/** The `forkstack:fork` value of an update's config, if it ran a fork contract. */
+function forkConfigOf(last: LastUpdate | undefined): Record<string, unknown> | undefined {
+  const text = last?.config["forkstack:fork"];
+  if (text === undefined) return undefined;
+  try {
+    const value = JSON.parse(text);
+    return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `org/project/stack`, `project/stack` or `stack` as parts. */
+function stackRef(ref: string): { org?: string; project?: string; stack: string } {
+  const parts = ref.split("/");
+  if (parts.length >= 3) return { org: parts[0], project: parts[1], stack: parts[2] };
+  if (parts.length === 2) return { project: parts[0], stack: parts[1] };
+  return { stack: parts[0] };
+}
+
+/** The same stack reference, comparing the parts both name (a bare `dev` is this project's dev). */
+export function sameStack(a: string, b: string): boolean {
+  const x = stackRef(a);
+  const y = stackRef(b);
+  const project = (r: { project?: string }) => r.project ?? PROJECT;
+  return x.stack === y.stack && project(x) === project(y) && (x.org === undefined || y.org === undefined || x.org === y.org);
+}
+
+/** The bases a stack claims to fork: forkctl's tag, and its last update's config. */
+function claimedBases(facts: StackFacts): string[] {
+  const claims: string[] = [];
+  if (facts.tags[TAG.fork] !== undefined && facts.tags[TAG.base] !== undefined) claims.push(facts.tags[TAG.base]);
+  const configBase = facts.last?.config["forkstack:baseStack"];
+  if (forkConfigOf(facts.last) !== undefined && configBase !== undefined) claims.push(configBase);
+  return claims;
+}
+
+const refuse = (id: string, problem: string, fix: string) => new UsageError(new ConfigError("<id>", id, problem, fix).message);
+
+/**
+ * Why forkctl must not touch stack `id`, or undefined when it is a fork of `base`: its config
+ * (forkstack:fork, and forkstack:baseStack naming the base) or forkctl's tags say so. The base
+ * itself, a stack of another project, a fork of another base and a stack without fork config are
+ * refused. `facts` undefined: the stack does not exist (only the base's own name is refused then).
+ */
+export function refusal(id: string, base: string, facts: StackFacts | undefined): UsageError | undefined {
+  if (sameStack(id, base)) {
+    return refuse(id, `is the base stack ${base}, not a fork`, "forkctl acts only on forks of the base; choose another fork id (manage the base with pulumi itself)");
+  }
+  if (facts === undefined) return undefined;
+  const project = facts.tags[PROJECT_TAG];
+  if (project !== undefined && project !== PROJECT) {
+    return refuse(id, `is a stack of project ${project}, not of ${PROJECT}`, "forkctl acts only on forks of the base; choose another fork id");
+  }
+  const claims = claimedBases(facts);
+  if (claims.length === 0) {
+    return refuse(
+      id,
+      "is a stack without fork config (no forkstack:fork in its config, no forkstack:fork tag), not a fork",
+      `forkctl acts only on forks of ${base}; choose another fork id, or manage that stack with pulumi itself`,
+    );
+  }
+  const other = claims.find((c) => !sameStack(c, base));
+  if (other !== undefined) {
+    return refuse(id, `is a fork of ${other}, not of ${base}`, `pass --base ${other} (or FORKSTACK_BASE=${other}) to act on it`);
+  }
+  return undefined;
+}
+
+/** The facts of stack `id` when it is a fork of `base`, undefined when there is no such stack; refuses anything else. */
+async function forkOfBase(deps: ForkctlDeps, id: string, base: string): Promise<StackFacts | undefined> {
+  if (sameStack(id, base)) throw refusal(id, base, undefined)!;
+  const facts = await stackFacts(deps, id);
+  const refused = refusal(id, base, facts);
+  if (refused) throw refused;
+  return facts;
 }
 
 // --- commands ---------------------------------------------------------------------------------------
@@ -232,70 +352,90 @@ export async function withLockRetry<T>(deps: ForkctlDeps, stack: string, op: () 
   }
 }
 
-/** The `forkstack:fork` value of a stack's last update, if it ran forkctl's contract. */
-async function previousFork(deps: ForkctlDeps, stack: string): Promise<Record<string, unknown> | undefined> {
-  const last = await deps.backend.lastUpdate(stack);
-  const text = last?.config["forkstack:fork"];
-  if (text === undefined) return undefined;
-  try {
-    const value = JSON.parse(text);
-    return value !== null && typeof value === "object" ? (value as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * `forkctl up`: the expiry is stamped when the fork is first created (now + ttl) and kept by every
- * later update, so the same arguments again are "no changes"; `extend` is what moves it.
+ * later update, so the same arguments again are "no changes"; `extend` is what moves it. Refuses a
+ * stack that is not a fork of the base before anything is changed.
  */
 export async function up(deps: ForkctlDeps, args: UpArgs): Promise<ForkRecord> {
   forkValue(args, undefined); // every argument checked before any stack is read
   const stack = args.id;
-  const previous = await previousFork(deps, stack);
-  const kept = typeof previous?.expiresAt === "string" ? previous.expiresAt : undefined;
+  const facts = await forkOfBase(deps, stack, args.base);
+  const previous = forkConfigOf(facts?.last);
+  const kept = (typeof previous?.expiresAt === "string" ? previous.expiresAt : undefined) ?? facts?.tags[TAG.expiresAt];
   const expiresAt = kept ?? (args.ttl !== undefined ? isoSeconds(new Date(deps.now().getTime() + parseTtlMs(args.ttl))) : undefined);
   return runUp(deps, stack, args.base, forkValue(args, expiresAt));
 }
 
 /** `forkctl extend <id> --ttl 24h`: the fork now expires `ttl` from now; its other config is kept. */
-export async function extend(deps: ForkctlDeps, id: string, ttl: string): Promise<ForkRecord> {
-  const previous = await previousFork(deps, id);
-  const last = await deps.backend.lastUpdate(id);
-  const base = last?.config["forkstack:baseStack"];
-  if (previous === undefined || base === undefined) {
-    throw new Error(`fork ${id} has no forkctl update to extend (no stack, or it was not created by forkctl up); create it with forkctl up ${id} …`);
+export async function extend(deps: ForkctlDeps, id: string, ttl: string, base: string): Promise<ForkRecord> {
+  const facts = await forkOfBase(deps, id, base);
+  const previous = forkConfigOf(facts?.last);
+  if (facts === undefined || previous === undefined) {
+    throw new Error(`fork ${id} has no forkctl update to extend (no stack, or no update ever ran its fork config); create it with forkctl up ${id} …`);
   }
   const value = { ...previous, ttl, expiresAt: isoSeconds(new Date(deps.now().getTime() + parseTtlMs(ttl))) };
-  return runUp(deps, id, base, value);
+  return runUp(deps, id, facts.last?.config["forkstack:baseStack"] ?? base, value);
 }
 
 async function runUp(deps: ForkctlDeps, stack: string, base: string, fork: Record<string, unknown>): Promise<ForkRecord> {
   const config = { "forkstack:baseStack": base, "forkstack:fork": JSON.stringify(fork) };
-  const outcome = await withLockRetry(deps, stack, () => deps.backend.up(stack, config, deps.progress));
+  const tags = {
+    [TAG.fork]: String(fork.id),
+    [TAG.base]: base,
+    [TAG.expiresAt]: typeof fork.expiresAt === "string" ? fork.expiresAt : null,
+    [TAG.error]: null,
+  };
+  let outcome: Awaited<ReturnType<ForkBackend["up"]>>;
+  try {
+    outcome = await withLockRetry(deps, stack, () => deps.backend.up(stack, config, tags, deps.progress));
+  } catch (err) {
+    // The fork stays listed as failed, with this line, until an update succeeds or it is destroyed.
+    // Best effort: when the stack could not even be created, there is nothing to tag.
+    if (!isLockedOut(err)) await deps.backend.setTags(stack, { [TAG.error]: failureLine(err).slice(0, TAG_VALUE_MAX) }).catch(() => undefined);
+    throw err;
+  }
   const record = recordOf(stack, outcome.outputs);
   const baseOutputs = (await deps.backend.outputs(base)) ?? {};
   const details = await clusterDetails(deps, record, baseOutputs);
   return { ...record, ...details, state: expired(record.expiresAt, deps.now()) ? "expired" : "ok", changed: outcome.changed };
 }
 
-/** `forkctl down <id>`: destroys and removes the stack; a missing stack is success. */
-export async function down(deps: ForkctlDeps, id: string): Promise<{ id: string; removed: boolean }> {
-  const removed = await withLockRetry(deps, id, () => deps.backend.destroyAndRemove(id, deps.progress));
-  return { id, removed };
+const isLockedOut = (err: unknown) => err instanceof StackLockedError || (err instanceof Error && err.message.includes("is still locked by another update"));
+
+/**
+ * `forkctl down <id>`: destroys and removes the fork's stack; a missing stack is success. Refuses
+ * a stack that is not a fork of the base before anything is changed.
+ */
+export async function down(deps: ForkctlDeps, id: string, base: string): Promise<{ id: string; removed: boolean }> {
+  const facts = await forkOfBase(deps, id, base);
+  if (facts === undefined) return { id, removed: false };
+  return destroy(deps, id);
 }
 
-/** `forkctl ls`: every fork stack (a stack whose outputs carry `forkId`). */
-export async function list(deps: ForkctlDeps): Promise<ForkRecord[]> {
+async function destroy(deps: ForkctlDeps, stack: string): Promise<{ id: string; removed: boolean }> {
+  const removed = await withLockRetry(deps, stack, () => deps.backend.destroyAndRemove(stack, deps.progress));
+  return { id: stack, removed };
+}
+
+/**
+ * `forkctl ls`: every fork of the base — a stack whose config or forkctl tags say so — whatever
+ * its state, including a fork whose first update failed (state `failed`, with the last error).
+ */
+export async function list(deps: ForkctlDeps, base: string): Promise<ForkRecord[]> {
   const now = deps.now();
   const records: ForkRecord[] = [];
   for (const info of await deps.backend.listStacks()) {
-    const outputs = await deps.backend.outputs(info.name);
-    if (!isFork(outputs)) continue;
-    const record = recordOf(info.name, outputs);
-    const last = info.updateInProgress ? undefined : await deps.backend.lastUpdate(info.name);
-    const state = info.updateInProgress ? "updating" : last?.result === "failed" ? "failed" : expired(record.expiresAt, now) ? "expired" : "ok";
-    records.push({ ...record, state, ...(info.lastUpdate ? { lastUpdate: info.lastUpdate } : {}) });
+    if (sameStack(info.name, base)) continue;
+    const facts = await stackFacts(deps, info.name);
+    if (facts === undefined || refusal(info.name, base, facts) !== undefined) continue;
+    const outputs = (await deps.backend.outputs(info.name)) ?? {};
+    const record = recordOf(info.name, outputs, facts);
+    // No update in its history: created, but its first update never ran to the end.
+    const failed = facts.last === undefined || facts.last.result === "failed";
+    const state = info.updateInProgress ? "updating" : failed ? "failed" : expired(record.expiresAt, now) ? "expired" : "ok";
+    const error = state === "failed" ? (facts.tags[TAG.error] ?? (facts.last === undefined ? "no update of this fork has finished" : undefined)) : undefined;
+    records.push({ ...record, state, ...(error ? { error } : {}), ...(info.lastUpdate ? { lastUpdate: info.lastUpdate } : {}) });
   }
   return records.sort((a, b) => a.id.localeCompare(b.id));
 }
@@ -309,10 +449,10 @@ export interface GcResult {
   readonly kept: string[];
 }
 
-/** `forkctl gc [--dry-run]`: destroys every expired fork, going on past failures. */
-export async function gc(deps: ForkctlDeps, dryRun: boolean): Promise<GcResult> {
+/** `forkctl gc [--dry-run]`: destroys every expired fork of the base, whatever its state, going on past failures. */
+export async function gc(deps: ForkctlDeps, base: string, dryRun: boolean): Promise<GcResult> {
   const now = deps.now();
-  const forks = await list(deps);
+  const forks = await list(deps, base);
   const due = forks.filter((f) => expired(f.expiresAt, now) && f.state !== "updating");
   const kept = forks.filter((f) => !due.includes(f)).map((f) => f.id);
   const result: GcResult = { dryRun, removed: [], failed: [], kept };
@@ -322,10 +462,10 @@ export async function gc(deps: ForkctlDeps, dryRun: boolean): Promise<GcResult> 
       continue;
     }
     try {
-      await down(deps, fork.stack);
+      await destroy(deps, fork.stack);
       result.removed.push(fork.id);
     } catch (err) {
-      result.failed.push({ id: fork.id, error: oneLine(err) });
+      result.failed.push({ id: fork.id, error: failureLine(err) });
     }
   }
   return result;

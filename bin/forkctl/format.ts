@@ -67,7 +67,7 @@ export function formatFork(r: ForkRecord, format: OutputFormat, now: Date): stri
 /** `forkctl ls`. */
 export function formatList(forks: readonly ForkRecord[], format: OutputFormat, now: Date): string {
   if (format === "json") return JSON.stringify(forks, null, 2);
-  const rows = forks.map((f) => [f.id, Object.values(f.urls).join(" ") || "-", expiryText(f.expiresAt, now), f.lastUpdate ?? "-", f.state]);
+  const rows = forks.map((f) => [f.id, Object.values(f.urls).join(" ") || "-", expiryText(f.expiresAt, now), f.lastUpdate ?? "-", f.error ? `${f.state}: ${f.error}` : f.state]);
   const header = ["fork", "URLs", "expires", "last update", "state"];
   if (format === "markdown") return mdTable(header, rows).join("\n");
   return forks.length === 0 ? "no forks" : table([header, ...rows]).join("\n");

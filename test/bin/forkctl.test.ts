@@ -27,6 +27,16 @@ interface StoredStack {
   history: LastUpdate[];
   lastUpdate?: string;
   updateInProgress?: boolean;
+  tags?: Record<string, string>;
+}
+
+function applyTags(current: Record<string, string> | undefined, tags: Readonly<Record<string, string | null>>): Record<string, string> {
+  const out = { ...(current ?? {}) };
+  for (const [k, v] of Object.entries(tags)) {
+    if (v === null) delete out[k];
+    else out[k] = v;
+  }
+  return out;
 }
 
 /** Stacks in memory; `up` is left to subclasses. Records every call. */
@@ -36,6 +46,8 @@ abstract class MemoryBackend implements ForkBackend {
   /** `up`/`destroy` reject with StackLockedError this many more times. */
   locked = 0;
   readonly failDestroy = new Set<string>();
+  /** `up` of these stacks fails after creating and tagging the stack, as the engine's error. */
+  readonly failUp = new Map<string, Error>();
   clock = T0;
 
   async listStacks(): Promise<StackInfo[]> {
@@ -51,13 +63,32 @@ abstract class MemoryBackend implements ForkBackend {
     this.calls.push(`lastUpdate ${stack}`);
     return this.stacks.get(stack)?.history[0];
   }
-  async up(stack: string, config: Readonly<Record<string, string>>): Promise<UpOutcome> {
+  async tags(stack: string) {
+    this.calls.push(`tags ${stack}`);
+    const s = this.stacks.get(stack);
+    return s === undefined ? undefined : { ...(s.tags ?? {}) };
+  }
+  async setTags(stack: string, tags: Readonly<Record<string, string | null>>) {
+    this.calls.push(`setTags ${stack}`);
+    const s = this.stacks.get(stack);
+    if (s === undefined) throw new Error(`no stack named '${stack}' found`);
+    s.tags = applyTags(s.tags, tags);
+  }
+  async up(stack: string, config: Readonly<Record<string, string>>, tags: Readonly<Record<string, string | null>>): Promise<UpOutcome> {
     this.calls.push(`up ${stack}`);
     if (this.locked > 0) {
       this.locked--;
       throw new StackLockedError(stack);
     }
     const previous = this.stacks.get(stack);
+    const created: StoredStack = previous ?? { config: {}, outputs: {}, history: [] };
+    created.tags = applyTags(created.tags, tags);
+    this.stacks.set(stack, created);
+    const failure = this.failUp.get(stack);
+    if (failure) {
+      created.history = [{ kind: "update", result: "failed", config: { ...config } }, ...created.history];
+      throw failure;
+    }
     const outputs = await this.run(stack, config);
     const changed = previous === undefined || JSON.stringify(previous.config) !== JSON.stringify(config);
     this.stacks.set(stack, {
@@ -65,6 +96,7 @@ abstract class MemoryBackend implements ForkBackend {
       outputs,
       history: [{ kind: "update", result: "succeeded", config: { ...config } }, ...(previous?.history ?? [])],
       lastUpdate: this.clock.toISOString(),
+      tags: created.tags,
     });
     return { changed, outputs };
   }
@@ -307,7 +339,7 @@ describe("forkctl ls, gc and down", () => {
   it("shows a fork whose last update failed as failed", async () => {
     const backend = new CannedBackend();
     backend.addFork("pr-4", null);
-    backend.stacks.get("pr-4")!.history.unshift({ kind: "update", result: "failed", config: {} });
+    backend.stacks.get("pr-4")!.history.unshift({ kind: "update", result: "failed", config: backend.stacks.get("pr-4")!.config });
     const r = await forkctl(deps(backend), "ls");
     expect(r.stdout).toMatch(/pr-4 .* failed$/m);
   });
@@ -347,6 +379,88 @@ describe("forkctl ls, gc and down", () => {
     backend.addFork("pr-9", null);
     const r = await forkctl(deps(backend), "down", "pr-9");
     expect([r.code, backend.stacks.has("pr-9")]).toEqual([0, false]);
+  });
+});
+
+describe("forkctl acts only on forks of its base", () => {
+  /** A backend with the base, another project's stack, a fork of another base, and a stack without fork config. */
+  function mixed(): CannedBackend {
+    const backend = new CannedBackend();
+    backend.stacks.set("dev", { config: {}, outputs: { headerName: "x-fork-identifier" }, history: [{ kind: "update", result: "succeeded", config: { "forkstack:domain": "dev.example.com" } }] });
+    backend.stacks.set("web", { config: {}, outputs: {}, history: [{ kind: "update", result: "succeeded", config: {} }], tags: { "pulumi:project": "web" } });
+    backend.addFork("stg-1", "2026-11-01T00:00:00Z");
+    backend.stacks.get("stg-1")!.history[0] = { kind: "update", result: "succeeded", config: { "forkstack:baseStack": "organization/forkstack/staging", "forkstack:fork": '{"id":"stg-1","expiresAt":"2026-11-01T00:00:00Z"}' } };
+    backend.stacks.set("scratch", { config: {}, outputs: {}, history: [] });
+    return backend;
+  }
+
+  it.each([
+    ["dev", 'forkctl: <id>: "dev" is the base stack organization/forkstack/dev, not a fork; forkctl acts only on forks of the base; choose another fork id (manage the base with pulumi itself)'],
+    ["web", 'forkctl: <id>: "web" is a stack of project web, not of forkstack; forkctl acts only on forks of the base; choose another fork id'],
+    ["stg-1", 'forkctl: <id>: "stg-1" is a fork of organization/forkstack/staging, not of organization/forkstack/dev; pass --base organization/forkstack/staging (or FORKSTACK_BASE=organization/forkstack/staging) to act on it'],
+    ["scratch", /^forkctl: <id>: "scratch" is a stack without fork config \(no forkstack:fork in its config, no forkstack:fork tag\), not a fork; /],
+  ])("refuses %s for up, extend and down with exit code 2 in one line, changing nothing", async (id, message) => {
+    const backend = mixed();
+    const before = JSON.stringify([...backend.stacks]);
+    for (const argv of [["up", id, "--service", "shop/api=img/api:1"], ["extend", id, "--ttl", "1h"], ["down", id]]) {
+      const r = await forkctl(deps(backend), ...argv);
+      expect(r.code).toBe(2);
+      if (typeof message === "string") expect(r.stderr).toBe(`${message}\n`);
+      else expect(r.stderr).toMatch(message);
+    }
+    expect(JSON.stringify([...backend.stacks])).toBe(before);
+    expect(backend.calls.filter((c) => /^(up|destroy|setTags) /.test(c))).toEqual([]);
+  });
+
+  it("up of a new id creates the fork and tags it", async () => {
+    const backend = mixed();
+    const r = await forkctl(deps(backend), "up", "pr-1", "--service", "shop/api=img/api:1", "--ttl", "1h");
+    expect(r.code).toBe(0);
+    expect(backend.stacks.get("pr-1")!.tags).toEqual({ "forkstack:fork": "pr-1", "forkstack:base": "organization/forkstack/dev", "forkstack:expiresAt": "2026-12-01T11:00:00Z" });
+  });
+
+  it("ls and gc pass over every stack that is not a fork of the base", async () => {
+    const backend = mixed();
+    backend.clock = new Date("2027-06-01T00:00:00Z");
+    expect((await forkctl(deps(backend), "ls")).stdout).toBe("no forks\n");
+    const gc = JSON.parse((await forkctl(deps(backend), "gc", "--output", "json")).stdout);
+    expect(gc).toEqual({ dryRun: false, removed: [], failed: [], kept: [] });
+    expect([...backend.stacks.keys()].sort()).toEqual(["dev", "scratch", "stg-1", "web"]);
+    // With its base named, the other base's expired fork is collected.
+    const other = JSON.parse((await forkctl(deps(backend), "gc", "--base", "organization/forkstack/staging", "--output", "json")).stdout);
+    expect(other.removed).toEqual(["stg-1"]);
+  });
+});
+
+describe("a fork whose first update failed", () => {
+  const failure = () => {
+    const err = new Error(
+      'code: -2\n stdout: \n stderr: Command failed with exit code 1: pulumi up\nDiagnostics:\n  pulumi:pulumi:Stack (forkstack-pr-9):\n    error: forkstack:fork.services[0].name: "nope.shop" is not a Service in the shared cluster; check the name\n\nResources:\n    1 errored\n',
+    );
+    err.name = "CommandError";
+    return err;
+  };
+
+  it("fails with its cause in one line, then is listed as failed with it, and gc collects it once expired", async () => {
+    const backend = new CannedBackend();
+    backend.failUp.set("pr-9", failure());
+    const r = await forkctl(deps(backend), "up", "pr-9", "--service", "shop/nope=img:1", "--ttl", "1h");
+    expect([r.code, r.stderr]).toEqual([1, 'forkctl up pr-9: forkstack:fork.services[0].name: "nope.shop" is not a Service in the shared cluster; check the name\n']);
+    const [fork] = JSON.parse((await forkctl(deps(backend), "ls", "--output", "json")).stdout);
+    expect(fork).toMatchObject({ id: "pr-9", state: "failed", expiresAt: "2026-12-01T11:00:00Z", error: 'forkstack:fork.services[0].name: "nope.shop" is not a Service in the shared cluster; check the name' });
+    backend.clock = new Date("2026-12-01T12:00:00Z");
+    const gc = JSON.parse((await forkctl(deps(backend), "gc", "--output", "json")).stdout);
+    expect(gc.removed).toEqual(["pr-9"]);
+    expect(backend.stacks.has("pr-9")).toBe(false);
+  });
+
+  it("a fork created but never updated (only forkctl's tags) is listed as failed and down removes it", async () => {
+    const backend = new CannedBackend();
+    backend.stacks.set("pr-8", { config: {}, outputs: {}, history: [], tags: { "forkstack:fork": "pr-8", "forkstack:base": "organization/forkstack/dev" } });
+    const [fork] = JSON.parse((await forkctl(deps(backend), "ls", "--output", "json")).stdout);
+    expect(fork).toMatchObject({ id: "pr-8", state: "failed", error: "no update of this fork has finished" });
+    const r = await forkctl(deps(backend), "down", "pr-8");
+    expect([r.code, backend.stacks.has("pr-8")]).toEqual([0, false]);
   });
 });
 

@@ -1,8 +1,10 @@
 /**
  * forkctl (README "forkctl") with the real Pulumi CLI, a `file://` backend and the e2e API server,
  * run as a developer in the base's fork group: `up` (twice — the second is "no changes" and keeps
- * the expiry stamped by the first), a header-only fork, `ls`, `gc --dry-run` and `gc` with one fork
- * expired and one not, and `down` (twice — the second finds no stack and succeeds).
+ * the expiry stamped by the first), a header-only fork, `down` and `up` of the base refused (exit 2,
+ * the base stack and its Pulumi.dev.yaml unchanged), a fork whose first update fails (listed as
+ * failed, collected by gc), `ls`, `gc --dry-run` and `gc` with expired forks and one not, and `down`
+ * (twice — the second finds no stack and succeeds); no file is left in the project folder.
  *
  * What runs is forkctl's own: bin/forkctl/cli.ts `main` (arguments, output, exit codes) over
  * `automationDeps` (the Automation API backend and the live cluster view through client-node).
@@ -15,6 +17,7 @@
  */
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
+import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parse, stringify } from "yaml";
 import type { Stack } from "@pulumi/pulumi/automation";
@@ -75,6 +78,11 @@ describe("forkctl up / ls / gc / down with the real Pulumi CLI and a file:// bac
     return { code, stdout, stderr };
   }
 
+  /** The project folder's files (forkctl must leave none behind), and what they were before the first forkctl. */
+  const projectFiles = () => fs.readdirSync(eng.workDir).sort();
+  let initialFiles: string[];
+  let restoreRejections = () => {};
+
   const json = (run: Run) => {
     assert.equal(run.code, 0, `exit ${run.code}: ${run.stderr.split("\n").slice(-15).join("\n")}`);
     return JSON.parse(run.stdout);
@@ -97,10 +105,12 @@ describe("forkctl up / ls / gc / down with the real Pulumi CLI and a file:// bac
     const res = await base.up({ onOutput: () => undefined }).finally(stopLb);
     assert.equal(res.summary.result, "succeeded");
     // The authorizer sees the base's new RoleBindings through its informer, a moment after the write.
+    initialFiles = projectFiles();
     await waitFor("the fork role to take effect", async () => (await request(user.rest, "GET", `/apis/${VS}/namespaces/shop/virtualservices`)).status === 200, 10_000);
   });
 
   after(async () => {
+    restoreRejections();
     process.env.KUBECONFIG = state.kubeconfigPath;
     try {
       if (base) await base.destroy({ onOutput: () => undefined });
@@ -146,28 +156,85 @@ describe("forkctl up / ls / gc / down with the real Pulumi CLI and a file:// bac
     assert.deepEqual(await routesOf("pr-8"), []);
   });
 
-  it("ls lists both forks (and not the base stack) with their expiry, last update and state", async () => {
+  it("down and up of the base stack are refused with exit code 2, the base and its Pulumi.dev.yaml unchanged", { timeout: 300_000 }, async () => {
+    const configFile = path.join(eng.workDir, "Pulumi.dev.yaml");
+    const before = { config: fs.readFileSync(configFile, "utf8"), history: await base.history(), outputs: await base.outputs(), tags: await base.listTags() };
+    const runs = [
+      ["down", "dev"],
+      ["up", "dev", "--header", "x-feature-flags=beta", "--base", BASE],
+      // Named as another base's fork would be: the stack itself says it is no fork.
+      ["up", "dev", "--header", "x-feature-flags=beta", "--base", "organization/forkstack/staging", "--no-cluster"],
+      ["down", "dev", "--base", "organization/forkstack/staging"],
+      // A fork of this base, named with another: refused by its tags and config, read from the backend.
+      ["down", "pr-8", "--base", "organization/forkstack/staging"],
+    ];
+    for (const argv of runs) {
+      const run = await forkctl(...argv);
+      assert.equal(run.code, 2, `${argv.join(" ")}: exit ${run.code}: ${run.stderr}`);
+      assert.equal(run.stdout, "");
+      assert.equal(run.stderr.trimEnd().split("\n").length, 1, run.stderr);
+    }
+    assert.match((await forkctl("down", "dev")).stderr, /^forkctl: <id>: "dev" is the base stack organization\/forkstack\/dev, not a fork; /);
+    assert.match((await forkctl("down", "dev", "--base", "organization/forkstack/staging")).stderr, /^forkctl: <id>: "dev" is a stack without fork config .*, not a fork; /);
+    assert.match((await forkctl("down", "pr-8", "--base", "organization/forkstack/staging")).stderr, /^forkctl: <id>: "pr-8" is a fork of organization\/forkstack\/dev, not of organization\/forkstack\/staging; pass --base organization\/forkstack\/dev/);
+    assert.equal(fs.readFileSync(configFile, "utf8"), before.config);
+    assert.deepEqual(await base.history(), before.history);
+    assert.deepEqual(await base.outputs(), before.outputs);
+    assert.deepEqual(await base.listTags(), before.tags);
+    assert.deepEqual((await forkctl("ls", "--output", "json")).stdout.includes('"pr-8"'), true);
+  });
+
+  it("a fork whose first up fails says why in one line, leaves no file, and is listed as failed with that line", { timeout: 300_000 }, async () => {
+    // Here the program runs inline, in this process: when it throws, the SDK's inline runtime lets
+    // the same refusal escape as unhandled rejections after the update (it watches for them only
+    // while the program runs). `npx forkctl` runs the program in the language host's own process,
+    // where the CLI reports it. Only that refusal is let through; anything else still fails the file.
+    const refusalOfPr9 = (reason: unknown) => reason instanceof Error && reason.message.startsWith('stack pr-9: forkstack:fork.services[0].name: "nope.shop" is not a Service');
+    const listeners = process.listeners("unhandledRejection");
+    process.removeAllListeners("unhandledRejection");
+    process.on("unhandledRejection", (reason, promise) => {
+      if (!refusalOfPr9(reason)) for (const l of listeners) l(reason, promise);
+    });
+    restoreRejections = () => {
+      process.removeAllListeners("unhandledRejection");
+      for (const l of listeners) process.on("unhandledRejection", l);
+    };
+    const run = await forkctl("up", "pr-9", "--service", "shop/nope=registry.example.com/shop/nope:1", "--ttl", "1h", "--base", BASE, "--no-cluster");
+    assert.equal(run.code, 1, run.stderr);
+    const ours = run.stderr.split("\n").filter((l) => l.startsWith("forkctl"));
+    assert.equal(ours.length, 1, run.stderr);
+    assert.match(ours[0], /^forkctl up pr-9: stack pr-9: forkstack:fork\.services\[0\]\.name: "nope\.shop" is not a Service in the shared cluster; /);
+    assert.doesNotMatch(run.stderr, /code: -2/);
+    assert.deepEqual(projectFiles(), initialFiles);
+    const [failed] = json(await forkctl("ls", "--output", "json")).filter((f: any) => f.id === "pr-9");
+    assert.equal(failed.state, "failed");
+    assert.equal(failed.error, ours[0].replace("forkctl up pr-9: ", ""));
+    assert.equal(failed.expiresAt, isoSeconds(new Date(now.getTime() + HOUR)));
+  });
+
+  it("ls lists the forks (and not the base stack) with their expiry, last update and state", async () => {
     const forks = json(await forkctl("ls", "--output", "json"));
     assert.deepEqual(
       forks.map((f: any) => [f.id, f.state, f.expiresAt]),
       [
         ["pr-7", "ok", isoSeconds(new Date(t0.getTime() + HOUR))],
         ["pr-8", "ok", isoSeconds(new Date(t0.getTime() + 10 * 60_000 + 7 * 24 * HOUR))],
+        ["pr-9", "failed", isoSeconds(new Date(t0.getTime() + 10 * 60_000 + HOUR))],
       ],
     );
-    for (const f of forks) assert.ok(!Number.isNaN(Date.parse(f.lastUpdate)), `${f.id}: lastUpdate ${f.lastUpdate}`);
+    for (const f of forks.filter((f: any) => f.state === "ok")) assert.ok(!Number.isNaN(Date.parse(f.lastUpdate)), `${f.id}: lastUpdate ${f.lastUpdate}`);
   });
 
-  it("gc --dry-run two hours later names the expired fork and destroys nothing", async () => {
+  it("gc --dry-run two hours later names the expired forks, the failed one too, and destroys nothing", async () => {
     now = new Date(t0.getTime() + 2 * HOUR);
     const r = json(await forkctl("gc", "--dry-run", "--output", "json"));
-    assert.deepEqual(r, { dryRun: true, removed: ["pr-7"], failed: [], kept: ["pr-8"] });
+    assert.deepEqual(r, { dryRun: true, removed: ["pr-7", "pr-9"], failed: [], kept: ["pr-8"] });
     assert.equal((await routesOf("pr-7")).length, 1);
   });
 
-  it("gc destroys the expired fork — its copy and its route — and keeps the other", { timeout: 300_000 }, async () => {
+  it("gc destroys the expired forks — pr-7's copy and its route, and the failed pr-9 — and keeps the other", { timeout: 300_000 }, async () => {
     const r = json(await forkctl("gc", "--output", "json"));
-    assert.deepEqual(r, { dryRun: false, removed: ["pr-7"], failed: [], kept: ["pr-8"] });
+    assert.deepEqual(r, { dryRun: false, removed: ["pr-7", "pr-9"], failed: [], kept: ["pr-8"] });
     assert.equal(await get(rest, "apps/v1", "Deployment", "shop", "catalog-pr-7"), undefined);
     assert.deepEqual(await routesOf("pr-7"), []);
     const forks = json(await forkctl("ls", "--output", "json"));
@@ -181,6 +248,8 @@ describe("forkctl up / ls / gc / down with the real Pulumi CLI and a file:// bac
     assert.equal(again.stdout.trim(), "fork pr-8: no such stack, nothing to do");
     assert.equal((await forkctl("ls")).stdout.trim(), "no forks");
     const mappings = await list(rest, "getambassador.io/v3alpha1", "Mapping", "emissary");
-    assert.deepEqual(mappings.filter((m) => /pr-[78]/.test(m.spec.hostname ?? "")).map((m) => m.metadata.name), []);
+    assert.deepEqual(mappings.filter((m) => /pr-[789]/.test(m.spec.hostname ?? "")).map((m) => m.metadata.name), []);
+    // Nothing forkctl did left a file in the project folder (no Pulumi.pr-*.yaml).
+    assert.deepEqual(projectFiles(), initialFiles);
   });
 });

@@ -21,7 +21,7 @@ function tools(names: string[]): Record<string, string> {
   try {
     return buildTools(names);
   } catch (err) {
-    throw new Error(`--server kube needs the e2e tier's servers: ${(err as Error).message}; building them needs Go (README, "e2e tier"), or leave out --server kube`);
+    throw new Error(`--server kube needs the e2e tier's servers: ${(err as Error).message}; building them needs Go (docs/e2e.md), or leave out --server kube`);
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * The base stack: the shared cluster, Istio, the Emissary gateway with the shared-host Mapping of
  * every upstream, wildcard certificates and DNS. Its outputs are the contract fork stacks read
- * through their StackReference (README.md, "Base stack outputs").
+ * through their StackReference (docs/base-stack.md, "Base stack outputs").
  *
  * DNS and certificates are what the config asks for (`forkstack:dns`, `forkstack:tls`): only
  * `dns: route53`, `tls.mode: acm` and cert-manager without `tls.issuer` touch AWS (Route53, ACM), so

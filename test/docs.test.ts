@@ -20,7 +20,10 @@ import { renderStacks } from "../render/render";
 import { configErrorOf } from "./helpers/configError";
 
 const ROOT = path.resolve(__dirname, "..");
-const README = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+/** README.md and docs/*.md, read as one text: the tables live in docs/ pages the README links. */
+const README = [path.join(ROOT, "README.md"), ...fs.readdirSync(path.join(ROOT, "docs")).filter((f) => f.endsWith(".md")).sort().map((f) => path.join(ROOT, "docs", f))]
+  .map((f) => fs.readFileSync(f, "utf8"))
+  .join("\n");
 
 /** A table cell as plain text: code spans unwrapped, `\|` unescaped. */
 const plain = (cell: string) => cell.trim().replace(/\\\|/g, "|").replace(/`/g, "");
@@ -28,7 +31,7 @@ const plain = (cell: string) => cell.trim().replace(/\\\|/g, "|").replace(/`/g, 
 /** The rows (cells, header and separator left out) of the first table under the heading `heading`. */
 export function tableUnder(markdown: string, heading: string): string[][] {
   const lines = markdown.split("\n");
-  const start = lines.findIndex((l) => /^#{2,4} /.test(l) && l.replace(/^#+ /, "") === heading);
+  const start = lines.findIndex((l) => /^#{1,4} /.test(l) && l.replace(/^#+ /, "") === heading);
   if (start < 0) throw new Error(`README.md has no heading "${heading}"`);
   const rows: string[][] = [];
   for (let i = start + 1; i < lines.length && !/^#{1,4} /.test(lines[i]); i++) {
@@ -232,5 +235,20 @@ describe("tableUnder (the README reader these checks rest on)", () => {
 
   it("fails naming a heading that is not there", () => {
     expect(() => tableUnder(md, "C")).toThrow('README.md has no heading "C"');
+  });
+});
+
+describe("README.md and docs/: links", () => {
+  it("every relative link points at a file of the repository", () => {
+    const files = ["README.md", ...fs.readdirSync(path.join(ROOT, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
+    const broken = files.flatMap((f) => {
+      const text = fs.readFileSync(path.join(ROOT, f), "utf8").replace(/```[\s\S]*?```/g, "");
+      return [...text.matchAll(/\[[^\]]*\]\(([^)\s]+)\)/g)]
+        .map((m) => m[1].split("#")[0])
+        .filter((t) => t !== "" && !/^(https?:|mailto:)/.test(t))
+        .filter((t) => !fs.existsSync(path.resolve(ROOT, path.dirname(f), t)))
+        .map((t) => `${f} → ${t}`);
+    });
+    expect(broken).toEqual([]);
   });
 });

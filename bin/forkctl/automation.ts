@@ -42,7 +42,7 @@ export interface AutomationOptions {
   /**
    * Run this function as the program, in this process (an Automation API inline program), instead
    * of `workDir`'s Pulumi.yaml `main` through the Node.js language host. For the e2e tier, where the
-   * language host cannot be built (README "e2e tier"); `npx forkctl` never sets it.
+   * language host cannot be built (docs/e2e.md); `npx forkctl` never sets it.
    */
   readonly program?: PulumiFn;
 }

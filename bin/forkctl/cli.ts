@@ -1,5 +1,5 @@
 /**
- * `forkctl`: a fork per pull request from CI on the Pulumi Automation API (README, "forkctl").
+ * `forkctl`: a fork per pull request from CI on the Pulumi Automation API (docs/forkctl.md).
  * Thin: parses arguments (node:util parseArgs, strict), validates them all before any stack is
  * touched, calls commands.ts, prints text, JSON or a markdown pull-request comment. Exit codes:
  * 0 done, 1 an operation failed (its cause in one line on stderr, see errors.ts), 2 the arguments

@@ -1,6 +1,6 @@
 /**
  * Every key a stack may set, and the refusal of any other: a misspelled `imgae:` must not silently
- * run the shared image, nor `service:` make a header-only fork. README.md's "Config keys" table is
+ * run the shared image, nor `service:` make a header-only fork. docs/config.md's "Config keys" table is
  * kept equal to these lists by test/docs.test.ts.
  */
 import { ConfigError } from "../errors";
@@ -14,7 +14,7 @@ export const FORK_KEYS = ["fork", "baseStack"] as const;
 /**
  * The keys inside each object-valued key, by path (`fork.services[]`: each entry of that list;
  * `forkAccess.namespaces.*`: the value of any key of that map).
- * Exported for test/docs.test.ts, which keeps README.md's table of config keys equal to it.
+ * Exported for test/docs.test.ts, which keeps docs/config.md's table of config keys equal to it.
  */
 export const NESTED_KEYS: Readonly<Record<string, readonly string[]>> = {
   cluster: ["mode", "context", "eks"],

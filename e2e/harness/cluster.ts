@@ -2,7 +2,7 @@
  * etcd and kube-apiserver on loopback for one e2e run: random free ports, a fresh PKI, a
  * client-certificate kubeconfig, RBAC and the default admission chain (ValidatingAdmissionPolicy
  * included, GA since 1.30). No controller-manager, scheduler or kubelet: Deployments are stored
- * and validated, never get pods (see README "e2e tier").
+ * and validated, never get pods (see docs/e2e.md).
  *
  * `startCluster` returns a handle whose `stop()` ends both processes (SIGTERM, then SIGKILL after a
  * grace period) and removes their data; the caller must call it in a `finally`. If starting fails

@@ -4,7 +4,7 @@
  * - Istio: the base chart's `crd-all.gen.yaml` from the istio.io/istio Go module (what `helm
  *   install base` applies), copied into the build cache by e2e/build.sh.
  * - Emissary: the Go module proxy reachable here does not serve github.com/emissary-ingress/emissary
- *   (README "e2e tier"), so its generated crds.yaml cannot be had. The `v3alpha1` schemas of
+ *   (docs/e2e.md), so its generated crds.yaml cannot be had. The `v3alpha1` schemas of
  *   Mapping, Host and Listener vendored from Emissary's CRD chart (test/fixtures/crds/
  *   emissary-v3alpha1.yaml, with their source commits) are wrapped into CRDs here: group, names and
  *   scope as in the chart; one version, v3alpha1, served and stored, conversion None. Emissary's

@@ -1,5 +1,5 @@
 /**
- * forkctl (README "forkctl") with the real Pulumi CLI, a `file://` backend and the e2e API server,
+ * forkctl (docs/forkctl.md) with the real Pulumi CLI, a `file://` backend and the e2e API server,
  * run as a developer in the base's fork group: `up` (twice — the second is "no changes" and keeps
  * the expiry stamped by the first), a header-only fork, `down` and `up` of the base refused (exit 2,
  * the base stack and its Pulumi.dev.yaml unchanged), a fork whose first update fails (listed as
@@ -8,7 +8,7 @@
  *
  * What runs is forkctl's own: bin/forkctl/cli.ts `main` (arguments, output, exit codes) over
  * `automationDeps` (the Automation API backend and the live cluster view through client-node).
- * Two things differ from `npx forkctl`, both said in README "e2e tier": the program runs inline
+ * Two things differ from `npx forkctl`, both said in docs/e2e.md: the program runs inline
  * (`AutomationOptions.program`, the real index.ts) because the Node.js language host cannot be built
  * here, and forkctl's clock is the test's, so that a fork can expire without waiting an hour.
  *

@@ -77,7 +77,7 @@ function forkRoutesSorted(o: any): any {
 }
 
 /**
- * Differences between the render and `pulumi up`, each explained in README "e2e tier". When one
+ * Differences between the render and `pulumi up`, each explained in docs/e2e.md. When one
  * is fixed, this test fails until the line is removed here.
  *
  * Fork `env` order: the Pulumi CLI hands object-valued config to the program as JSON with its keys

@@ -392,7 +392,7 @@ async function runUp(deps: ForkctlDeps, stack: string, base: string, fork: Recor
   } catch (err) {
     // The fork stays listed as failed, with this line, until an update succeeds or it is destroyed.
     // Best effort: when the stack could not even be created, there is nothing to tag.
-    if (!isLockedOut(err)) await deps.backend.setTags(stack, { [TAG.error]: failureLine(err).slice(0, TAG_VALUE_MAX) }).catch(() => undefined);
+    if (!isLockedOut(err)) await deps.backend.setTags(stack, { [TAG.error]: failureLine(err, TAG_VALUE_MAX) }).catch(() => undefined);
     throw err;
   }
   const record = recordOf(stack, outcome.outputs);

@@ -100,7 +100,15 @@ export function failureLines(err: unknown): string[] {
   return [stderr ? clean(stderr) : oneLine(err)];
 }
 
-/** The first line of failureLines, for a one-line record (gc, the fork's error tag). */
-export function failureLine(err: unknown): string {
-  return failureLines(err)[0];
+/**
+ * The first line of failureLines, for a one-line record (gc, the fork's error tag), in at most `max`
+ * characters: a known cause longer than that drops the CLI's own words in parentheses and keeps
+ * what went wrong and the fix; anything else still longer is cut, ending in "…".
+ */
+export function failureLine(err: unknown, max = Infinity): string {
+  const line = failureLines(err)[0];
+  if (line.length <= max) return line;
+  const cause = CAUSES.find((c) => line.startsWith(`${c.what} (`) && line.endsWith(`); ${c.fix}`));
+  const short = cause ? `${cause.what}; ${cause.fix}` : line;
+  return short.length <= max ? short : `${short.slice(0, max - 1)}…`;
 }

@@ -3,7 +3,7 @@
  * its cause and fix in one line. The messages are what the Pulumi CLI v3.276.0 and the Automation
  * API of @pulumi/pulumi 3.276.0 produced for each failure (captured on a file:// backend).
  */
-import { failureLines } from "../../bin/forkctl/errors";
+import { failureLine, failureLines } from "../../bin/forkctl/errors";
 
 /** An Automation API CommandError as it reaches forkctl. */
 function commandError(stderr: string): Error {
@@ -62,5 +62,24 @@ describe("a Pulumi failure, reduced to its cause", () => {
 
   it("leaves any other error as its first line", () => {
     expect(failureLines(new Error("stack pr-5 is still locked by another update after 4 tries\nmore"))).toEqual(["stack pr-5 is still locked by another update after 4 tries"]);
+  });
+
+  describe("in a record of at most 256 characters (a fork's error tag)", () => {
+    const plugin = commandError(
+      `Command failed with exit code 1: ${PULUMI} up --yes --stack d --non-interactive\nerror: failed to load language plugin nodejs: no language plugin 'pulumi-language-nodejs' found in the workspace or on your $PATH`,
+    );
+
+    it("a known cause too long for it keeps what went wrong and the fix, without the CLI's words", () => {
+      expect(failureLine(plugin).length).toBeGreaterThan(256);
+      expect(failureLine(plugin, 256)).toBe(
+        "the Pulumi Node.js language plugin is missing; install the Pulumi CLI from its release archive (it ships pulumi-language-nodejs next to pulumi) or put pulumi-language-nodejs on PATH",
+      );
+    });
+
+    it("a line that fits is kept whole, and any other too long is cut with an ellipsis", () => {
+      expect(failureLine(new Error("stack pr-5 is locked"), 256)).toBe("stack pr-5 is locked");
+      const long = failureLine(new Error(`forkstack:fork.services[0].image: ${"x".repeat(300)}`), 256);
+      expect([long.length, long.endsWith("x…")]).toEqual([256, true]);
+    });
   });
 });

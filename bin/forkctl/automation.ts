@@ -45,6 +45,8 @@ export interface AutomationOptions {
    * language host cannot be built (docs/e2e.md); `npx forkctl` never sets it.
    */
   readonly program?: PulumiFn;
+  /** How long `pulumi stack output` may take (a remote backend's read; the CLI has no timeout of its own). @default 120 s */
+  readonly outputsTimeoutMs?: number;
 }
 
 /** Splits streamed engine output into lines. */
@@ -172,7 +174,11 @@ export class AutomationBackend implements ForkBackend {
       const ws = s.workspace as LocalWorkspace;
       const env = { ...process.env, ...ws.envVars, ...(ws.pulumiHome ? { PULUMI_HOME: ws.pulumiHome } : {}) };
       const args = ["stack", "output", "--json", "--stack", stack, "--non-interactive"];
-      const { stdout } = await execFile(ws.pulumiCommand.command, args, { cwd: ws.workDir, env, maxBuffer: 64 * 1024 * 1024 });
+      const timeout = this.opts.outputsTimeoutMs ?? 120_000;
+      const { stdout } = await execFile(ws.pulumiCommand.command, args, { cwd: ws.workDir, env, maxBuffer: 64 * 1024 * 1024, timeout }).catch((err: Error & { killed?: boolean }) => {
+        if (err.killed) throw new Error(`pulumi stack output --stack ${stack}: no answer from the backend in ${timeout / 1000} s; check the backend (pulumi whoami -v) and try again`);
+        throw err;
+      });
       return JSON.parse(stdout.trim() || "{}") as Record<string, unknown>;
     });
   }

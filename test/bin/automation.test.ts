@@ -93,6 +93,13 @@ describe("forkctl on the Automation API", () => {
     expect((await forkctl("down", "pr-7")).stdout.trim()).toBe("fork pr-7: no such stack, nothing to do");
   });
 
+  it("ends a stack output the backend does not answer after its timeout, in one line", async () => {
+    await forkctl("up", "pr-7", "--service", "shop/api=img/api:1", "--no-cluster");
+    backend = new AutomationBackend({ pulumiRoot: dir, envVars: { ...STUB_ENV, FORKSTACK_STUB_HANG_OUTPUT: "1" }, outputsTimeoutMs: 1500 });
+    const r = await forkctl("ls");
+    expect([r.code, r.stderr]).toEqual([1, "forkctl ls: pulumi stack output --stack pr-7: no answer from the backend in 1.5 s; check the backend (pulumi whoami -v) and try again\n"]);
+  });
+
   it("turns the CLI's lock error into StackLockedError", async () => {
     await forkctl("up", "pr-7", "--service", "shop/api=img/api:1", "--no-cluster");
     const s = state();

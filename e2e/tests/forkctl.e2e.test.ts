@@ -1,7 +1,7 @@
 /**
  * forkctl (docs/forkctl.md) with the real Pulumi CLI, a `file://` backend and the e2e API server,
  * run as a developer in the base's fork group: `up` (twice — the second is "no changes" and keeps
- * the expiry stamped by the first), a header-only fork, `down` and `up` of the base refused (exit 2,
+ * the expiry stamped by the first), a header-only fork, `down`, `up` and `extend` of the base refused (exit 2,
  * the base stack and its Pulumi.dev.yaml unchanged), a fork whose first update fails (listed as
  * failed, collected by gc), `ls`, `gc --dry-run` and `gc` with expired forks and one not, and `down`
  * (twice — the second finds no stack and succeeds); no file is left in the project folder.
@@ -156,12 +156,13 @@ describe("forkctl up / ls / gc / down with the real Pulumi CLI and a file:// bac
     assert.deepEqual(await routesOf("pr-8"), []);
   });
 
-  it("down and up of the base stack are refused with exit code 2, the base and its Pulumi.dev.yaml unchanged", { timeout: 300_000 }, async () => {
+  it("down, up and extend of the base stack are refused with exit code 2, the base and its Pulumi.dev.yaml unchanged", { timeout: 300_000 }, async () => {
     const configFile = path.join(eng.workDir, "Pulumi.dev.yaml");
     const before = { config: fs.readFileSync(configFile, "utf8"), history: await base.history(), outputs: await base.outputs(), tags: await base.listTags() };
     const runs = [
       ["down", "dev"],
       ["up", "dev", "--header", "x-feature-flags=beta", "--base", BASE],
+      ["extend", "dev", "--ttl", "24h", "--base", BASE],
       // Named as another base's fork would be: the stack itself says it is no fork.
       ["up", "dev", "--header", "x-feature-flags=beta", "--base", "organization/forkstack/staging", "--no-cluster"],
       ["down", "dev", "--base", "organization/forkstack/staging"],

@@ -14,9 +14,8 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { parseArgs } from "util";
 import { oneLine } from "../components/errors";
-import { argsErrorMessage, flagPhrase, FlagTable, formatFlags, HELP_FLAG, usageLine } from "../render/args";
+import { flagPhrase, FlagTable, formatFlags, HELP_FLAG, parseFlags, usageLine } from "../render/args";
 import { withKubeServer } from "./kubeServer";
 import { ROUTE_RETRY_LIMIT, routeWrites, RoutePhaseResult, Strategy, STRATEGIES, withTestServer } from "./routes";
 
@@ -154,12 +153,7 @@ function machine(): string {
 }
 
 async function main(argv: readonly string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({ args: [...argv], options: FLAGS, strict: true, allowPositionals: false }));
-  } catch (err) {
-    throw new UsageError(argsErrorMessage(err, ARGS_HELP));
-  }
+  const values = parseFlags(argv, FLAGS, ARGS_HELP, (message) => new UsageError(message));
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
     return 0;

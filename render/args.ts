@@ -5,6 +5,7 @@
  * CLIs say when `util.parseArgs` (strict) refuses their arguments: one line naming the flag or
  * argument and the fix, in the shape of a ConfigError.
  */
+import { parseArgs } from "util";
 import { ConfigError, oneLine } from "../components/errors";
 
 /**
@@ -110,14 +111,27 @@ export function argsErrorMessage(err: unknown, help: ArgsHelp): string {
 }
 
 /**
- * The flags of `table` whose default is "required" and that `values` (what `util.parseArgs` returned)
- * lacks: not given, given empty, or (for a repeatable flag) given no time. In table order.
+ * `util.parseArgs` (strict, no positionals) over `table`, with its refusal turned into the one-line
+ * message by `fail` (each CLI's own error type, which decides its exit code).
  */
-export function missingRequired(table: FlagTable, values: Readonly<Record<string, unknown>>): string[] {
+export function parseFlags<T extends FlagTable>(argv: readonly string[], table: T, help: ArgsHelp, fail: (message: string) => Error) {
+  try {
+    return parseArgs({ args: [...argv], options: table, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    throw fail(argsErrorMessage(err, help));
+  }
+}
+
+/**
+ * The flags of `table` whose default is "required" and that `values` (what `util.parseArgs` returned)
+ * lacks: not given, given empty (unless `emptyAllowed` names it), or (for a repeatable flag) given no
+ * time. In table order.
+ */
+export function missingRequired(table: FlagTable, values: Readonly<Record<string, unknown>>, emptyAllowed: readonly string[] = []): string[] {
   return Object.keys(table).filter((name) => {
     if (table[name].ifOmitted !== "required") return false;
     const v = values[name];
-    return v === undefined || v === "" || (Array.isArray(v) && v.length === 0);
+    return v === undefined || (v === "" && !emptyAllowed.includes(name)) || (Array.isArray(v) && v.length === 0);
   });
 }
 

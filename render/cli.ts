@@ -7,9 +7,8 @@
  * flags), 1 for anything else.
  */
 import * as path from "path";
-import { parseArgs } from "util";
 import { oneLine } from "../components/errors";
-import { argsErrorMessage, flagPhrase, FlagTable, formatFlags, HELP_FLAG, missingRequired, missingRequiredMessage, usageLine } from "./args";
+import { flagPhrase, FlagTable, formatFlags, HELP_FLAG, missingRequired, missingRequiredMessage, parseFlags, usageLine } from "./args";
 import { formatRenderSummary } from "./report";
 import { checkOutDir, missingDirs, RENDER_EPOCH, renderStacks, RenderError, summarize, writeRender } from "./render";
 
@@ -52,12 +51,7 @@ let currentStack: string | undefined;
 /** Runs the CLI; resolves to the exit code. Never throws. */
 export async function main(argv: readonly string[], io: Io, projectRoot = path.resolve(__dirname, "..")): Promise<number> {
   try {
-    let values;
-    try {
-      ({ values } = parseArgs({ args: [...argv], options: FLAGS, strict: true, allowPositionals: false }));
-    } catch (err) {
-      throw new ArgsError(argsErrorMessage(err, ARGS_HELP));
-    }
+    const values = parseFlags(argv, FLAGS, ARGS_HELP, (message) => new ArgsError(message));
     if (values.help) {
       io.stdout(`${USAGE}\n`);
       return 0;

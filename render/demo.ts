@@ -11,10 +11,9 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { parseArgs } from "util";
 import { DEFAULTS } from "../components/config";
 import { ConfigError, oneLine } from "../components/errors";
-import { argsErrorMessage, flagPhrase, FlagTable, formatFlags, HELP_FLAG } from "./args";
+import { flagPhrase, FlagTable, formatFlags, HELP_FLAG, parseFlags } from "./args";
 import { explainRequest, formatExplanation } from "./explain";
 import { stalledLine } from "./cli";
 import { checkOutDir, renderStacks, RenderError, writeRender } from "./render";
@@ -64,12 +63,7 @@ let currentStack: string | undefined;
 export async function runDemo(opts: DemoOptions): Promise<number> {
   const examplesDir = opts.examplesDir ?? path.resolve(__dirname, "../examples");
   try {
-    let values;
-    try {
-      ({ values } = parseArgs({ args: [...(opts.argv ?? [])], options: FLAGS, strict: true, allowPositionals: false }));
-    } catch (err) {
-      throw new ArgsError(argsErrorMessage(err, ARGS_HELP));
-    }
+    const values = parseFlags(opts.argv ?? [], FLAGS, ARGS_HELP, (message) => new ArgsError(message));
     if (values.help) {
       opts.stdout(`${USAGE}\n`);
       return 0;

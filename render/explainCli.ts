@@ -8,10 +8,9 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { parseArgs } from "util";
 import { DEFAULTS, HEADER_NAME } from "../components/config";
 import { ConfigError, oneLine } from "../components/errors";
-import { argsErrorMessage, flagPhrase, FlagTable, formatFlags, HELP_FLAG, usageLine } from "./args";
+import { flagPhrase, FlagTable, formatFlags, HELP_FLAG, missingRequired, missingRequiredMessage, parseFlags, usageLine } from "./args";
 import { KubeObject, SimulatedCluster } from "./cluster";
 import { explainRequest, formatExplanation } from "./explain";
 
@@ -126,19 +125,16 @@ function headerNameOf(dir: string): string | undefined {
 /** Runs the CLI; resolves to the exit code. Never throws. */
 export function main(argv: readonly string[], io: Io): number {
   try {
-    let values;
-    try {
-      ({ values } = parseArgs({ args: [...argv], options: FLAGS, strict: true, allowPositionals: false }));
-    } catch (err) {
-      throw new InputError(argsErrorMessage(err, ARGS_HELP));
-    }
+    const values = parseFlags(argv, FLAGS, ARGS_HELP, (message) => new InputError(message));
     if (values.help) {
       io.stdout(`${USAGE}\n`);
       return 0;
     }
-    if (values.render === undefined || values.render === "") throw inputError("--render", values.render, "is required", "name a render's --out folder, e.g. --render render-out");
-    if (values.host === undefined || values.host === "") throw inputError("--host", values.host, "is required", "name the public host, e.g. --host alice.shop.dev.example.com");
-    if (values.calls === undefined) throw inputError("--calls", values.calls, "is required", "list the services the entry service calls, e.g. --calls api,catalog (or --calls '' for the gateway hop only)");
+    // `--calls ''` is the gateway hop alone; every other required flag needs a value.
+    const missing = missingRequired(FLAGS, values, ["calls"]);
+    if (missing.length > 0 || values.render === undefined || values.host === undefined || values.calls === undefined) {
+      throw new InputError(missingRequiredMessage(missing, { render: "--render render-out", host: "--host alice.shop.dev.example.com", calls: "--calls api,catalog" }, FIX));
+    }
     const calls = values.calls.split(",").map((c) => c.trim()).filter((c) => c !== "");
     const bad = calls.find((c) => !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)?$/.test(c));
     if (bad !== undefined) throw inputError("--calls", bad, "is not a service name", "write name or name.namespace, e.g. api or api.shop");

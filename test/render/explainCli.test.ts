@@ -89,6 +89,17 @@ describe("npm run explain", () => {
     expect(r.stderr).toBe(`explain: --hots: "--hots" is not an option; use --render, --host, --path, --header, --calls, --header-name or --json; see npm run explain -- --help\n`);
   });
 
+  it("names every missing required flag in one line with exit 2; --calls '' (the gateway hop alone) is given", () => {
+    const none = explain();
+    expect([none.status, none.stderr]).toEqual([
+      2,
+      "explain: --render, --host and --calls: (missing) are required; add them, e.g. --render render-out --host alice.shop.dev.example.com --calls api,catalog; see npm run explain -- --help\n",
+    ]);
+    const some = explain("--render", dir, "--host", "", "--calls", "");
+    expect([some.status, some.stderr]).toEqual([2, "explain: --host: (missing) is required; add it, e.g. --host alice.shop.dev.example.com; see npm run explain -- --help\n"]);
+    expect(explain("--render", dir, "--host", "alice.shop.dev.example.com", "--calls", "").status).toBe(0);
+  });
+
   it("rejects a folder without cluster.yaml with one line and exit 2", () => {
     const empty = path.join(dir, "empty");
     fs.mkdirSync(empty, { recursive: true });

@@ -15,6 +15,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { getClusterAccess } from "../kube/access";
 import { redact } from "../kube/kubeconfig";
+import { isTransient } from "../kube/retry";
 import { ClusterAccess, VirtualService } from "../kube/vsApi";
 import { applyClaim, releaseClaim, routeDrift, RouteDrift, SyncOptions } from "./routeSync";
 import type { ForkRouteClaim } from "./routes";
@@ -112,24 +113,35 @@ async function release(state: ForkRoutesState): Promise<void> {
 }
 
 /**
- * What the engine is told when a provider call fails. The dynamic provider host reports only an
- * Error's message: anything else thrown becomes "Unknown Error" with nothing to go on (seen once in
- * the e2e tier, destroying two forks of one VirtualService at once), so it is described here,
- * redacted, with what it was doing.
+ * What the engine is told when a provider call fails: one line that says what was being done, what
+ * went wrong and, for a server that kept failing, what to do. The dynamic provider host reports only
+ * an Error's message: anything else thrown becomes "Unknown Error" (seen once in the e2e tier,
+ * destroying two forks of one VirtualService at once). Our error classes, serialized with the
+ * provider, are functions of their own there (`__f28`), not Errors of its realm; each sets its
+ * `message` itself so that it survives, and one that has none is told by its name and fields.
  */
 export function asError(err: unknown, what: string): Error {
-  if (err instanceof Error) return err;
-  // An Error of another realm or a serialized copy of one of our classes: keep its message.
-  const message = (err as { message?: unknown } | null | undefined)?.message;
-  if (typeof message === "string") return new Error(redact(message));
   let text: string;
-  try {
-    text = JSON.stringify(err) ?? String(err);
-  } catch {
-    text = String(err);
+  const message = (err as { message?: unknown } | null | undefined)?.message;
+  const name = (err as { name?: unknown } | null | undefined)?.name;
+  if (typeof message === "string" && message !== "") {
+    text = message;
+  } else {
+    let fields: string;
+    try {
+      fields = JSON.stringify(err) ?? String(err);
+    } catch {
+      fields = String(err);
+    }
+    text = typeof name === "string" && name !== "" ? `${name} ${fields}` : `failed with ${fields}`;
   }
-  const kind = err === null ? "null" : typeof err === "object" ? ((err as object).constructor?.name ?? "object") : typeof err;
-  return new Error(`${what}: failed with a value that is not an Error (${kind}): ${redact(text).slice(0, 2000)}`);
+  text = redact(text).replace(/\s*\n\s*/g, " ").slice(0, 2000);
+  if (!text.startsWith(what)) text = `${what}: ${text}`;
+  if (isTransient(err) && !/run the update again/.test(text)) text += "; the API server kept failing through every retry (overloaded or restarting): run the update again";
+  if (err instanceof Error && err.message === text) return err;
+  const out = new Error(text);
+  if (typeof name === "string" && name !== "") out.name = name;
+  return out;
 }
 
 /** Runs one provider call, turning whatever it throws into an Error that says what failed. */

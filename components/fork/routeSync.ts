@@ -65,11 +65,12 @@ export class ConflictRetriesExhaustedError extends Error {
     what: string,
     last: unknown,
   ) {
-    super(
+    const message =
       `${what}: gave up after ${attempts} attempts, every write conflicted with a concurrent change ` +
-        `(last: ${last instanceof Error ? last.message : String(last)}); run the update again`,
-    );
+      `(last: ${last instanceof Error ? last.message : String(last)}); run the update again`;
+    super(message);
     this.name = "ConflictRetriesExhaustedError";
+    this.message = message; // kept when serialized into a dynamic provider (fork/forkRoutes.ts asError)
   }
 }
 
@@ -82,6 +83,7 @@ export class NotServedError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "NotServedError";
+    this.message = message; // kept when serialized into a dynamic provider (fork/forkRoutes.ts asError)
   }
 }
 

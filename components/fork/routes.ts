@@ -156,6 +156,7 @@ export class RouteRefusal extends Error {
   constructor(message: string) {
     super(message);
     this.name = "RouteRefusal";
+    this.message = message; // kept when serialized into a dynamic provider (fork/forkRoutes.ts asError)
   }
 }
 

@@ -47,7 +47,9 @@ function translate(err: unknown, what: string): never {
   const status = statusOf(err);
   if (status === 409) throw new ConflictError(`${what}: ${messageOf(err)}`);
   if (status === 404) throw new NotFoundError(`${what}: ${messageOf(err)}`);
-  if (status !== undefined) throw new Error(`${what}: HTTP ${status}: ${messageOf(err)}`);
+  // The status stays on the error (`code`, as client-node's ApiException has it), so that what
+  // reports it can tell a server that kept failing (5xx, 429) from a refusal.
+  if (status !== undefined) throw Object.assign(new Error(`${what}: HTTP ${status}: ${messageOf(err)}`), { code: status });
   if (err instanceof Error) throw new Error(prefixed(what, redact(err.message)));
   throw err;
 }

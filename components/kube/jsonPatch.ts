@@ -21,6 +21,7 @@ export class JsonPatchError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "JsonPatchError";
+    this.message = message; // kept when serialized into a dynamic provider (fork/forkRoutes.ts asError)
   }
 }
 

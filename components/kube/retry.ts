@@ -44,8 +44,10 @@ export const RETRY_DEFAULTS = { attempts: 5, baseDelayMs: 200, maxDelayMs: 10_00
 /** A call that did not answer within its timeout. */
 export class TimeoutError extends Error {
   constructor(what: string, ms: number) {
-    super(`${what}: no answer within ${ms / 1000} s`);
+    const message = `${what}: no answer within ${ms / 1000} s`;
+    super(message);
     this.name = "TimeoutError";
+    this.message = message; // kept when serialized into a dynamic provider (fork/forkRoutes.ts asError)
   }
 }
 

@@ -20,6 +20,7 @@ export class ConflictError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "ConflictError";
+    this.message = message; // kept when serialized into a dynamic provider (fork/forkRoutes.ts asError)
   }
 }
 
@@ -34,6 +35,7 @@ export class PatchRejectedError extends ConflictError {
   constructor(message: string) {
     super(message);
     this.name = "PatchRejectedError";
+    this.message = message; // kept when serialized into a dynamic provider (fork/forkRoutes.ts asError)
   }
 }
 
@@ -45,6 +47,7 @@ export class UnknownOutcomeError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "UnknownOutcomeError";
+    this.message = message; // kept when serialized into a dynamic provider (fork/forkRoutes.ts asError)
   }
 }
 
@@ -53,6 +56,7 @@ export class NotFoundError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "NotFoundError";
+    this.message = message; // kept when serialized into a dynamic provider (fork/forkRoutes.ts asError)
   }
 }
 

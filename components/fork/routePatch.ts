@@ -38,7 +38,10 @@
  *     reads each when every one of them swept), so it leaves its routes retired;
  *   - a fork that has added or changed its routes sends the removal of every retired route it
  *     sees once (`bestEffort`).
- *   A retired route left behind harms nobody and goes with the next write there.
+ *   A retired route left behind harms nobody and goes with the next write there. A fork that holds
+ *   the Service's turn (fork/routeTurn.ts; the ForkRoutes provider takes it) is the only writer
+ *   among forks, so it removes every retired route, its own and any left before, and retries until
+ *   they are gone: a destroy leaves nothing in the shared VirtualService, or fails saying so.
  *   Alone with the app's routes, a fork removes its routes at once.
  * - Deleting the VirtualService forkstack created once no fork route is left: a removal patch does
  *   not test the other forks' routes, so two last forks leaving at once may each see the other's
@@ -119,11 +122,12 @@ export function addRoutesWrite(vs: VirtualService, claim: ForkRouteClaim): Route
  * - no other fork has a live route there: the removal of every fork route, this fork's and the
  *   retired ones left by forks before it (`delete` or `replace` where removeRoutesWrite would say so);
  * - this fork's routes still live: the retiring rename (`retires`);
- * - all of them retired, other forks live: the removal of its own routes, sent once (`bestEffort`),
- *   unless another fork's route is retired too (`none`); a retired route left so stays until the
- *   next write there sweeps it.
+ * - all of them retired, other forks live: holding the Service's turn (`exclusive`), the removal of
+ *   every retired route, which must succeed; without it, the removal of its own routes, sent once
+ *   (`bestEffort`), unless another fork's route is retired too (`none`); a retired route left so
+ *   stays until the next write there sweeps it.
  */
-export function releaseRoutesWrite(vs: VirtualService, forkId: string, headerName: string): RouteWrite {
+export function releaseRoutesWrite(vs: VirtualService, forkId: string, headerName: string, opts: { exclusive?: boolean } = {}): RouteWrite {
   const http = httpOf(vs);
   if (http === undefined) return { kind: "none" };
   const mine = indicesOf(http, forkId, headerName);
@@ -135,6 +139,9 @@ export function releaseRoutesWrite(vs: VirtualService, forkId: string, headerNam
   if (live.length > 0) {
     return { kind: "patch", retires: true, ops: live.flatMap((i) => [testName(i, http[i].name), { op: "replace", path: `/spec/http/${i}/name`, value: retiredRouteName(String(http[i].name)) } as JsonPatchOp]) };
   }
+  // Holding the Service's turn, no other fork's rename is on the way: every retired route goes, as
+  // a write that must succeed (retried on a fresh read), so the fork leaves nothing behind.
+  if (opts.exclusive) return { kind: "patch", ops: removeAt(http, retiredIn(http, headerName)) };
   // Another fork's retired route means other forks are leaving too (or left while others were):
   // their renames may still be on the way, and a removal now would shift their routes under them.
   if (others.some((i) => isRetiredRouteName(http[i].name))) return { kind: "none" };

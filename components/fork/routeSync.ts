@@ -24,7 +24,7 @@
  */
 import { isConflict, isNotFound, isUnknownOutcome, LeaseApi, VirtualService, VirtualServiceApi, VS_GROUP, VS_VERSION } from "../kube/vsApi";
 import { addRoutesWrite, orphaned, releaseRoutesWrite, RouteWrite, sweepRetiredWrite } from "./routePatch";
-import { isRetiredRouteName } from "../naming";
+import { isRetiredRouteName, retiredRouteName, routeName } from "../naming";
 import { addForkRoutes, ForkRouteClaim, placeRoutes, removeForkRoutes, routesOfFork } from "./routes";
 import { inTurn, TurnOptions } from "./routeTurn";
 import { oneLine, Pacing, sleepFor } from "../kube/retry";
@@ -67,7 +67,7 @@ export class ConflictRetriesExhaustedError extends Error {
   ) {
     const message =
       `${what}: gave up after ${attempts} attempts, every write conflicted with a concurrent change ` +
-      `(last: ${last instanceof Error ? last.message : String(last)}); run the update again`;
+      `(last: ${oneLine(last)}); run the update again`;
     super(message);
     this.name = "ConflictRetriesExhaustedError";
     this.message = message; // kept when serialized into a dynamic provider (fork/forkRoutes.ts asError)
@@ -187,7 +187,7 @@ export function applyClaim(api: VirtualServiceApi, claim: ForkRouteClaim, opts: 
  * Runs a claim's whole read-modify-write (every attempt) in the Service's turn. The holder is the
  * fork id and a random suffix: two processes of one fork (a retried CI job) are two writers.
  */
-function inTurnOf<T>(claim: Pick<ForkRouteClaim, "forkId" | "service">, opts: SyncOptions, write: () => Promise<T>): Promise<T> {
+function inTurnOf<T>(claim: Pick<ForkRouteClaim, "forkId" | "service">, opts: SyncOptions, write: (held: boolean) => Promise<T>): Promise<T> {
   const holder = `${claim.forkId}/${Math.random().toString(36).slice(2, 10)}`;
   return inTurn(opts.leases, { service: claim.service, holder }, write, opts.turn);
 }
@@ -235,13 +235,14 @@ async function removeFrom(
   vs: VirtualService,
   claim: Pick<ForkRouteClaim, "forkId" | "headerName">,
   opts: SyncOptions,
+  exclusive = false,
 ): Promise<VirtualService | undefined> {
   if (opts.strategy !== "replace") {
     // Retire, then remove (routePatch.ts): each step decided on the state the previous one answered
     // with; a rejected step rejects the attempt, and the next attempt starts from a fresh read.
     let left: VirtualService | undefined = vs;
     for (let step = 0; step < 3 && left !== undefined; step++) {
-      const write = releaseRoutesWrite(left, claim.forkId, claim.headerName);
+      const write = releaseRoutesWrite(left, claim.forkId, claim.headerName, { exclusive });
       if (write.kind === "none") break;
       if (write.kind === "patch" && write.bestEffort) {
         left = await sendOnce(api, left, write);
@@ -268,17 +269,24 @@ export function releaseClaim(
   claim: Pick<ForkRouteClaim, "forkId" | "service" | "headerName" | "delegate">,
   opts: SyncOptions = {},
 ): Promise<VirtualService | undefined> {
-  return inTurnOf(claim, opts, () => readModifyWrite(
+  return inTurnOf(claim, opts, (held) => readModifyWrite(
     api,
     `removing ${subject(claim)}`,
     async (list) => {
       const { target: existing, stale } = placeRoutes(list, claim.service, claim.delegate);
-      for (const old of stale) await removeFrom(api, old, claim, opts);
+      for (const old of stale) await removeFrom(api, old, claim, opts, held);
       if (existing === undefined) return undefined;
-      return removeFrom(api, existing, claim, opts);
+      return removeFrom(api, existing, claim, opts, held);
     },
     opts,
-  ));
+  ).catch((err: unknown) => {
+    // Said once, here: what may be left in the shared object, that it routes nobody else, and the way out.
+    // (Not `instanceof Error`: serialized into the provider, our error classes are not Errors of its realm.)
+    if (err !== null && typeof err === "object" && typeof (err as Error).message === "string" && !/may be left/.test((err as Error).message)) {
+      (err as Error).message = `${(err as Error).message}; fork ${claim.forkId}'s routes may be left in the Service's VirtualService (retired ones, ${retiredRouteName(routeName(claim.forkId))}, match only its own header); the next pulumi up or destroy of the fork removes them`;
+    }
+    throw err;
+  }));
 }
 
 /** Whether the fork's routes stand in the live VirtualService as the merge would write them. */

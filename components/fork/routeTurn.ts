@@ -81,8 +81,8 @@ export interface TurnOf {
  * Runs `write` holding the Service's turn, or without one when `leases` is undefined or the turn
  * cannot be had (see the file comment). The Lease is deleted afterwards, whatever `write` did.
  */
-export async function inTurn<T>(leases: LeaseApi | undefined, turn: TurnOf, write: () => Promise<T>, opts: TurnOptions = {}): Promise<T> {
-  if (leases === undefined) return write();
+export async function inTurn<T>(leases: LeaseApi | undefined, turn: TurnOf, write: (held: boolean) => Promise<T>, opts: TurnOptions = {}): Promise<T> {
+  if (leases === undefined) return write(false);
   const now = opts.now ?? performance.now.bind(performance);
   const started = now();
   const stats: TurnStats = { checks: 0, waitedMs: 0, held: false };
@@ -90,10 +90,10 @@ export async function inTurn<T>(leases: LeaseApi | undefined, turn: TurnOf, writ
   stats.waitedMs = now() - started;
   stats.held = held !== undefined;
   tell(opts.onTurn, stats);
-  if (held === undefined) return write();
+  if (held === undefined) return write(false);
   const renewal = renewing(leases, turn, held, opts);
   try {
-    return await write();
+    return await write(true);
   } finally {
     await renewal.stop();
     await release(leases, held);

@@ -261,6 +261,54 @@ describe("errors from the serialized provider: one line, what was being done, wh
   }, 60_000);
 });
 
+describe("a fork leaving a VirtualService other forks keep, under faults", () => {
+  let file: string;
+  beforeAll(async () => {
+    const serialized = await pulumi.runtime.serializeFunction(() => forkRoutesProvider, { allowSecrets: true });
+    file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "forkroutes-")), "provider.js");
+    fs.writeFileSync(file, serialized.text);
+  });
+  afterAll(() => fs.rmSync(path.dirname(file), { recursive: true, force: true }));
+
+  const routeNamesOf = (api: FakeKubeApi) => api.virtualServices().map((v) => ((v.spec as any).http as { name?: string }[]).map((r) => r.name));
+  const bob = { ...STATE, forkId: "bob", targetHost: "api-bob.shop.svc.cluster.local" };
+
+  /** alice and bob have routes in the api VirtualService; then `removals` answer 503 while alice leaves. */
+  async function aliceLeaves(removals: (n: number) => boolean): Promise<{ api: FakeKubeApi; outcome: string }> {
+    let faulty = false;
+    let removalsSeen = 0;
+    const api = await startFakeKubeApi({
+      fault: (_n, r) => (faulty && r.method === "PATCH" && r.body.includes('"op":"remove"') && removals(++removalsSeen) ? "503" : undefined),
+    });
+    for (const s of [STATE, bob]) await runSerialized(file, "create", [{ ...s, kubeconfig: api.kubeconfig }]);
+    faulty = true;
+    const outcome = await runSerialized(file, "delete", ["shop/api/alice", { ...STATE, kubeconfig: api.kubeconfig }]).then(
+      () => "ok",
+      (e: Error) => e.message.split("\n").pop()!,
+    );
+    return { api, outcome };
+  }
+
+  it("the removal of its retired route answered 503 once: retried, nothing of alice is left, bob's route stands", async () => {
+    const { api, outcome } = await aliceLeaves((n) => n === 1);
+    try {
+      expect([outcome, routeNamesOf(api), api.leases()]).toEqual(["ok", [["forkstack-bob", "default"]], []]);
+    } finally {
+      await api.close();
+    }
+  }, 60_000);
+
+  it("every removal answered 503: the destroy fails saying what may be left and what removes it, and bob's route stands", async () => {
+    const { api, outcome } = await aliceLeaves(() => true);
+    try {
+      expect(outcome).toMatch(/^removing routes of fork "alice" for Service shop\/api: gave up after 10 attempts, every write conflicted with a concurrent change \(last: patching VirtualService shop\/forkstack-api: the server is currently unable to handle the request; it may or may not have been applied\); run the update again; fork alice's routes may be left in the Service's VirtualService \(retired ones, forkstack-alice--gone, match only its own header\); the next pulumi up or destroy of the fork removes them$/);
+      expect(routeNamesOf(api)).toEqual([["forkstack-bob", "forkstack-alice--gone", "default"]]);
+    } finally {
+      await api.close();
+    }
+  }, 120_000);
+});
+
 describe("asError (what the engine is told when a provider call fails)", () => {
   it("describes a thrown plain object instead of letting the host report 'Unknown Error', credentials redacted", () => {
     const err = asError({ code: 422, body: { message: "denied" }, token: "s3cr3t" }, 'removing routes of fork "bob"');

@@ -353,6 +353,27 @@ export async function withLockRetry<T>(deps: ForkctlDeps, stack: string, op: () 
 }
 
 /**
+ * A failure a second run may not meet: the API server overloaded (429, 5xx), restarting or
+ * unreachable, as forkstack's own calls (components/fork/forkRoutes.ts asError) and the Kubernetes
+ * provider report it.
+ */
+const SERVER_TRANSIENT = /the API server kept failing through every retry|\bHTTP (429|50[0234])\b|the server is currently unable to handle the request|\b(ECONNREFUSED|ECONNRESET)\b|: fetch failed\b|etcdserver: request timed out/;
+
+/** Runs `op`; when it fails on a transient server error, says so and runs it once more after a jittered wait. */
+export async function withTransientRetry<T>(deps: ForkctlDeps, what: string, op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (err) {
+    const cause = failureLine(err);
+    if (isLockedOut(err) || !SERVER_TRANSIENT.test(cause)) throw err;
+    const wait = Math.round(10_000 * (0.5 + (deps.random ?? Math.random)()));
+    deps.progress(`forkctl: ${what} failed on a server error (${cause}); running it once more in ${Math.round(wait / 1000)} s`);
+    await deps.sleep(wait);
+    return op();
+  }
+}
+
+/**
  * `forkctl up`: the expiry is stamped when the fork is first created (now + ttl) and kept by every
  * later update, so the same arguments again are "no changes"; `extend` is what moves it. Refuses a
  * stack that is not a fork of the base before anything is changed.
@@ -388,7 +409,7 @@ async function runUp(deps: ForkctlDeps, stack: string, base: string, fork: Recor
   };
   let outcome: Awaited<ReturnType<ForkBackend["up"]>>;
   try {
-    outcome = await withLockRetry(deps, stack, () => deps.backend.up(stack, config, tags, deps.progress));
+    outcome = await withTransientRetry(deps, `up ${stack}`, () => withLockRetry(deps, stack, () => deps.backend.up(stack, config, tags, deps.progress)));
   } catch (err) {
     // The fork stays listed as failed, with this line, until an update succeeds or it is destroyed.
     // Best effort: when the stack could not even be created, there is nothing to tag.
@@ -414,7 +435,7 @@ export async function down(deps: ForkctlDeps, id: string, base: string): Promise
 }
 
 async function destroy(deps: ForkctlDeps, stack: string): Promise<{ id: string; removed: boolean }> {
-  const removed = await withLockRetry(deps, stack, () => deps.backend.destroyAndRemove(stack, deps.progress));
+  const removed = await withTransientRetry(deps, `down ${stack}`, () => withLockRetry(deps, stack, () => deps.backend.destroyAndRemove(stack, deps.progress)));
   return { id: stack, removed };
 }
 

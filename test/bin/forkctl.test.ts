@@ -464,6 +464,39 @@ describe("a fork whose first update failed", () => {
   });
 });
 
+describe("a transient server error", () => {
+  const serverFailure = () => {
+    const err = new Error(
+      'code: -2\n stdout: \n stderr: Command failed with exit code 1: pulumi up\nDiagnostics:\n  pulumi-nodejs:dynamic:Resource (routes-api):\n    error: adding routes of fork "pr-9": listing VirtualServices: HTTP 503: the server is currently unable to handle the request; the API server kept failing through every retry (overloaded or restarting): run the update again\n',
+    );
+    err.name = "CommandError";
+    return err;
+  };
+
+  it("runs up once more after a jittered wait, and says so", async () => {
+    const backend = new CannedBackend();
+    const up = backend.up.bind(backend);
+    let calls = 0;
+    backend.up = async (...args) => (++calls === 1 ? Promise.reject(serverFailure()) : up(...args));
+    const d = deps(backend);
+    const r = await forkctl(d, "up", "pr-9", "--service", "shop/api=img/api:1", "--ttl", "1h");
+    expect([r.code, calls, d.waits]).toEqual([0, 2, [10_000]]);
+    expect(d.lines).toEqual([expect.stringMatching(/^forkctl: up pr-9 failed on a server error \(adding routes of fork "pr-9": listing VirtualServices: HTTP 503: .*\); running it once more in 10 s$/)]);
+  });
+
+  it("fails in one line when the second run fails too; a refusal is never run again", async () => {
+    const backend = new CannedBackend();
+    backend.failUp.set("pr-9", serverFailure());
+    const r = await forkctl(deps(backend), "up", "pr-9", "--service", "shop/api=img/api:1", "--ttl", "1h");
+    expect(r.code).toBe(1);
+    expect(backend.calls.filter((c) => c === "up pr-9")).toHaveLength(2);
+    const refused = new CannedBackend();
+    refused.failUp.set("pr-9", new Error('forkstack:fork.services[0].name: "nope.shop" is not a Service in the shared cluster; check the name'));
+    await forkctl(deps(refused), "up", "pr-9", "--service", "shop/nope=img:1", "--ttl", "1h");
+    expect(refused.calls.filter((c) => c === "up pr-9")).toHaveLength(1);
+  });
+});
+
 describe("a stack locked by another update", () => {
   it("is retried with growing, jittered waits until the lock is gone", async () => {
     const backend = new CannedBackend();

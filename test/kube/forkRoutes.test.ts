@@ -169,6 +169,14 @@ function runSerialized(file: string, method: "create" | "update" | "delete", arg
   });
 }
 
+/** The provider as pulumi.dynamic.Resource ships it (dynamic/index.ts, serializeProvider), in a file of a temporary folder. */
+async function serializedProviderFile(): Promise<string> {
+  const serialized = await pulumi.runtime.serializeFunction(() => forkRoutesProvider, { allowSecrets: true });
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "forkroutes-")), "provider.js");
+  fs.writeFileSync(file, serialized.text);
+  return file;
+}
+
 describe("serializing the provider", () => {
   afterEach(() => resetClusterAccessFactory());
 
@@ -187,10 +195,7 @@ describe("the serialized provider in another process, over HTTP", () => {
 
   beforeAll(async () => {
     api = await startFakeKubeApi();
-    // What pulumi.dynamic.Resource does with its provider (dynamic/index.ts, serializeProvider).
-    const serialized = await pulumi.runtime.serializeFunction(() => forkRoutesProvider, { allowSecrets: true });
-    file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "forkroutes-")), "provider.js");
-    fs.writeFileSync(file, serialized.text);
+    file = await serializedProviderFile();
   });
   afterAll(() => {
     fs.rmSync(path.dirname(file), { recursive: true, force: true });
@@ -215,11 +220,7 @@ describe("the serialized provider in another process, over HTTP", () => {
 
 describe("errors from the serialized provider: one line, what was being done, what went wrong, the fix", () => {
   let file: string;
-  beforeAll(async () => {
-    const serialized = await pulumi.runtime.serializeFunction(() => forkRoutesProvider, { allowSecrets: true });
-    file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "forkroutes-")), "provider.js");
-    fs.writeFileSync(file, serialized.text);
-  });
+  beforeAll(async () => void (file = await serializedProviderFile()));
   afterAll(() => fs.rmSync(path.dirname(file), { recursive: true, force: true }));
 
   const appVs = (name: string) => ({
@@ -263,11 +264,7 @@ describe("errors from the serialized provider: one line, what was being done, wh
 
 describe("a fork leaving a VirtualService other forks keep, under faults", () => {
   let file: string;
-  beforeAll(async () => {
-    const serialized = await pulumi.runtime.serializeFunction(() => forkRoutesProvider, { allowSecrets: true });
-    file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "forkroutes-")), "provider.js");
-    fs.writeFileSync(file, serialized.text);
-  });
+  beforeAll(async () => void (file = await serializedProviderFile()));
   afterAll(() => fs.rmSync(path.dirname(file), { recursive: true, force: true }));
 
   const routeNamesOf = (api: FakeKubeApi) => api.virtualServices().map((v) => ((v.spec as any).http as { name?: string }[]).map((r) => r.name));

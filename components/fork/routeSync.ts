@@ -27,7 +27,7 @@ import { addRoutesWrite, orphaned, releaseRoutesWrite, RouteWrite, sweepRetiredW
 import { isRetiredRouteName, retiredRouteName, routeName } from "../naming";
 import { addForkRoutes, ForkRouteClaim, placeRoutes, removeForkRoutes, routesOfFork } from "./routes";
 import { inTurn, TurnOptions } from "./routeTurn";
-import { oneLine, Pacing, sleepFor } from "../kube/retry";
+import { errorNamed, oneLine, Pacing, sleepFor } from "../kube/retry";
 
 export interface SyncOptions extends Pacing {
   /**
@@ -282,7 +282,8 @@ export function releaseClaim(
   ).catch((err: unknown) => {
     // Said once, here: what may be left in the shared object, that it routes nobody else, and the way out.
     // (Not `instanceof Error`: serialized into the provider, our error classes are not Errors of its realm.)
-    if (err !== null && typeof err === "object" && typeof (err as Error).message === "string" && !/may be left/.test((err as Error).message)) {
+    // A cluster that does not serve VirtualServices holds no route to leave.
+    if (err !== null && typeof err === "object" && typeof (err as Error).message === "string" && !errorNamed(err, "NotServedError") && !/may be left/.test((err as Error).message)) {
       (err as Error).message = `${(err as Error).message}; fork ${claim.forkId}'s routes may be left in the Service's VirtualService (retired ones, ${retiredRouteName(routeName(claim.forkId))}, match only its own header); the next pulumi up or destroy of the fork removes them`;
     }
     throw err;

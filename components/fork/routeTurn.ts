@@ -18,7 +18,9 @@
  * stack of an earlier release: 403), the turn did not come within `waitMs`, or the server failed to
  * answer. A holder that stops renewing (its process died) is passed over once its Lease has not
  * changed for its duration, measured on this machine's clock as client-go's leader election does
- * (tools/leaderelection: `observedTime`), so clocks that disagree do not matter.
+ * (tools/leaderelection: `observedTime`), so clocks that disagree do not matter. A turn is bounded
+ * by work, not by patience: a holder that has held it for `maxHoldSeconds` (seen the same way:
+ * the same holder and acquireTime, on this machine's clock) is passed over although it renews.
  *
  * It does no I/O besides `leases`; sleep, randomness and the clock are injectable for tests.
  */
@@ -35,6 +37,14 @@ export interface TurnOptions extends Pacing {
   readonly leaseSeconds?: number;
   /** How long to wait for a turn before writing without one. @default 300000 (5 min) */
   readonly waitMs?: number;
+  /**
+   * The longest a writer keeps a turn: one claim's writes take a second or two, so a holder past
+   * this is stuck (a hung request, a CI job that never ends). It stops renewing then, and a waiter
+   * passes over a holder it has seen hold that long (whatever its release), so a stuck job costs
+   * the Service's other forks at most this plus the Lease's duration.
+   * @default 40
+   */
+  readonly maxHoldSeconds?: number;
   /** First ceiling between checks of a held Lease; doubles per check up to `maxPollMs` (full jitter). @default 200 */
   readonly pollMs?: number;
   /** @default 2000 */
@@ -59,7 +69,7 @@ export interface TurnStats {
   held: boolean;
 }
 
-export const TURN_DEFAULTS = { leaseSeconds: 15, waitMs: 300_000, pollMs: 200, maxPollMs: 2000 } as const;
+export const TURN_DEFAULTS = { leaseSeconds: 15, waitMs: 300_000, pollMs: 200, maxPollMs: 2000, maxHoldSeconds: 40 } as const;
 
 /** The longest duration honoured from another holder's Lease: an odd value must not stall everyone. */
 const MAX_HONOURED_SECONDS = 60;
@@ -95,8 +105,8 @@ export async function inTurn<T>(leases: LeaseApi | undefined, turn: TurnOf, writ
   try {
     return await write(true);
   } finally {
-    await renewal.stop();
-    await release(leases, held);
+    // The Lease as last renewed: a renewal that found it deleted (passed over) created it anew.
+    await release(leases, await renewal.stop());
   }
 }
 
@@ -127,7 +137,7 @@ export function turnLease(turn: TurnOf, seconds: number, at: number): Lease {
   };
 }
 
-const spec = (lease: Lease) => (lease.spec ?? {}) as { holderIdentity?: string; leaseDurationSeconds?: number };
+const spec = (lease: Lease) => (lease.spec ?? {}) as { holderIdentity?: string; leaseDurationSeconds?: number; acquireTime?: string };
 
 /** Whether the Lease (as read) names this writer as its holder. */
 const ours = (lease: Lease, turn: TurnOf): boolean => spec(lease).holderIdentity === turn.holder;
@@ -140,8 +150,11 @@ async function acquire(leases: LeaseApi, turn: TurnOf, opts: TurnOptions, stats:
   const name = turnLeaseName(turn.service.name);
   const where = `Lease ${namespace}/${name}`;
   const deadline = now() + waitMs;
-  // The version of the holder's Lease last seen, and since when (on this machine's clock).
+  const maxHoldMs = 1000 * (opts.maxHoldSeconds ?? TURN_DEFAULTS.maxHoldSeconds);
+  // The version of the holder's Lease last seen, and since when (on this machine's clock); the
+  // holder's turn (holder and acquireTime) and since when it was first seen.
   let seen: { version: string; since: number } | undefined;
+  let holding: { turn: string; since: number } | undefined;
   let created = false;
   try {
     for (let check = 0; ; check++) {
@@ -164,10 +177,14 @@ async function acquire(leases: LeaseApi, turn: TurnOf, opts: TurnOptions, stats:
       }
       if (ours(current, turn)) return current;
       const version = String(current.metadata.resourceVersion);
+      const heldTurn = `${spec(current).holderIdentity ?? ""}@${spec(current).acquireTime ?? ""}`;
+      if (holding?.turn !== heldTurn) holding = { turn: heldTurn, since: now() };
       if (seen?.version !== version) seen = { version, since: now() };
-      else if (now() - seen.since > 1000 * Math.min(spec(current).leaseDurationSeconds ?? seconds, MAX_HONOURED_SECONDS)) {
-        // Not renewed for its whole duration: its holder is gone. Delete that version only (another
-        // writer may have passed it over and taken a turn already), then compete again.
+      const expired = now() - seen.since > 1000 * Math.min(spec(current).leaseDurationSeconds ?? seconds, MAX_HONOURED_SECONDS);
+      if (expired || now() - holding.since > maxHoldMs) {
+        // Not renewed for its whole duration (its holder is gone), or held longer than any write
+        // takes (its holder is stuck). Delete that version only (another writer may have passed it
+        // over and taken a turn already), then compete again.
         await leases.delete(namespace, name, { resourceVersion: version }).catch((err) => {
           if (!isConflict(err)) throw err;
         });
@@ -191,8 +208,10 @@ async function acquire(leases: LeaseApi, turn: TurnOf, opts: TurnOptions, stats:
  * the Lease go unrenewed for longer than it lasts. A 409 may be our own renewal, applied although its
  * answer was lost: the Lease is read, and is still ours when it names us.
  */
-function renewing(leases: LeaseApi, turn: TurnOf, lease: Lease, opts: TurnOptions): { stop: () => Promise<void> } {
+function renewing(leases: LeaseApi, turn: TurnOf, lease: Lease, opts: TurnOptions): { stop: () => Promise<Lease> } {
   const seconds = opts.leaseSeconds ?? TURN_DEFAULTS.leaseSeconds;
+  const now = opts.now ?? performance.now.bind(performance);
+  const until = now() + 1000 * (opts.maxHoldSeconds ?? TURN_DEFAULTS.maxHoldSeconds);
   let current = lease;
   let done = false;
   let inFlight: Promise<void> | undefined;
@@ -206,6 +225,12 @@ function renewing(leases: LeaseApi, turn: TurnOf, lease: Lease, opts: TurnOption
     current = next;
   };
   const tick = () => {
+    if (!done && now() >= until) {
+      // Held as long as a turn may be: the write goes on without renewing (it is safe), and the
+      // Lease runs out for the next writer.
+      done = true;
+      tell(opts.onUnqueued, `held the turn at Lease ${current.metadata.namespace}/${current.metadata.name} for ${Math.round((opts.maxHoldSeconds ?? TURN_DEFAULTS.maxHoldSeconds))} s, the longest a turn lasts; writing on without it`);
+    }
     if (done || inFlight !== undefined) return;
     inFlight = renew()
       .catch((err) => {
@@ -227,6 +252,7 @@ function renewing(leases: LeaseApi, turn: TurnOf, lease: Lease, opts: TurnOption
       done = true;
       clearInterval(timer);
       if (inFlight !== undefined) await Promise.race([inFlight, new Promise<void>((resolve) => setTimeout(resolve, every).unref?.())]);
+      return current;
     },
   };
 }

@@ -207,6 +207,40 @@ describe("inTurn", () => {
     expect(leases.store.size).toBe(0);
   });
 
+  describe("a turn is bounded by work, not by patience", () => {
+    /** a holds the turn for a 3 s write; b asks 50 ms later. When did b start, and did a's write still run? */
+    async function stuckHolder(a: { maxHoldSeconds: number }, b: { maxHoldSeconds: number }) {
+      const leases = memoryLeases();
+      const told: string[] = [];
+      const base = { leaseSeconds: 0.3, pollMs: 10, maxPollMs: 20 };
+      const t0 = Date.now();
+      let aEnded = 0;
+      const first = inTurn(leases.api, { service, holder: "a" }, async () => void (await sleep(3000), (aEnded = Date.now() - t0)), { ...base, ...a, onUnqueued: (why) => told.push(why) });
+      await sleep(50);
+      let bStarted = 0;
+      await inTurn(leases.api, { service, holder: "b" }, async () => void (bStarted = Date.now() - t0), { ...base, ...b });
+      await first;
+      return { bStarted, aEnded, told, leasesLeft: leases.store.size };
+    }
+
+    it("a holder that renews forever (a stuck job of any release) is passed over once seen holding for maxHoldSeconds", async () => {
+      const run = await stuckHolder({ maxHoldSeconds: 1000 }, { maxHoldSeconds: 0.5 });
+      // b saw a at about 50 ms: its turn came at about 550 ms, while a's write still ran.
+      expect(run.bStarted).toBeGreaterThanOrEqual(500);
+      expect(run.bStarted).toBeLessThan(1500);
+      expect(run.aEnded - run.bStarted).toBeGreaterThan(1000);
+      expect(run.leasesLeft).toBe(0);
+    }, 10_000);
+
+    it("a holder stops renewing after maxHoldSeconds and says so; the next writer's turn comes when the Lease runs out", async () => {
+      const run = await stuckHolder({ maxHoldSeconds: 0.5 }, { maxHoldSeconds: 1000 });
+      // a renews until 500 ms; its Lease (0.3 s) runs out about 300 ms after its last renewal.
+      expect(run.bStarted).toBeGreaterThanOrEqual(500);
+      expect(run.bStarted).toBeLessThan(1500);
+      expect(run.told).toEqual(["held the turn at Lease shop/forkstack-routes.api for 1 s, the longest a turn lasts; writing on without it"]);
+    }, 10_000);
+  });
+
   it("gives the turn back when the write fails, and rethrows its error", async () => {
     const leases = memoryLeases();
     await expect(inTurn(leases.api, { service, holder: "a" }, async () => Promise.reject(new Error("write failed")))).rejects.toThrow("write failed");

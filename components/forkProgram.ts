@@ -14,6 +14,20 @@ import type { KubeObject } from "./kube/objects";
 import { redact } from "./kube/kubeconfig";
 import { readSnapshot } from "./kube/snapshot";
 
+
+/**
+ * How long the Kubernetes provider waits for one HTTP answer. Without it the provider waits forever
+ * (its client has no timeout unless `kubeClientSettings.timeout` or PULUMI_K8S_CLIENT_TIMEOUT sets
+ * one: https://www.pulumi.com/registry/packages/kubernetes/api-docs/provider/#kubeclientsettings),
+ * and a request the API server never answers hung `pulumi up`. 70 s is longer than kube-apiserver's
+ * own `--request-timeout` (60 s by default), so the server answers a slow request first, with its
+ * result or a 504, as forkstack's own writes do (kube/clientNode.ts WRITE_TIMEOUT_MS). The
+ * provider's own environment variable, when set for the program, is honoured.
+ */
+export function requestTimeoutSeconds(env: NodeJS.ProcessEnv = process.env): number {
+  const set = Number(env.PULUMI_K8S_CLIENT_TIMEOUT);
+  return Number.isInteger(set) && set > 0 ? set : 70;
+}
 export interface ForkProgramArgs {
   readonly fork: ForkConfig;
   /** `forkstack:baseStack`, e.g. `organization/forkstack/dev`. */
@@ -57,19 +71,14 @@ export async function forkProgram(args: ForkProgramArgs): Promise<Record<string,
   const owner = args.owner ?? `${pulumi.getProject()}/${pulumi.getStack()}`;
   const plan = planForkOrThrow({ fork, base, cluster, owner, expiresAt });
 
-  // An empty kubeconfig means the base adopted the ambient cluster: use the default provider too.
-  const provider =
-    kubeconfig === "" && context === ""
-      ? undefined
-      : new k8s.Provider("shared-cluster", {
-          ...(kubeconfig !== "" ? { kubeconfig: pulumi.secret(kubeconfig) } : {}),
-          ...(context !== "" ? { context } : {}),
-        });
-  const stack = new ForkStack(
-    fork.id,
-    { plan, kubeconfig: pulumi.secret(kubeconfig), context: context === "" ? undefined : context },
-    provider ? { providers: { kubernetes: provider } } : {},
-  );
+  // The provider of everything the fork creates: the base's cluster (an empty kubeconfig: the
+  // ambient one, as the base adopted it), every request bounded in time.
+  const provider = new k8s.Provider("shared-cluster", {
+    ...(kubeconfig !== "" ? { kubeconfig: pulumi.secret(kubeconfig) } : {}),
+    ...(context !== "" ? { context } : {}),
+    kubeClientSettings: { timeout: requestTimeoutSeconds() },
+  });
+  const stack = new ForkStack(fork.id, { plan, kubeconfig: pulumi.secret(kubeconfig), context: context === "" ? undefined : context }, { providers: { kubernetes: provider } });
   return {
     forkId: fork.id,
     urls: stack.urls,

@@ -4,6 +4,7 @@
  * answered through the StackReference, and the fork's route claims applied by the same
  * read-modify-write the live dynamic provider runs.
  */
+import { requestTimeoutSeconds } from "../../components/forkProgram";
 import * as path from "path";
 import { forkRoutesHandler } from "../../render/simulatedApi";
 import { resetClusterAccessFactory, setClusterAccessFactory } from "../../components/kube/access";
@@ -169,6 +170,15 @@ describe("ForkStack", () => {
     expect(provider?.plainInputs.context).toBe("dev-admin");
     const routes = result.resources.find((r) => r.type === "pulumi-nodejs:dynamic:Resource");
     expect(routes?.plainInputs.context).toBe("dev-admin");
+  });
+
+  it("bounds every request of its Kubernetes provider, also on the ambient cluster (kubeconfig \"\"): 70 s, or PULUMI_K8S_CLIENT_TIMEOUT", async () => {
+    const result = await runFork(cluster, { id: "alice", services: [{ name: "api", namespace: "shop" }] });
+    const providers = result.resources.filter((r) => r.type === "pulumi:providers:kubernetes");
+    // The SDK hands the provider its kubeClientSettings as JSON text.
+    expect(providers.map((p) => [p.name, p.plainInputs.kubeconfig, JSON.parse(String(p.plainInputs.kubeClientSettings))])).toEqual([["shared-cluster", undefined, { timeout: 70 }]]);
+    expect(requestTimeoutSeconds({ PULUMI_K8S_CLIENT_TIMEOUT: "5" })).toBe(5);
+    expect([requestTimeoutSeconds({}), requestTimeoutSeconds({ PULUMI_K8S_CLIENT_TIMEOUT: "soon" })]).toEqual([70, 70]);
   });
 
   it("says in one line when the base stack's cluster cannot be reached", async () => {

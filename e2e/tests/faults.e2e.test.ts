@@ -1,0 +1,154 @@
+/**
+ * Forks under faults (docs/troubleshooting.md): fork `alice` runs through a fault-injecting proxy
+ * (harness/faultProxy.ts) in front of the real API server, as its owner in the fork group, with
+ * the real Pulumi CLI and Kubernetes provider.
+ *
+ * - A Deployment apply the server never answers: `pulumi up` fails within the provider's request
+ *   timeout (components/forkProgram.ts requestTimeoutSeconds; PULUMI_K8S_CLIENT_TIMEOUT shortens it
+ *   here) instead of hanging, with the timeout in its message; the same `up` without the fault then
+ *   succeeds, and its destroy leaves every shared object as before the fork.
+ * - The VirtualService answering 503 to every write while alice leaves: the destroy fails saying
+ *   what may be left and what removes it; once the server answers again, the next destroy removes
+ *   it and nothing of alice stays in the shared VirtualService.
+ *
+ * Self-contained: it brings up its own base stack and destroys it again.
+ */
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import type { Stack } from "@pulumi/pulumi/automation";
+import { isForkRoute } from "../../components/naming";
+import { kubeconfigText } from "../harness/cluster";
+import { Fault, FaultProxy, startFaultProxy } from "../harness/faultProxy";
+import { ensureNamespace, seedShop } from "../harness/fixtures";
+import { fakeLoadBalancer } from "../harness/loadBalancer";
+import { get, list } from "../harness/objects";
+import { call } from "../harness/rest";
+import { Engine, engine } from "../harness/pulumi";
+import { exampleConfigs, forkGroupOf, forkUser, platformTlsSecret } from "../harness/stacks";
+import { adminRest, e2eState } from "../harness/state";
+
+const state = e2eState();
+const rest = adminRest(state);
+const VS = "networking.istio.io/v1";
+/** The provider's request timeout for this file, in seconds (70 by default). */
+const TIMEOUT_S = 5;
+
+/** Every fork route name in the shop's VirtualServices. */
+async function forkRoutes(): Promise<string[]> {
+  const all = await list(rest, VS, "VirtualService", "shop");
+  return all.flatMap((vs) => (vs.spec.http ?? []).map((r: { name?: string }) => r.name ?? "")).filter(isForkRoute).sort();
+}
+
+describe("a fork under faults, through a fault-injecting proxy in front of the real API server", { timeout: 900_000 }, () => {
+  let eng: Engine;
+  let base: Stack;
+  let alice: Stack;
+  let proxy: FaultProxy;
+  let proxyKubeconfig: string;
+  let faultOf: (r: { method: string; path: string }) => Fault = () => undefined;
+  const quiet = { onOutput: () => undefined };
+  const saved = { KUBECONFIG: process.env.KUBECONFIG, PULUMI_K8S_CLIENT_TIMEOUT: process.env.PULUMI_K8S_CLIENT_TIMEOUT };
+
+  before(async () => {
+    await seedShop(rest, "shop");
+    await ensureNamespace(rest, "emissary");
+    await platformTlsSecret(rest, "emissary");
+    const cfg = exampleConfigs();
+    eng = await engine(state, cfg);
+    const program = require("../../index") as () => Promise<Record<string, unknown>>;
+    process.env.KUBECONFIG = state.kubeconfigPath;
+    base = await eng.stack("dev", program, { KUBECONFIG: state.kubeconfigPath });
+    const stopLb = fakeLoadBalancer(rest, "emissary");
+    assert.equal((await base.up(quiet).finally(stopLb)).summary.result, "succeeded");
+    // alice's owner, through the proxy: its kubeconfig names the proxy, which forwards as dev-alice.
+    forkUser(state, eng.workDir, "dev-alice", forkGroupOf(cfg.dev), rest.ca);
+    const pki = path.dirname(state.pki.ca);
+    const clientCert = path.join(pki, "client-dev-alice.crt");
+    const clientKey = path.join(pki, "client-dev-alice.key");
+    proxy = await startFaultProxy({
+      upstream: state.server,
+      ca: state.pki.ca,
+      serverCert: path.join(pki, "apiserver.crt"),
+      serverKey: path.join(pki, "apiserver.key"),
+      clientCert,
+      clientKey,
+      fault: (r) => faultOf(r),
+    });
+    proxyKubeconfig = path.join(eng.workDir, "dev-alice-via-proxy-kubeconfig");
+    fs.writeFileSync(proxyKubeconfig, kubeconfigText(proxy.url, state.pki.ca, clientCert, clientKey, "dev-alice"), { mode: 0o600 });
+    alice = await eng.stack("alice", program, { KUBECONFIG: proxyKubeconfig });
+    // The fork program's own reads and its provider's settings come from this process.
+    process.env.KUBECONFIG = proxyKubeconfig;
+    process.env.PULUMI_K8S_CLIENT_TIMEOUT = String(TIMEOUT_S);
+  });
+
+  after(async () => {
+    faultOf = () => undefined;
+    try {
+      if (alice) await alice.destroy(quiet).catch(() => undefined);
+      process.env.KUBECONFIG = state.kubeconfigPath;
+      if (base) await base.destroy(quiet);
+    } finally {
+      for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+      await proxy?.close();
+      if (eng) fs.rmSync(eng.workDir, { recursive: true, force: true });
+    }
+  });
+
+  it("a Deployment apply the server never answers: up fails within the request timeout, then succeeds without the fault", { timeout: 300_000 }, async () => {
+    const routesBefore = await forkRoutes();
+    // The provider creates with server-side apply (a PATCH of the named object) or a POST.
+    faultOf = (r) => ((r.method === "POST" || r.method === "PATCH") && /\/apis\/apps\/v1\/namespaces\/shop\/deployments(\/|\?|$)/.test(r.path) ? "hang" : undefined);
+    const started = Date.now();
+    const err = await alice.up(quiet).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    const seconds = (Date.now() - started) / 1000;
+    faultOf = () => undefined;
+    assert.ok(err, "up succeeded although its Deployment create was never answered");
+    assert.ok(proxy.requests.some((r) => r.fault === "hang"), "the fault was never hit");
+    assert.match(err.message, /Client\.Timeout exceeded|context deadline exceeded|timeout/i);
+    // The provider may retry the create; each attempt ends after the timeout, never after minutes.
+    assert.ok(seconds < 180, `up took ${seconds} s with a ${TIMEOUT_S} s request timeout`);
+    const again = await alice.up(quiet);
+    assert.equal(again.summary.result, "succeeded");
+    assert.ok(await get(rest, "apps/v1", "Deployment", "shop", "api-alice"));
+    assert.deepEqual(await forkRoutes(), [...routesBefore, "forkstack-alice"].sort());
+  });
+
+  it("every VirtualService write answered 503 while alice leaves: destroy fails saying what may be left; the next destroy removes it", { timeout: 600_000 }, async () => {
+    // bob's route keeps the VirtualService shared, so alice leaves by retiring hers and removing it.
+    const bobRoute = { name: "forkstack-bob", match: [{ headers: { "x-fork-identifier": { exact: "bob" } } }], route: [{ destination: { host: "api-bob.shop.svc.cluster.local" } }] };
+    const [vs] = (await list(rest, VS, "VirtualService", "shop")).filter((v) => (v.spec.http ?? []).some((r: { name?: string }) => r.name === "forkstack-alice"));
+    assert.ok(vs, "alice has no route");
+    await call(rest, "PATCH", `/apis/${VS}/namespaces/shop/virtualservices/${vs.metadata.name}`, [{ op: "add", path: "/spec/http/0", value: bobRoute }], { contentType: "application/json-patch+json" });
+    let renamed = false;
+    faultOf = (r) => {
+      if (!/\/virtualservices\//.test(r.path) || r.method === "GET") return undefined;
+      // The retiring rename goes through; every write after it (the removal) answers 503.
+      if (!renamed) {
+        renamed = true;
+        return undefined;
+      }
+      return "503";
+    };
+    const err = await alice.destroy(quiet).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    faultOf = () => undefined;
+    assert.ok(err, "destroy succeeded although every removal answered 503");
+    assert.match(err.message, /fork alice's routes may be left in the Service's VirtualService \(retired ones, forkstack-alice--gone, match only its own header\); the next pulumi up or destroy of the fork removes them/);
+    assert.ok((await forkRoutes()).includes("forkstack-alice--gone"), "the retired route is not there: the scenario did not happen");
+    await alice.destroy(quiet);
+    assert.deepEqual(await forkRoutes(), ["forkstack-bob"]);
+    // Leave the VirtualService as the base made it.
+    const [after] = (await list(rest, VS, "VirtualService", "shop")).filter((v) => (v.spec.http ?? []).some((r: { name?: string }) => r.name === "forkstack-bob"));
+    const at = (after.spec.http as { name?: string }[]).findIndex((r) => r.name === "forkstack-bob");
+    await call(rest, "PATCH", `/apis/${VS}/namespaces/shop/virtualservices/${after.metadata.name}`, [{ op: "remove", path: `/spec/http/${at}` }], { contentType: "application/json-patch+json" });
+  });
+});

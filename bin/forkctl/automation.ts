@@ -23,7 +23,7 @@ import {
 import { oneLine } from "../../components/errors";
 import { loadClientNode } from "../../components/kube/clientNode";
 import type { KubeObject } from "../../render/cluster";
-import { ForkBackend, LastUpdate, StackInfo, StackLockedError, UpOutcome } from "./backend";
+import { ForkBackend, LastUpdate, lockHolders, StackInfo, StackLockedError, UpOutcome } from "./backend";
 import { ClusterView, ForkctlDeps } from "./commands";
 
 const execFile = promisify(execFileCb);
@@ -232,9 +232,16 @@ export class AutomationBackend implements ForkBackend {
         const changed = Object.entries(result.summary.resourceChanges ?? {}).some(([op, n]) => op !== "same" && (n ?? 0) > 0);
         return { changed, outputs: Object.fromEntries(Object.entries(result.outputs).map(([k, v]) => [k, v.secret ? "[secret]" : v.value])) };
       } catch (err) {
-        if (err instanceof ConcurrentUpdateError) throw new StackLockedError(stack);
+        if (err instanceof ConcurrentUpdateError) throw new StackLockedError(stack, lockHolders(err.message));
         throw err;
       }
+    });
+  }
+
+  async cancel(stack: string): Promise<void> {
+    await this.guarded(stack, async () => {
+      const s = await this.select(stack);
+      if (s !== undefined) await s.cancel();
     });
   }
 
@@ -246,7 +253,7 @@ export class AutomationBackend implements ForkBackend {
         await this.withConfigFile(stack, undefined, (configFile) => s.destroy({ onOutput: lines(onOutput), configFile }));
         await s.workspace.removeStack(stack, { preserveConfig: true });
       } catch (err) {
-        if (err instanceof ConcurrentUpdateError) throw new StackLockedError(stack);
+        if (err instanceof ConcurrentUpdateError) throw new StackLockedError(stack, lockHolders(err.message));
         throw err;
       }
       return true;

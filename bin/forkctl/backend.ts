@@ -38,11 +38,38 @@ export interface UpOutcome {
 }
 
 /** Another update holds the stack's lock; retried with backoff by the caller. */
+/** Who holds a stack's lock, as a self-managed backend records it (pulumi backend/diy/lock.go). */
+export interface LockHolder {
+  readonly user: string;
+  readonly host: string;
+  readonly pid: number;
+  /** RFC 3339, as the lock says. */
+  readonly since: string;
+}
+
 export class StackLockedError extends Error {
-  constructor(stack: string) {
+  constructor(
+    stack: string,
+    /** The locks' holders when the backend names them (a self-managed backend does; Pulumi Cloud does not). */
+    public readonly holders: readonly LockHolder[] = [],
+  ) {
     super(`stack ${stack} is locked by another update`);
     this.name = "StackLockedError";
   }
+}
+
+/**
+ * The holders a self-managed backend lists in its lock error: lines `  <url>: created by
+ * <user>@<host> (pid <n>) at <time>` (pulumi backend/diy/lock.go checkForLock).
+ */
+export function lockHolders(message: string): LockHolder[] {
+  const out: LockHolder[] = [];
+  // Each once: the Automation API's error carries the CLI's stderr twice (stderr, err?).
+  for (const m of message.matchAll(/: created by (.*)@([^@\s]+) \(pid (\d+)\) at (\S+)/g)) {
+    const holder = { user: m[1], host: m[2], pid: Number(m[3]), since: m[4] };
+    if (!out.some((h) => JSON.stringify(h) === JSON.stringify(holder))) out.push(holder);
+  }
+  return out;
 }
 
 export interface ForkBackend {
@@ -69,4 +96,6 @@ export interface ForkBackend {
    * Pulumi.<stack>.yaml is never deleted). Resolves false when the stack did not exist.
    */
   destroyAndRemove(stack: string, onOutput: (line: string) => void): Promise<boolean>;
+  /** `pulumi cancel`: removes the stack's lock (on a self-managed backend, its lock files). */
+  cancel(stack: string): Promise<void>;
 }

@@ -7,7 +7,8 @@
 import { DEFAULTS, MAX_REPLICAS, parseForkConfig, parseTtlMs, ttlProblem, validateForkId } from "../../components/config";
 import { ConfigError, oneLine } from "../../components/errors";
 import type { KubeObject } from "../../render/cluster";
-import { ForkBackend, LastUpdate, StackLockedError, Tags } from "./backend";
+import * as os from "os";
+import { ForkBackend, LastUpdate, LockHolder, StackLockedError, Tags } from "./backend";
 import { failureLine } from "./errors";
 
 /** A mistake in the arguments: exit code 2, nothing touched. */
@@ -38,7 +39,24 @@ export interface ForkctlDeps {
   readonly lockRetry?: { readonly attempts: number; readonly firstWaitMs: number };
   /** Jitter source in [0, 1). @default Math.random */
   readonly random?: () => number;
+  /**
+   * This machine's name and whether a process of it is alive: a lock whose holder ran here and is
+   * gone (a killed run) is cleared instead of waited for. @default os.hostname() and `kill -0`
+   */
+  readonly host?: { readonly name: string; readonly alive: (pid: number) => boolean };
 }
+
+/** `kill -0`: the process exists (EPERM: it does, as another user's). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+const holderText = (h: LockHolder) => `${h.user}@${h.host} (pid ${h.pid}) since ${h.since}`;
 
 // --- arguments -------------------------------------------------------------------------------------
 
@@ -333,15 +351,28 @@ export async function withLockRetry<T>(deps: ForkctlDeps, stack: string, op: () 
   const { attempts, firstWaitMs } = deps.lockRetry ?? { attempts: 6, firstWaitMs: 5000 };
   const random = deps.random ?? Math.random;
   let waited = 0;
+  let cleared = false;
   for (let attempt = 1; ; attempt++) {
     try {
       return await op();
     } catch (err) {
       if (!(err instanceof StackLockedError)) throw err;
+      const host = deps.host ?? { name: os.hostname(), alive: processAlive };
+      if (err.holders.length > 0 && err.holders.every((h) => h.host === host.name && !host.alive(h.pid))) {
+        // Every holder ran on this machine and its process is gone: a killed run's lock, which
+        // nothing will ever release. Cleared once; a lock that comes back is waited for as usual.
+        if (!cleared) {
+          cleared = true;
+          deps.progress(`forkctl: stack ${stack} is locked by a run that is gone (${err.holders.map(holderText).join(", ")}); clearing its lock (pulumi cancel)`);
+          await deps.backend.cancel(stack);
+          continue;
+        }
+      }
       if (attempt >= attempts) {
+        const by = err.holders.length > 0 ? ` (by ${err.holders.map(holderText).join(", ")})` : "";
         throw new Error(
-          `stack ${stack} is still locked by another update after ${attempts} tries over ${Math.round(waited / 1000)} s; ` +
-            `wait for it to finish (pulumi stack history --stack ${stack}) or, if it died, run pulumi cancel --stack ${stack}`,
+          `stack ${stack} is still locked by another update${by} after ${attempts} tries over ${Math.round(waited / 1000)} s; ` +
+            `wait for it to finish (pulumi stack history --stack ${stack}) or, if it died, run pulumi cancel --stack ${stack} --yes`,
         );
       }
       const wait = Math.round(firstWaitMs * 2 ** (attempt - 1) * (0.5 + random()));

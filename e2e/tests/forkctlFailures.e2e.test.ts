@@ -10,6 +10,7 @@
  * point: there forkctl runs the project folder's program through the CLI, as `npx forkctl` does.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -137,6 +138,21 @@ describe("forkctl's Pulumi failures with the real CLI: the cause and its fix in 
     assert.equal(down.code, 0, down.stderr);
     assert.deepEqual(await stacks(), []);
     assert.deepEqual(files(), before);
+  });
+
+  it("a lock left by a run on this machine that is gone: down clears it (the real pulumi cancel) and goes on", async () => {
+    // A fork whose first update failed (as above), then locked as a SIGKILLed pulumi run leaves it:
+    // the self-managed backend's lock file, naming this machine and a pid that has ended.
+    await forkctl(eng.env, { program: undefined }, "up", "pr-23", "--header", "x-feature-flags=beta", "--ttl", "1h", "--base", BASE, "--no-cluster");
+    const gone = spawnSync(process.execPath, ["-e", ""]).pid!;
+    const locks = path.join(eng.env.PULUMI_BACKEND_URL.replace("file://", ""), ".pulumi", "locks", "organization", "forkstack", "pr-23");
+    fs.mkdirSync(locks, { recursive: true });
+    fs.writeFileSync(path.join(locks, "7c0ffee0-0000-4000-8000-000000000000.json"), JSON.stringify({ pid: gone, username: "ci", hostname: os.hostname(), timestamp: "2026-12-01T09:59:00Z" }));
+    const down = await forkctl(eng.env, {}, "down", "pr-23");
+    assert.equal(down.code, 0, down.stderr);
+    assert.match(down.stderr, new RegExp(`^forkctl: stack pr-23 is locked by a run that is gone \\(ci@${os.hostname().replace(/[.]/g, "\\.")} \\(pid ${gone}\\) since 2026-12-01T09:59:00Z\\); clearing its lock \\(pulumi cancel\\)$`, "m"));
+    assert.deepEqual(await stacks(), []);
+    assert.equal(fs.existsSync(locks) ? fs.readdirSync(locks).length : 0, 0);
   });
 
   it("a stack of another project is out of reach: its qualified name is refused, the bare name never selects it", async () => {

@@ -100,6 +100,21 @@ describe("forkctl on the Automation API", () => {
     expect([r.code, r.stderr]).toEqual([1, "forkctl ls: pulumi stack output --stack pr-7: no answer from the backend in 1.5 s; check the backend (pulumi whoami -v) and try again\n"]);
   });
 
+  it("clears the lock of a run on this machine that is gone (pulumi cancel), and goes on", async () => {
+    await forkctl("up", "pr-7", "--service", "shop/api=img/api:1", "--no-cluster");
+    // A process that has ended: its pid names no live process (as after a SIGKILLed pulumi up).
+    const { spawnSync } = await import("child_process");
+    const gone = spawnSync(process.execPath, ["-e", ""]).pid!;
+    const s = state();
+    Object.assign(s.stacks["pr-7"], { locked: true, lockedBy: { user: "ci", host: os.hostname(), pid: gone } });
+    fs.writeFileSync(path.join(dir, "state.json"), JSON.stringify(s));
+    const r = await forkctl("up", "pr-7", "--service", "shop/api=img/api:2", "--no-cluster");
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`forkctl: stack pr-7 is locked by a run that is gone (ci@${os.hostname()} (pid ${gone}) since 2026-12-01T09:59:00Z); clearing its lock (pulumi cancel)`);
+    expect(log().map((c) => c.args[0])).toContain("cancel");
+    expect(state().stacks["pr-7"].locked).toBeUndefined();
+  });
+
   it("turns the CLI's lock error into StackLockedError", async () => {
     await forkctl("up", "pr-7", "--service", "shop/api=img/api:1", "--no-cluster");
     const s = state();

@@ -10,7 +10,7 @@ import * as os from "os";
 import * as path from "path";
 import * as YAML from "yaml";
 import { parseForkConfig } from "../../components/config";
-import { ForkBackend, LastUpdate, StackInfo, StackLockedError, UpOutcome } from "../../bin/forkctl/backend";
+import { ForkBackend, LastUpdate, LockHolder, lockHolders, StackInfo, StackLockedError, UpOutcome } from "../../bin/forkctl/backend";
 import { ClusterView, cpuCores, ForkctlDeps, memoryGiB } from "../../bin/forkctl/commands";
 import { COMMANDS, main } from "../../bin/forkctl/cli";
 import { commentMarker } from "../../bin/forkctl/format";
@@ -43,8 +43,9 @@ function applyTags(current: Record<string, string> | undefined, tags: Readonly<R
 abstract class MemoryBackend implements ForkBackend {
   readonly stacks = new Map<string, StoredStack>();
   readonly calls: string[] = [];
-  /** `up`/`destroy` reject with StackLockedError this many more times. */
+  /** `up`/`destroy` reject with StackLockedError this many more times, naming `lockedBy` as the holder. */
   locked = 0;
+  lockedBy: LockHolder[] = [];
   readonly failDestroy = new Set<string>();
   /** `up` of these stacks fails after creating and tagging the stack, as the engine's error. */
   readonly failUp = new Map<string, Error>();
@@ -78,7 +79,7 @@ abstract class MemoryBackend implements ForkBackend {
     this.calls.push(`up ${stack}`);
     if (this.locked > 0) {
       this.locked--;
-      throw new StackLockedError(stack);
+      throw new StackLockedError(stack, this.lockedBy);
     }
     const previous = this.stacks.get(stack);
     const created: StoredStack = previous ?? { config: {}, outputs: {}, history: [] };
@@ -100,11 +101,15 @@ abstract class MemoryBackend implements ForkBackend {
     });
     return { changed, outputs };
   }
+  async cancel(stack: string): Promise<void> {
+    this.calls.push(`cancel ${stack}`);
+    this.locked = 0;
+  }
   async destroyAndRemove(stack: string): Promise<boolean> {
     this.calls.push(`destroy ${stack}`);
     if (this.locked > 0) {
       this.locked--;
-      throw new StackLockedError(stack);
+      throw new StackLockedError(stack, this.lockedBy);
     }
     if (this.failDestroy.has(stack)) throw new Error(`deleting Deployment shop/api-${stack}: the server is unavailable`);
     return this.stacks.delete(stack);
@@ -514,9 +519,49 @@ describe("a stack locked by another update", () => {
     const r = await forkctl(deps(backend), "up", "pr-5", "--service", "shop/api=img/api:1");
     expect(r.code).toBe(1);
     expect(r.stderr.trimEnd().split("\n").pop()).toBe(
-      "forkctl up pr-5: stack pr-5 is still locked by another update after 4 tries over 7 s; wait for it to finish (pulumi stack history --stack pr-5) or, if it died, run pulumi cancel --stack pr-5",
+      "forkctl up pr-5: stack pr-5 is still locked by another update after 4 tries over 7 s; wait for it to finish (pulumi stack history --stack pr-5) or, if it died, run pulumi cancel --stack pr-5 --yes",
     );
     expect(backend.calls.filter((c) => c === "up pr-5")).toHaveLength(4);
+  });
+});
+
+describe("a lock whose holder the backend names", () => {
+  const holder = (host: string, pid = 4242): LockHolder => ({ user: "ci", host, pid, since: "2026-12-01T09:59:00Z" });
+
+  it("reads the holders from a self-managed backend's lock error, as pulumi words it", () => {
+    const message =
+      "the stack is currently locked by 2 lock(s). Either wait for the other process(es) to end or delete the lock file with `pulumi cancel`.\n" +
+      "  file:///state/.pulumi/locks/organization/forkstack/pr-5/3f1c.json: created by runner@ci-7 (pid 811) at 2026-12-01T09:59:00Z\n" +
+      "  file:///state/.pulumi/locks/organization/forkstack/pr-5/8a2b.json: created by dev@laptop.local (pid 99) at 2026-12-01T10:00:00+01:00";
+    expect(lockHolders(message)).toEqual([
+      { user: "runner", host: "ci-7", pid: 811, since: "2026-12-01T09:59:00Z" },
+      { user: "dev", host: "laptop.local", pid: 99, since: "2026-12-01T10:00:00+01:00" },
+    ]);
+    expect(lockHolders("[409] Conflict: Another update is currently in progress.")).toEqual([]);
+  });
+
+  it("a run on this machine that is gone (killed): its lock is cleared once, said, and the update goes on", async () => {
+    const backend = new CannedBackend();
+    backend.locked = 1;
+    backend.lockedBy = [holder("ci-1")];
+    const d = deps(backend, undefined, { host: { name: "ci-1", alive: () => false } });
+    const r = await forkctl(d, "up", "pr-5", "--service", "shop/api=img/api:1");
+    expect([r.code, d.waits, backend.calls.filter((c) => /^(up|cancel) /.test(c))]).toEqual([0, [], ["up pr-5", "cancel pr-5", "up pr-5"]]);
+    expect(d.lines).toEqual(["forkctl: stack pr-5 is locked by a run that is gone (ci@ci-1 (pid 4242) since 2026-12-01T09:59:00Z); clearing its lock (pulumi cancel)"]);
+  });
+
+  it("a run still alive here, or one on another machine, is waited for and named, never cleared", async () => {
+    for (const host of [{ name: "ci-1", alive: () => true }, { name: "ci-2", alive: () => false }]) {
+      const backend = new CannedBackend();
+      backend.locked = 99;
+      backend.lockedBy = [holder("ci-1")];
+      const r = await forkctl(deps(backend, undefined, { host }), "up", "pr-5", "--service", "shop/api=img/api:1");
+      expect(r.code).toBe(1);
+      expect(backend.calls).not.toContain("cancel pr-5");
+      expect(r.stderr.trimEnd().split("\n").pop()).toBe(
+        "forkctl up pr-5: stack pr-5 is still locked by another update (by ci@ci-1 (pid 4242) since 2026-12-01T09:59:00Z) after 4 tries over 7 s; wait for it to finish (pulumi stack history --stack pr-5) or, if it died, run pulumi cancel --stack pr-5 --yes",
+      );
+    }
   });
 });
 

@@ -90,6 +90,14 @@ function translatePatch(err: unknown, what: string): never {
  */
 const WRITE_TIMEOUT_MS = 70_000;
 
+/**
+ * Attempts of a read (a read is always safe to repeat): with waits doubling from 0.2 s to the 10 s
+ * ceiling (full jitter, kube/retry.ts), seven waits of 23 s at most and about 11 s on average, so a
+ * read rides out an API server restart of several seconds, where five attempts (1.5 s of waiting
+ * on average) failed the update with `listing VirtualServices: fetch failed`.
+ */
+const READ_ATTEMPTS = 8;
+
 /** How long a call waits for its answer before it is aborted and retried (kube/retry.ts). */
 export interface CallTimeouts {
   /** Reads and lists. @default 30000 (RETRY_DEFAULTS.timeoutMs) */
@@ -143,7 +151,7 @@ function asVirtualService(item: any): VirtualService {
  * kubeconfig's current context.
  */
 export async function clientNodeAccess(kubeconfig: string, context?: string, timeouts: CallTimeouts = {}): Promise<ClusterAccess> {
-  const read = { timeoutMs: timeouts.readMs ?? RETRY_DEFAULTS.timeoutMs };
+  const read = { timeoutMs: timeouts.readMs ?? RETRY_DEFAULTS.timeoutMs, attempts: READ_ATTEMPTS };
   const write = { timeoutMs: timeouts.writeMs ?? WRITE_TIMEOUT_MS };
   const renewal = { timeoutMs: timeouts.renewMs ?? 5000, attempts: 1 };
   const k = await loadClientNode();

@@ -202,6 +202,23 @@ describe("a JSON Patch without tests (an insert) when the API server fails", () 
   });
 });
 
+describe("a read while the API server is unavailable for a while (a restart)", () => {
+  let api: FakeKubeApi;
+  let outcomes: StepOutcome[];
+
+  beforeAll(async () => {
+    // The first six requests answer 503, as an API server coming back does; the seventh answers.
+    api = await startFakeKubeApi({ seed: SEED, fault: (n) => (n <= 6 ? "503" : undefined) });
+    outcomes = await spawnJob({ op: "probe", kubeconfig: api.kubeconfig, steps: [{ call: "list", namespace: "shop" }] as any });
+  }, 60_000);
+
+  afterAll(() => api.close());
+
+  it("is retried until it answers: seven tries, the last one's answer is the call's", () => {
+    expect([outcomes[0], api.requests.map((r) => `${r.method} ${r.status}`)]).toEqual([{ ok: expect.anything() }, ["GET 503", "GET 503", "GET 503", "GET 503", "GET 503", "GET 503", "GET 200"]]);
+  });
+});
+
 describe("a call that gets no answer within its timeout", () => {
   let api: FakeKubeApi;
   let outcomes: StepOutcome[];
@@ -209,7 +226,7 @@ describe("a call that gets no answer within its timeout", () => {
 
   beforeAll(async () => {
     // 1: the guarded patch hangs, and is not sent again. 2, 3: the list hangs twice; 4 answers.
-    // 5-9: reading the Service hangs every time (5 attempts).
+    // 5-12: reading the Service hangs every time (8 attempts).
     api = await startFakeKubeApi({ seed: SEED, hang: (n) => n !== 4 });
     outcomes = await spawnJob({
       op: "probe",
@@ -224,7 +241,7 @@ describe("a call that gets no answer within its timeout", () => {
   it("is aborted: the client closes the connection, so the server does not go on working on it next to the retry", async () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
     const hung = api.requests.filter((r) => r.status === 0);
-    expect([hung.map((r) => r.method).join(" "), hung.every((r) => r.abandoned)]).toEqual(["PATCH GET GET GET GET GET GET GET", true]);
+    expect([hung.map((r) => r.method).join(" "), hung.every((r) => r.abandoned)]).toEqual(["PATCH GET GET GET GET GET GET GET GET GET GET", true]);
   });
 
   it("is retried when it is a read, and the retry's answer is the call's", () => {

@@ -250,8 +250,8 @@ describe("errors from the serialized provider: one line, what was being done, wh
     expect(message).not.toMatch(/__f\d|not an Error|\n/);
   }, 120_000);
 
-  it("every request answered 503: what was being done, the server's answer and the fix", async () => {
-    const message = await createFails({ seed: [appVs("api")], fault: () => "503" });
+  it("every VirtualService request answered 503: what was being done, the server's answer and the fix", async () => {
+    const message = await createFails({ seed: [appVs("api")], fault: (_n, r) => (r.path.includes("virtualservices") ? "503" : undefined) });
     expect(message).toMatch(/^adding routes of fork "alice": listing VirtualServices: HTTP 503: .*; the API server kept failing through every retry \(overloaded or restarting\): run the update again$/);
   }, 120_000);
 

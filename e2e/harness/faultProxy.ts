@@ -60,7 +60,11 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
       req.resume();
       const code = Number(fault);
       res.writeHead(code, { "content-type": "application/json", ...(code === 429 ? { "retry-after": "1" } : {}) });
-      res.end(JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", code, reason: code === 429 ? "TooManyRequests" : "ServiceUnavailable", message: `injected ${code} by the e2e fault proxy` }));
+      // The messages kube-apiserver sends: API priority and fairness shedding a request
+      // (apiserver/pkg/endpoints/handlers/responsewriters: "Too many requests, please try again
+      // later."), and apimachinery's NewServiceUnavailable default.
+      const message = code === 429 ? "Too many requests, please try again later." : "the server is currently unable to handle the request";
+      res.end(JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", code, reason: code === 429 ? "TooManyRequests" : "ServiceUnavailable", message }));
       return;
     }
     const headers = { ...req.headers, host: upstream.host };

@@ -25,7 +25,9 @@ import { ensureNamespace, seedShop } from "../harness/fixtures";
 import { fakeLoadBalancer } from "../harness/loadBalancer";
 import { get, list } from "../harness/objects";
 import { call } from "../harness/rest";
-import { Engine, engine } from "../harness/pulumi";
+import { automationDeps } from "../../bin/forkctl/automation";
+import { main } from "../../bin/forkctl/cli";
+import { e2eProgram, Engine, engine } from "../harness/pulumi";
 import { exampleConfigs, forkGroupOf, forkUser, platformTlsSecret } from "../harness/stacks";
 import { adminRest, e2eState } from "../harness/state";
 
@@ -118,6 +120,30 @@ describe("a fork under faults, through a fault-injecting proxy in front of the r
     assert.equal(again.summary.result, "succeeded");
     assert.ok(await get(rest, "apps/v1", "Deployment", "shop", "api-alice"));
     assert.deepEqual(await forkRoutes(), [...routesBefore, "forkstack-alice"].sort());
+  });
+
+  it("forkctl up whose first Deployment apply is answered 503: it says it runs the update once more, and the fork is up", { timeout: 300_000 }, async () => {
+    let failed = 0;
+    faultOf = (r) => ((r.method === "POST" || r.method === "PATCH") && /\/apis\/apps\/v1\/namespaces\/shop\/deployments(\/|\?|$)/.test(r.path) && failed++ === 0 ? "503" : undefined);
+    let stdout = "";
+    let stderr = "";
+    const program = e2eProgram(require("../../index") as () => Promise<Record<string, unknown>>);
+    const code = await main(
+      ["up", "alice-ci", "--service", "shop/api=registry.example.com/shop/api:ci", "--ttl", "1h", "--base", "organization/forkstack/dev", "--no-cluster", "--output", "json"],
+      { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) },
+      // forkctl sleeps about 10 s before the second run; the test's clock need not wait for it.
+      (opts) => ({ ...automationDeps(opts, { workDir: eng.workDir, pulumiRoot: state.pulumiBinDir, envVars: { ...eng.env, KUBECONFIG: proxyKubeconfig }, program }), sleep: async () => undefined }),
+      { FORKSTACK_BASE: undefined },
+    );
+    faultOf = () => undefined;
+    assert.equal(code, 0, stderr.split("\n").filter((l) => l.startsWith("forkctl")).join("\n"));
+    assert.equal(failed >= 2, true, "the Deployment apply was not sent again");
+    assert.match(stderr, /^forkctl: up alice-ci failed on a server error \(.*the server is currently unable to handle the request\); running it once more in \d+ s$/m);
+    assert.equal(JSON.parse(stdout).id, "alice-ci");
+    assert.ok(await get(rest, "apps/v1", "Deployment", "shop", "api-alice-ci"));
+    const down = await main(["down", "alice-ci", "--base", "organization/forkstack/dev"], { stdout: () => undefined, stderr: (t) => (stderr += t) }, (opts) => automationDeps(opts, { workDir: eng.workDir, pulumiRoot: state.pulumiBinDir, envVars: { ...eng.env, KUBECONFIG: proxyKubeconfig }, program }), { FORKSTACK_BASE: undefined });
+    assert.equal(down, 0, stderr);
+    assert.ok(!(await forkRoutes()).some((r) => r.startsWith("forkstack-alice-ci")));
   });
 
   it("every VirtualService write answered 503 while alice leaves: destroy fails saying what may be left; the next destroy removes it", { timeout: 600_000 }, async () => {

@@ -489,6 +489,22 @@ describe("a transient server error", () => {
     expect(d.lines).toEqual([expect.stringMatching(/^forkctl: up pr-9 failed on a server error \(adding routes of fork "pr-9": listing VirtualServices: HTTP 503: .*\); running it once more in 10 s$/)]);
   });
 
+  it.each([
+    "the server is currently unable to handle the request",
+    "Too many requests, please try again later.",
+  ])("recognises the Kubernetes provider's own report of a shed or unavailable server: %s", async (answer) => {
+    const backend = new CannedBackend();
+    const up = backend.up.bind(backend);
+    let calls = 0;
+    const failure = new Error(
+      `code: -2\n stdout: \n stderr: Command failed with exit code 1: pulumi up\nDiagnostics:\n  kubernetes:apps/v1:Deployment (pr-9-shop-api-deployment):\n    error: resource "urn:pulumi:pr-9::forkstack::kubernetes:apps/v1:Deployment::pr-9-shop-api-deployment" was not successfully created by the Kubernetes API server: ${answer}\n`,
+    );
+    failure.name = "CommandError";
+    backend.up = async (...args) => (++calls === 1 ? Promise.reject(failure) : up(...args));
+    const r = await forkctl(deps(backend), "up", "pr-9", "--service", "shop/api=img/api:1", "--ttl", "1h");
+    expect([r.code, calls]).toEqual([0, 2]);
+  });
+
   it("fails in one line when the second run fails too; a refusal is never run again", async () => {
     const backend = new CannedBackend();
     backend.failUp.set("pr-9", serverFailure());

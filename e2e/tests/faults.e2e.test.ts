@@ -177,4 +177,33 @@ describe("a fork under faults, through a fault-injecting proxy in front of the r
     const at = (after.spec.http as { name?: string }[]).findIndex((r) => r.name === "forkstack-bob");
     await call(rest, "PATCH", `/apis/${VS}/namespaces/shop/virtualservices/${after.metadata.name}`, [{ op: "remove", path: `/spec/http/${at}` }], { contentType: "application/json-patch+json" });
   });
+
+  it("a turn Lease held and renewed by a stuck job: alice's up passes over it within a minute and its route lands", { timeout: 300_000 }, async () => {
+    // The stuck job: holds forkstack-routes.api with one acquireTime and renews it every 5 s, forever.
+    const leasePath = "/apis/coordination.k8s.io/v1/namespaces/shop/leases";
+    const now = () => new Date().toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
+    const acquired = now();
+    const stuck = { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name: "forkstack-routes.api" }, spec: { holderIdentity: "ci-stuck/0000", leaseDurationSeconds: 15, acquireTime: acquired, renewTime: acquired } };
+    await call(rest, "POST", leasePath, stuck);
+    let renewals = 0;
+    const renew = setInterval(() => {
+      call(rest, "GET", `${leasePath}/forkstack-routes.api`)
+        .then((live: any) => (live.spec.holderIdentity === "ci-stuck/0000" ? call(rest, "PUT", `${leasePath}/forkstack-routes.api`, { ...live, spec: { ...live.spec, renewTime: now() } }).then(() => renewals++) : undefined))
+        .catch(() => undefined);
+    }, 5000);
+    const started = Date.now();
+    try {
+      const res = await alice.up(quiet);
+      assert.equal(res.summary.result, "succeeded");
+    } finally {
+      clearInterval(renew);
+    }
+    const seconds = (Date.now() - started) / 1000;
+    assert.ok(renewals >= 3, `the stuck job renewed its Lease only ${renewals} times`);
+    // 40 s of a turn at most, then the write: well under the 5 minutes a waiter used to wait.
+    assert.ok(seconds < 90, `up took ${seconds} s behind a stuck turn`);
+    assert.ok((await forkRoutes()).includes("forkstack-alice"));
+    await alice.destroy(quiet);
+    await call(rest, "DELETE", `${leasePath}/forkstack-routes.api`).catch(() => undefined);
+  });
 });

@@ -3,15 +3,16 @@
  * with the API server's own certificate (127.0.0.1, signed by the run's CA, so a kubeconfig naming
  * the proxy verifies as one naming the server), and forwards each request with the fork user's
  * client certificate, so the server authorises the user as it would without the proxy. `fault`
- * decides per request: forward it, never answer it (`hang`: the server is still working on it), or
- * answer 503 / 429 without forwarding. Every request is recorded with what was done to it.
+ * decides per request: forward it, never answer it (`hang`: the server is still working on it),
+ * answer 503 / 429 without forwarding, or forward it and drop the connection once the server has
+ * answered (`lose-answer`: the write was applied, the client never hears so). Every request is recorded with what was done to it.
  */
 import * as fs from "node:fs";
 import * as https from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 
-export type Fault = "hang" | "503" | "429" | undefined;
+export type Fault = "hang" | "503" | "429" | "lose-answer" | undefined;
 
 export interface ProxiedRequest {
   method: string;
@@ -69,6 +70,11 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
     }
     const headers = { ...req.headers, host: upstream.host };
     const out = https.request({ hostname: upstream.hostname, port: upstream.port, method, path, headers, agent }, (answer) => {
+      if (fault === "lose-answer") {
+        answer.resume();
+        answer.on("end", () => res.destroy());
+        return;
+      }
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
     });

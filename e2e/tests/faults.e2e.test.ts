@@ -178,6 +178,20 @@ describe("a fork under faults, through a fault-injecting proxy in front of the r
     await call(rest, "PATCH", `/apis/${VS}/namespaces/shop/virtualservices/${after.metadata.name}`, [{ op: "remove", path: `/spec/http/${at}` }], { contentType: "application/json-patch+json" });
   });
 
+  it("alice's first write to the shared VirtualService applied but its answer lost: up succeeds, her route is there once", { timeout: 300_000 }, async () => {
+    let lost = 0;
+    faultOf = (r) => (r.method !== "GET" && /\/virtualservices/.test(r.path) && lost++ === 0 ? "lose-answer" : undefined);
+    try {
+      assert.equal((await alice.up(quiet)).summary.result, "succeeded");
+    } finally {
+      faultOf = () => undefined;
+    }
+    assert.ok(proxy.requests.some((r) => r.fault === "lose-answer"), "the fault was never hit");
+    assert.deepEqual((await forkRoutes()).filter((r) => r === "forkstack-alice"), ["forkstack-alice"]);
+    await alice.destroy(quiet);
+    assert.ok(!(await forkRoutes()).some((r) => r.startsWith("forkstack-alice")));
+  });
+
   it("a turn Lease held and renewed by a stuck job: alice's up passes over it within a minute and its route lands", { timeout: 300_000 }, async () => {
     // The stuck job: holds forkstack-routes.api with one acquireTime and renews it every 5 s, forever.
     const leasePath = "/apis/coordination.k8s.io/v1/namespaces/shop/leases";

@@ -17,6 +17,7 @@ import { getClusterAccess } from "../kube/access";
 import { redact } from "../kube/kubeconfig";
 import { isTransient } from "../kube/retry";
 import { ClusterAccess, VirtualService } from "../kube/vsApi";
+import { sweepRetiredWrite } from "./routePatch";
 import { applyClaim, releaseClaim, routeDrift, RouteDrift, SyncOptions } from "./routeSync";
 import type { ForkRouteClaim } from "./routes";
 
@@ -103,8 +104,14 @@ async function apply(state: ForkRoutesState): Promise<ForkRoutesState> {
 }
 
 async function drift(state: ForkRoutesState): Promise<RouteDrift> {
+  return (await live(state)).drift;
+}
+
+/** The fork's routes as they stand, and whether the VirtualService holds routes forks left behind (retired). */
+async function live(state: ForkRoutesState): Promise<{ drift: RouteDrift; retired: boolean }> {
   const access = await getClusterAccess(state.kubeconfig, state.context);
-  return (await routeDrift(access.virtualServices, claimOf(state))).drift;
+  const { drift: found, virtualService } = await routeDrift(access.virtualServices, claimOf(state));
+  return { drift: found, retired: virtualService !== undefined && sweepRetiredWrite(virtualService, state.headerName).kind !== "none" };
 }
 
 async function release(state: ForkRoutesState): Promise<void> {
@@ -159,9 +166,10 @@ export const forkRoutesProvider: pulumi.dynamic.ResourceProvider = {
     // Absent and "" are the same (state written before an input existed).
     if (INPUT_KEYS.some((k) => (olds[k] ?? "") !== (news[k] ?? ""))) return { changes: true, replaces: [], deleteBeforeReplace: false };
     // Same inputs: the live VirtualService decides. A route removed or changed out of band is a
-    // change, so `pulumi up` restores it even without a refresh first.
-    const live = await reported(`checking routes of fork "${news.forkId}"`, () => drift(news));
-    return { changes: live !== "in-sync", replaces: [], deleteBeforeReplace: false };
+    // change, so `pulumi up` restores it even without a refresh first; so are routes other forks
+    // left retired there (their removal failed), which the update sweeps (routeSync.applyClaim).
+    const now = await reported(`checking routes of fork "${news.forkId}"`, () => live(news));
+    return { changes: now.drift !== "in-sync" || now.retired, replaces: [], deleteBeforeReplace: false };
   },
   async read(id: string, props: ForkRoutesState): Promise<pulumi.dynamic.ReadResult> {
     // `pulumi refresh`: record what the live VirtualService holds, so a missing route shows.

@@ -50,6 +50,17 @@ describe("forkRoutesProvider", () => {
     expect(await forkRoutesProvider.diff!("id", outs, STATE)).toEqual({ changes: false, replaces: [], deleteBeforeReplace: false });
   });
 
+  it("sees a route another fork left retired there as a change, and the update sweeps it", async () => {
+    const { outs } = await forkRoutesProvider.create(STATE);
+    const [vs] = vsList(cluster);
+    const retired = { name: "forkstack-carol--gone", match: [{ headers: { "x-fork-identifier": { exact: "carol" } } }], route: [{ destination: { host: "api-carol.shop.svc.cluster.local" } }] };
+    cluster.put({ ...vs, spec: { ...(vs.spec as any), http: [retired, ...(vs.spec as any).http] } });
+    expect(await forkRoutesProvider.diff!("id", outs, STATE)).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
+    await forkRoutesProvider.update!("id", outs, STATE);
+    expect(((vsList(cluster)[0].spec as any).http as { name: string }[]).map((r) => r.name)).toEqual(["forkstack-alice", "default"]);
+    expect((await forkRoutesProvider.diff!("id", outs, STATE)).changes).toBe(false);
+  });
+
   /** Removes the fork's routes out of band, as a GitOps sync of the app's VirtualService would. */
   function syncAppVersion(): void {
     const [vs] = vsList(cluster);

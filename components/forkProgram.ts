@@ -71,11 +71,16 @@ export async function forkProgram(args: ForkProgramArgs): Promise<Record<string,
   const owner = args.owner ?? `${pulumi.getProject()}/${pulumi.getStack()}`;
   const plan = planForkOrThrow({ fork, base, cluster, owner, expiresAt });
 
-  // The provider of everything the fork creates: the base's cluster (an empty kubeconfig: the
-  // ambient one, as the base adopted it), every request bounded in time.
+  // The provider of everything the fork creates: the base's cluster, every request bounded in time.
+  // An empty kubeconfig (and context) means the ambient one, as the base adopted it: found as the
+  // default provider would find it, the stack's kubernetes:kubeconfig / kubernetes:context config
+  // first, then $KUBECONFIG (https://www.pulumi.com/registry/packages/kubernetes/installation-configuration/).
+  const ambient = new pulumi.Config("kubernetes");
+  const providerKubeconfig = kubeconfig !== "" ? pulumi.secret(kubeconfig) : ambient.get("kubeconfig");
+  const providerContext = context !== "" ? context : ambient.get("context");
   const provider = new k8s.Provider("shared-cluster", {
-    ...(kubeconfig !== "" ? { kubeconfig: pulumi.secret(kubeconfig) } : {}),
-    ...(context !== "" ? { context } : {}),
+    ...(providerKubeconfig !== undefined ? { kubeconfig: providerKubeconfig } : {}),
+    ...(providerContext !== undefined ? { context: providerContext } : {}),
     kubeClientSettings: { timeout: requestTimeoutSeconds() },
   });
   const stack = new ForkStack(fork.id, { plan, kubeconfig: pulumi.secret(kubeconfig), context: context === "" ? undefined : context }, { providers: { kubernetes: provider } });

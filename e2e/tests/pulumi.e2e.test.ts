@@ -129,6 +129,11 @@ describe("pulumi up / preview / destroy with the real engine", { timeout: 900_00
     dev = await eng.stack("dev", program, { KUBECONFIG: state.kubeconfigPath });
     alice = await eng.stack("alice", program, { KUBECONFIG: forkKubeconfig });
     bob = await eng.stack("bob", program, { KUBECONFIG: bobUser.kubeconfig });
+    // The forks' Kubernetes provider finds the ambient kubeconfig as the default provider would:
+    // the stack's kubernetes:kubeconfig first (components/forkProgram.ts). Both programs run in
+    // this one process, whose $KUBECONFIG they would otherwise share.
+    await alice.setConfig("kubernetes:kubeconfig", { value: forkKubeconfig });
+    await bob.setConfig("kubernetes:kubeconfig", { value: bobUser.kubeconfig });
   });
 
   after(async () => {

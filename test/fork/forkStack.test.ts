@@ -181,6 +181,19 @@ describe("ForkStack", () => {
     expect([requestTimeoutSeconds({}), requestTimeoutSeconds({ PULUMI_K8S_CLIENT_TIMEOUT: "soon" })]).toEqual([70, 70]);
   });
 
+  it("on the ambient cluster finds the kubeconfig and context as the default provider would: the stack's kubernetes:* config first", async () => {
+    const result = await runStack({
+      stack: "alice",
+      config: { "forkstack:baseStack": "organization/forkstack/dev", "forkstack:fork": { id: "alice", services: [{ name: "api", namespace: "shop" }] }, "kubernetes:kubeconfig": "/home/alice/.kube/dev", "kubernetes:context": "kind-dev" },
+      cluster,
+      stackOutputs: { dev: BASE_OUTPUTS },
+      program,
+      dynamicHandlers: { ForkRoutes: forkRoutesHandler },
+    });
+    const [provider] = result.resources.filter((r) => r.type === "pulumi:providers:kubernetes");
+    expect([provider.plainInputs.kubeconfig, provider.plainInputs.context]).toEqual(["/home/alice/.kube/dev", "kind-dev"]);
+  });
+
   it("says in one line when the base stack's cluster cannot be reached", async () => {
     setClusterAccessFactory(async () => {
       throw new Error("connect ECONNREFUSED 10.0.0.1:443\n    at TCPConnectWrap.afterConnect");

@@ -37,7 +37,6 @@ export interface UpOutcome {
   readonly outputs: Record<string, unknown>;
 }
 
-/** Another update holds the stack's lock; retried with backoff by the caller. */
 /** Who holds a stack's lock, as a self-managed backend records it (pulumi backend/diy/lock.go). */
 export interface LockHolder {
   readonly user: string;
@@ -47,6 +46,7 @@ export interface LockHolder {
   readonly since: string;
 }
 
+/** Another update holds the stack's lock; retried with backoff by the caller. */
 export class StackLockedError extends Error {
   constructor(
     stack: string,

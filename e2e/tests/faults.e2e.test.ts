@@ -14,6 +14,7 @@
  * Self-contained: it brings up its own base stack and destroys it again.
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -24,7 +25,7 @@ import { Fault, FaultProxy, startFaultProxy } from "../harness/faultProxy";
 import { ensureNamespace, seedShop } from "../harness/fixtures";
 import { fakeLoadBalancer } from "../harness/loadBalancer";
 import { get, list } from "../harness/objects";
-import { call } from "../harness/rest";
+import { call, waitFor } from "../harness/rest";
 import { automationDeps } from "../../bin/forkctl/automation";
 import { main } from "../../bin/forkctl/cli";
 import { e2eProgram, Engine, engine } from "../harness/pulumi";
@@ -144,6 +145,42 @@ describe("a fork under faults, through a fault-injecting proxy in front of the r
     const down = await main(["down", "alice-ci", "--base", "organization/forkstack/dev"], { stdout: () => undefined, stderr: (t) => (stderr += t) }, (opts) => automationDeps(opts, { workDir: eng.workDir, pulumiRoot: state.pulumiBinDir, envVars: { ...eng.env, KUBECONFIG: proxyKubeconfig }, program }), { FORKSTACK_BASE: undefined });
     assert.equal(down, 0, stderr);
     assert.ok(!(await forkRoutes()).some((r) => r.startsWith("forkstack-alice-ci")));
+  });
+
+  it("forkctl up whose pulumi CLI is SIGKILLed mid-update leaves the stack locked; the next forkctl up clears the lock and brings the fork up", { timeout: 300_000 }, async () => {
+    const program = e2eProgram(require("../../index") as () => Promise<Record<string, unknown>>);
+    const deps = (opts: { cluster: boolean; progress: (line: string) => void }) => ({
+      ...automationDeps(opts, { workDir: eng.workDir, pulumiRoot: state.pulumiBinDir, envVars: { ...eng.env, KUBECONFIG: proxyKubeconfig }, program }),
+      sleep: async () => undefined,
+    });
+    const argv = ["up", "alice-k", "--service", "shop/api=registry.example.com/shop/api:k", "--ttl", "1h", "--base", "organization/forkstack/dev", "--no-cluster"];
+    // The Deployment apply hangs, so the CLI is surely mid-update when it is killed.
+    faultOf = (r) => ((r.method === "POST" || r.method === "PATCH") && /\/apis\/apps\/v1\/namespaces\/shop\/deployments(\/|\?|$)/.test(r.path) ? "hang" : undefined);
+    let stderr = "";
+    // Long enough that the hung apply is still waiting when the CLI is killed.
+    process.env.PULUMI_K8S_CLIENT_TIMEOUT = "60";
+    let cli: number[];
+    let first: Promise<number>;
+    try {
+      first = main(argv, { stdout: () => undefined, stderr: (t) => (stderr += t) }, deps, { FORKSTACK_BASE: undefined });
+      await waitFor("the Deployment apply to hang", async () => proxy.requests.some((r) => r.fault === "hang" && r.path.includes("alice-k")), 120_000);
+      cli = execFileSync("pgrep", ["-f", "pulumi up .*--stack alice-k"], { encoding: "utf8" }).trim().split("\n").map(Number);
+      assert.equal(cli.length, 1, `pulumi CLI processes of alice-k: ${cli.join(" ")}`);
+      process.kill(cli[0], "SIGKILL");
+      assert.equal(await first, 1, stderr);
+    } finally {
+      process.env.PULUMI_K8S_CLIENT_TIMEOUT = String(TIMEOUT_S);
+      faultOf = () => undefined;
+    }
+    stderr = "";
+    const again = await main(argv, { stdout: () => undefined, stderr: (t) => (stderr += t) }, deps, { FORKSTACK_BASE: undefined });
+    assert.equal(again, 0, stderr.split("\n").filter((l) => l.startsWith("forkctl") || /error/.test(l)).join("\n"));
+    assert.match(stderr, new RegExp(`^forkctl: stack alice-k is locked by a run that is gone \\(.*\\(pid ${cli[0]}\\) since .*\\); clearing its lock \\(pulumi cancel\\)$`, "m"));
+    assert.ok(await get(rest, "apps/v1", "Deployment", "shop", "api-alice-k"));
+    assert.ok((await forkRoutes()).includes("forkstack-alice-k"));
+    const down = await main(["down", "alice-k", "--base", "organization/forkstack/dev"], { stdout: () => undefined, stderr: (t) => (stderr += t) }, deps, { FORKSTACK_BASE: undefined });
+    assert.equal(down, 0, stderr);
+    assert.ok(!(await forkRoutes()).some((r) => r.startsWith("forkstack-alice-k")));
   });
 
   it("every VirtualService write answered 503 while alice leaves: destroy fails saying what may be left; the next destroy removes it", { timeout: 600_000 }, async () => {

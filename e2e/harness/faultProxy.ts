@@ -24,6 +24,11 @@ export interface FaultProxy {
   /** `https://127.0.0.1:<port>`. */
   url: string;
   requests: ProxiedRequest[];
+  /**
+   * Refuses connections for `ms` (stops listening, drops open connections), then listens on the
+   * same port again: what a client sees while the API server restarts.
+   */
+  unavailableFor(ms: number): Promise<void>;
   /** Ends held requests and stops listening. */
   close(): Promise<void>;
 }
@@ -91,6 +96,14 @@ export async function startFaultProxy(opts: FaultProxyOptions): Promise<FaultPro
   return {
     url: `https://127.0.0.1:${port}`,
     requests,
+    unavailableFor: async (ms) => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      });
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();

@@ -53,8 +53,18 @@ describe("a fork under faults, through a fault-injecting proxy in front of the r
   let faultOf: (r: { method: string; path: string }) => Fault = () => undefined;
   const quiet = { onOutput: () => undefined };
   const saved = { KUBECONFIG: process.env.KUBECONFIG, PULUMI_K8S_CLIENT_TIMEOUT: process.env.PULUMI_K8S_CLIENT_TIMEOUT };
+  // The programs run inline, in this process: when an update's CLI ends early (killed, or failed on
+  // a fault), the SDK's inline runtime lets the program's registrations still under way reject after
+  // the update, as unhandled rejections (it watches for them only while the program runs; `npx
+  // forkctl` runs the program in the language host's own process). Only those are let through.
+  const inlineLeftover = (reason: unknown) => reason instanceof Error && /^failed to register new resource .*: \d+ [A-Z_]+: /.test(reason.message);
+  const listeners = process.listeners("unhandledRejection");
 
   before(async () => {
+    process.removeAllListeners("unhandledRejection");
+    process.on("unhandledRejection", (reason, promise) => {
+      if (!inlineLeftover(reason)) for (const l of listeners) l(reason, promise);
+    });
     await seedShop(rest, "shop");
     await ensureNamespace(rest, "emissary");
     await platformTlsSecret(rest, "emissary");
@@ -89,6 +99,8 @@ describe("a fork under faults, through a fault-injecting proxy in front of the r
 
   after(async () => {
     faultOf = () => undefined;
+    process.removeAllListeners("unhandledRejection");
+    for (const l of listeners) process.on("unhandledRejection", l);
     try {
       if (alice) await alice.destroy(quiet).catch(() => undefined);
       process.env.KUBECONFIG = state.kubeconfigPath;
@@ -181,6 +193,24 @@ describe("a fork under faults, through a fault-injecting proxy in front of the r
     const down = await main(["down", "alice-k", "--base", "organization/forkstack/dev"], { stdout: () => undefined, stderr: (t) => (stderr += t) }, deps, { FORKSTACK_BASE: undefined });
     assert.equal(down, 0, stderr);
     assert.ok(!(await forkRoutes()).some((r) => r.startsWith("forkstack-alice-k")));
+  });
+
+  it("the API server unreachable for 6 s during forkctl up (a restart): the fork comes up all the same", { timeout: 300_000 }, async () => {
+    const program = e2eProgram(require("../../index") as () => Promise<Record<string, unknown>>);
+    let stderr = "";
+    const deps = (opts: { cluster: boolean; progress: (line: string) => void }) => ({
+      ...automationDeps(opts, { workDir: eng.workDir, pulumiRoot: state.pulumiBinDir, envVars: { ...eng.env, KUBECONFIG: proxyKubeconfig }, program }),
+    });
+    const seen = proxy.requests.length;
+    const up = main(["up", "alice-r", "--service", "shop/api=registry.example.com/shop/api:r", "--ttl", "1h", "--base", "organization/forkstack/dev", "--no-cluster"], { stdout: () => undefined, stderr: (t) => (stderr += t) }, deps, { FORKSTACK_BASE: undefined });
+    // The restart begins with the update's first write to the cluster.
+    await waitFor("the update's first write", async () => proxy.requests.slice(seen).some((r) => r.method !== "GET"), 120_000);
+    await proxy.unavailableFor(6000);
+    assert.equal(await up, 0, stderr.split("\n").filter((l) => l.startsWith("forkctl") || /error/.test(l)).join("\n"));
+    assert.ok(await get(rest, "apps/v1", "Deployment", "shop", "api-alice-r"));
+    assert.ok((await forkRoutes()).includes("forkstack-alice-r"));
+    const down = await main(["down", "alice-r", "--base", "organization/forkstack/dev"], { stdout: () => undefined, stderr: (t) => (stderr += t) }, deps, { FORKSTACK_BASE: undefined });
+    assert.equal(down, 0, stderr);
   });
 
   it("every VirtualService write answered 503 while alice leaves: destroy fails saying what may be left; the next destroy removes it", { timeout: 600_000 }, async () => {

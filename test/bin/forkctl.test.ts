@@ -492,7 +492,8 @@ describe("a transient server error", () => {
   it.each([
     "the server is currently unable to handle the request",
     "Too many requests, please try again later.",
-  ])("recognises the Kubernetes provider's own report of a shed or unavailable server: %s", async (answer) => {
+    'Patch "https://127.0.0.1:6443/apis/apps/v1/namespaces/shop/deployments/api-pr-9": dial tcp 127.0.0.1:6443: connect: connection refused',
+  ])("recognises the Kubernetes provider's own report of a shed, unavailable or restarting server: %s", async (answer) => {
     const backend = new CannedBackend();
     const up = backend.up.bind(backend);
     let calls = 0;

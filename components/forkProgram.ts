@@ -22,11 +22,16 @@ import { readSnapshot } from "./kube/snapshot";
  * and a request the API server never answers hung `pulumi up`. 70 s is longer than kube-apiserver's
  * own `--request-timeout` (60 s by default), so the server answers a slow request first, with its
  * result or a 504, as forkstack's own writes do (kube/clientNode.ts WRITE_TIMEOUT_MS). The
- * provider's own environment variable, when set for the program, is honoured.
+ * provider's own environment variable, when set for the program, is honoured, and refused in one
+ * line when it is not a whole number of seconds (the provider would refuse it too).
  */
 export function requestTimeoutSeconds(env: NodeJS.ProcessEnv = process.env): number {
-  const set = Number(env.PULUMI_K8S_CLIENT_TIMEOUT);
-  return Number.isInteger(set) && set > 0 ? set : 70;
+  const text = env.PULUMI_K8S_CLIENT_TIMEOUT;
+  if (text === undefined || text.trim() === "") return 70;
+  if (!/^\d+$/.test(text.trim()) || Number(text) < 1) {
+    throw new ConfigError("PULUMI_K8S_CLIENT_TIMEOUT", text, "is not a whole number of seconds", "set it to e.g. 60, or unset it for forkstack's 70");
+  }
+  return Number(text);
 }
 export interface ForkProgramArgs {
   readonly fork: ForkConfig;
@@ -55,6 +60,8 @@ async function readBase(ref: pulumi.StackReference, baseStack: string) {
 
 export async function forkProgram(args: ForkProgramArgs): Promise<Record<string, unknown>> {
   const { fork, baseStack } = args;
+  // Every input checked before anything is read or created.
+  const timeout = requestTimeoutSeconds();
   const ref = new pulumi.StackReference(baseStack);
   const { base, kubeconfig, kubeContext: context } = await readBase(ref, baseStack);
 
@@ -81,7 +88,7 @@ export async function forkProgram(args: ForkProgramArgs): Promise<Record<string,
   const provider = new k8s.Provider("shared-cluster", {
     ...(providerKubeconfig !== undefined ? { kubeconfig: providerKubeconfig } : {}),
     ...(providerContext !== undefined ? { context: providerContext } : {}),
-    kubeClientSettings: { timeout: requestTimeoutSeconds() },
+    kubeClientSettings: { timeout },
   });
   const stack = new ForkStack(fork.id, { plan, kubeconfig: pulumi.secret(kubeconfig), context: context === "" ? undefined : context }, { providers: { kubernetes: provider } });
   return {

@@ -177,8 +177,17 @@ describe("ForkStack", () => {
     const providers = result.resources.filter((r) => r.type === "pulumi:providers:kubernetes");
     // The SDK hands the provider its kubeClientSettings as JSON text.
     expect(providers.map((p) => [p.name, p.plainInputs.kubeconfig, JSON.parse(String(p.plainInputs.kubeClientSettings))])).toEqual([["shared-cluster", undefined, { timeout: 70 }]]);
-    expect(requestTimeoutSeconds({ PULUMI_K8S_CLIENT_TIMEOUT: "5" })).toBe(5);
-    expect([requestTimeoutSeconds({}), requestTimeoutSeconds({ PULUMI_K8S_CLIENT_TIMEOUT: "soon" })]).toEqual([70, 70]);
+    expect([requestTimeoutSeconds({ PULUMI_K8S_CLIENT_TIMEOUT: "5" }), requestTimeoutSeconds({}), requestTimeoutSeconds({ PULUMI_K8S_CLIENT_TIMEOUT: "" })]).toEqual([5, 70, 70]);
+    process.env.PULUMI_K8S_CLIENT_TIMEOUT = "soon";
+    try {
+      const err = await runFork(cluster, { id: "alice", services: [{ name: "api", namespace: "shop" }] }).then(() => undefined, (e: Error) => e);
+      expect(err?.message).toBe(`stack alice: PULUMI_K8S_CLIENT_TIMEOUT: "soon" is not a whole number of seconds; set it to e.g. 60, or unset it for forkstack's 70`);
+    } finally {
+      delete process.env.PULUMI_K8S_CLIENT_TIMEOUT;
+    }
+    for (const bad of ["soon", "0", "1.5", "-3"]) {
+      expect(() => requestTimeoutSeconds({ PULUMI_K8S_CLIENT_TIMEOUT: bad })).toThrow(`PULUMI_K8S_CLIENT_TIMEOUT: ${JSON.stringify(bad)} is not a whole number of seconds; set it to e.g. 60, or unset it for forkstack's 70`);
+    }
   });
 
   it("on the ambient cluster finds the kubeconfig and context as the default provider would: the stack's kubernetes:* config first", async () => {

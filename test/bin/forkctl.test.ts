@@ -184,6 +184,13 @@ function deps(backend: MemoryBackend, cluster?: ClusterView, extra: Partial<Fork
   };
 }
 
+/** The Automation API's CommandError for a `pulumi up` whose engine reported `error` on `resource`. */
+function upFailure(resource: string, error: string): Error {
+  const err = new Error(`code: -2\n stdout: \n stderr: Command failed with exit code 1: pulumi up\nDiagnostics:\n  ${resource}:\n    error: ${error}\n\nResources:\n    1 errored\n`);
+  err.name = "CommandError";
+  return err;
+}
+
 async function forkctl(d: ForkctlDeps, ...argv: string[]) {
   let stdout = "";
   let stderr = "";
@@ -438,13 +445,7 @@ describe("forkctl acts only on forks of its base", () => {
 });
 
 describe("a fork whose first update failed", () => {
-  const failure = () => {
-    const err = new Error(
-      'code: -2\n stdout: \n stderr: Command failed with exit code 1: pulumi up\nDiagnostics:\n  pulumi:pulumi:Stack (forkstack-pr-9):\n    error: forkstack:fork.services[0].name: "nope.shop" is not a Service in the shared cluster; check the name\n\nResources:\n    1 errored\n',
-    );
-    err.name = "CommandError";
-    return err;
-  };
+  const failure = () => upFailure("pulumi:pulumi:Stack (forkstack-pr-9)", 'forkstack:fork.services[0].name: "nope.shop" is not a Service in the shared cluster; check the name');
 
   it("fails with its cause in one line, then is listed as failed with it, and gc collects it once expired", async () => {
     const backend = new CannedBackend();
@@ -470,22 +471,26 @@ describe("a fork whose first update failed", () => {
 });
 
 describe("a transient server error", () => {
-  const serverFailure = () => {
-    const err = new Error(
-      'code: -2\n stdout: \n stderr: Command failed with exit code 1: pulumi up\nDiagnostics:\n  pulumi-nodejs:dynamic:Resource (routes-api):\n    error: adding routes of fork "pr-9": listing VirtualServices: HTTP 503: the server is currently unable to handle the request; the API server kept failing through every retry (overloaded or restarting): run the update again\n',
+  const serverFailure = () =>
+    upFailure(
+      "pulumi-nodejs:dynamic:Resource (routes-api)",
+      'adding routes of fork "pr-9": listing VirtualServices: HTTP 503: the server is currently unable to handle the request; the API server kept failing through every retry (overloaded or restarting): run the update again',
     );
-    err.name = "CommandError";
-    return err;
-  };
 
-  it("runs up once more after a jittered wait, and says so", async () => {
+  /** A backend whose first `up` fails with `failure`; `calls()` counts the `up`s. */
+  function failingOnce(failure: Error): { backend: CannedBackend; calls: () => number } {
     const backend = new CannedBackend();
     const up = backend.up.bind(backend);
     let calls = 0;
-    backend.up = async (...args) => (++calls === 1 ? Promise.reject(serverFailure()) : up(...args));
+    backend.up = async (...args) => (++calls === 1 ? Promise.reject(failure) : up(...args));
+    return { backend, calls: () => calls };
+  }
+
+  it("runs up once more after a jittered wait, and says so", async () => {
+    const { backend, calls } = failingOnce(serverFailure());
     const d = deps(backend);
     const r = await forkctl(d, "up", "pr-9", "--service", "shop/api=img/api:1", "--ttl", "1h");
-    expect([r.code, calls, d.waits]).toEqual([0, 2, [10_000]]);
+    expect([r.code, calls(), d.waits]).toEqual([0, 2, [10_000]]);
     expect(d.lines).toEqual([expect.stringMatching(/^forkctl: up pr-9 failed on a server error \(adding routes of fork "pr-9": listing VirtualServices: HTTP 503: .*\); running it once more in 10 s$/)]);
   });
 
@@ -494,16 +499,14 @@ describe("a transient server error", () => {
     "Too many requests, please try again later.",
     'Patch "https://127.0.0.1:6443/apis/apps/v1/namespaces/shop/deployments/api-pr-9": dial tcp 127.0.0.1:6443: connect: connection refused',
   ])("recognises the Kubernetes provider's own report of a shed, unavailable or restarting server: %s", async (answer) => {
-    const backend = new CannedBackend();
-    const up = backend.up.bind(backend);
-    let calls = 0;
-    const failure = new Error(
-      `code: -2\n stdout: \n stderr: Command failed with exit code 1: pulumi up\nDiagnostics:\n  kubernetes:apps/v1:Deployment (pr-9-shop-api-deployment):\n    error: resource "urn:pulumi:pr-9::forkstack::kubernetes:apps/v1:Deployment::pr-9-shop-api-deployment" was not successfully created by the Kubernetes API server: ${answer}\n`,
+    const { backend, calls } = failingOnce(
+      upFailure(
+        "kubernetes:apps/v1:Deployment (pr-9-shop-api-deployment)",
+        `resource "urn:pulumi:pr-9::forkstack::kubernetes:apps/v1:Deployment::pr-9-shop-api-deployment" was not successfully created by the Kubernetes API server: ${answer}`,
+      ),
     );
-    failure.name = "CommandError";
-    backend.up = async (...args) => (++calls === 1 ? Promise.reject(failure) : up(...args));
     const r = await forkctl(deps(backend), "up", "pr-9", "--service", "shop/api=img/api:1", "--ttl", "1h");
-    expect([r.code, calls]).toEqual([0, 2]);
+    expect([r.code, calls()]).toEqual([0, 2]);
   });
 
   it("fails in one line when the second run fails too; a refusal is never run again", async () => {

@@ -37,6 +37,11 @@ export interface GatewayObjectContext {
 
 const managedLabels = { [LABELS.managedBy]: MANAGED_BY };
 
+/** An Emissary object of the gateway: in its namespace, labelled as forkstack's, scoped to its ambassador_id. */
+function gatewayObject(kind: string, name: string, ctx: GatewayObjectContext, spec: Record<string, unknown>): KubeObject {
+  return { apiVersion: EMISSARY_API_VERSION, kind, metadata: { name, namespace: ctx.namespace, labels: { ...managedLabels } }, spec: { ambassador_id: [ctx.ambassadorId], ...spec } };
+}
+
 /**
  * The gateway namespace, labelled `istio-injection: disabled`.
  *
@@ -72,20 +77,15 @@ export function emissarySelector(): Record<string, string> {
  */
 export function gatewayListeners(ctx: GatewayObjectContext): KubeObject[] {
   const acm = ctx.tlsMode === "acm";
-  const listener = (name: string, port: number, protocol: "HTTP" | "HTTPS", securityModel: "XFP" | "SECURE" | "INSECURE"): KubeObject => ({
-    apiVersion: EMISSARY_API_VERSION,
-    kind: "Listener",
-    metadata: { name, namespace: ctx.namespace, labels: managedLabels },
-    spec: {
-      ambassador_id: [ctx.ambassadorId],
+  const listener = (name: string, port: number, protocol: "HTTP" | "HTTPS", securityModel: "XFP" | "SECURE" | "INSECURE"): KubeObject =>
+    gatewayObject("Listener", name, ctx, {
       port,
       protocol,
       securityModel,
       // Mappings and Hosts of any namespace bind to this Listener; ambassador_id still scopes them.
       hostBinding: { namespace: { from: "ALL" } },
       ...(acm ? { l7Depth: 1 } : {}),
-    },
-  });
+    });
   return acm
     ? [listener("forkstack-http", HTTP_PORT, "HTTP", "INSECURE"), listener("forkstack-https", HTTPS_PORT, "HTTP", "SECURE")]
     : [listener("forkstack-http", HTTP_PORT, "HTTP", "XFP"), listener("forkstack-https", HTTPS_PORT, "HTTPS", "XFP")];
@@ -121,18 +121,12 @@ export function tlsSecretOf(upstreamHost: string, ctx: GatewayObjectContext): st
 export function gatewayHosts(upstreams: readonly Upstream[], ctx: GatewayObjectContext): KubeObject[] {
   const host = (name: string, hostname: string, secretOf: string): KubeObject => {
     const secret = tlsSecretOf(secretOf, ctx);
-    return {
-      apiVersion: EMISSARY_API_VERSION,
-      kind: "Host",
-      metadata: { name, namespace: ctx.namespace, labels: managedLabels },
-      spec: {
-        ambassador_id: [ctx.ambassadorId],
-        hostname,
-        acmeProvider: { authority: "none" },
-        ...(secret === undefined ? {} : { tlsSecret: { name: secret } }),
-        requestPolicy: { insecure: { action: "Redirect" } },
-      },
-    };
+    return gatewayObject("Host", name, ctx, {
+      hostname,
+      acmeProvider: { authority: "none" },
+      ...(secret === undefined ? {} : { tlsSecret: { name: secret } }),
+      requestPolicy: { insecure: { action: "Redirect" } },
+    });
   };
   const shared = upstreams.map((u) => host(hostResourceName(u.host, false), u.host, u.host));
   const forks = forkHostPatterns(upstreams, ctx.hostScheme).map((pattern) => {
@@ -241,13 +235,5 @@ export function emissaryCrdsValues(ctx: GatewayObjectContext): Record<string, un
  * client sent; only fork Mappings set it (Envoy removes before it adds, so theirs survives).
  */
 export function ambassadorModule(ctx: GatewayObjectContext, headerName: string): KubeObject {
-  return {
-    apiVersion: EMISSARY_API_VERSION,
-    kind: "Module",
-    metadata: { name: "ambassador", namespace: ctx.namespace, labels: { [LABELS.managedBy]: MANAGED_BY } },
-    spec: {
-      ambassador_id: [ctx.ambassadorId],
-      config: { defaults: { httpmapping: { remove_request_headers: [headerName] } } },
-    },
-  };
+  return gatewayObject("Module", "ambassador", ctx, { config: { defaults: { httpmapping: { remove_request_headers: [headerName] } } } });
 }

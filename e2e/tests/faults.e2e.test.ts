@@ -44,6 +44,15 @@ async function forkRoutes(): Promise<string[]> {
   return all.flatMap((vs) => (vs.spec.http ?? []).map((r: { name?: string }) => r.name ?? "")).filter(isForkRoute).sort();
 }
 
+/** A create or server-side apply of a Deployment in the shop. */
+const isDeploymentWrite = (r: { method: string; path: string }) => (r.method === "POST" || r.method === "PATCH") && /\/apis\/apps\/v1\/namespaces\/shop\/deployments(\/|\?|$)/.test(r.path);
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
 describe("a fork under faults, through a fault-injecting proxy in front of the real API server", { timeout: 900_000 }, () => {
   let eng: Engine;
   let base: Stack;
@@ -59,6 +68,25 @@ describe("a fork under faults, through a fault-injecting proxy in front of the r
   // forkctl` runs the program in the language host's own process). Only those are let through.
   const inlineLeftover = (reason: unknown) => reason instanceof Error && /^failed to register new resource .*: \d+ [A-Z_]+: /.test(reason.message);
   const listeners = process.listeners("unhandledRejection");
+
+  /**
+   * forkctl's own `main` over the real Automation API, as dev-alice through the proxy, for the base
+   * dev. `waits: false` skips forkctl's own waits (the ~10 s before a rerun, lock retries).
+   */
+  async function forkctl(argv: string[], opts: { waits?: boolean } = {}): Promise<Run> {
+    const run: Run = { code: -1, stdout: "", stderr: "" };
+    const program = e2eProgram(require("../../index") as () => Promise<Record<string, unknown>>);
+    run.code = await main(
+      [...argv, "--base", "organization/forkstack/dev"],
+      { stdout: (t) => (run.stdout += t), stderr: (t) => (run.stderr += t) },
+      (o) => ({
+        ...automationDeps(o, { workDir: eng.workDir, pulumiRoot: state.pulumiBinDir, envVars: { ...eng.env, KUBECONFIG: proxyKubeconfig }, program }),
+        ...(opts.waits === false ? { sleep: async () => undefined } : {}),
+      }),
+      { FORKSTACK_BASE: undefined },
+    );
+    return run;
+  }
 
   before(async () => {
     process.removeAllListeners("unhandledRejection");
@@ -116,7 +144,7 @@ describe("a fork under faults, through a fault-injecting proxy in front of the r
   it("a Deployment apply the server never answers: up fails within the request timeout, then succeeds without the fault", { timeout: 300_000 }, async () => {
     const routesBefore = await forkRoutes();
     // The provider creates with server-side apply (a PATCH of the named object) or a POST.
-    faultOf = (r) => ((r.method === "POST" || r.method === "PATCH") && /\/apis\/apps\/v1\/namespaces\/shop\/deployments(\/|\?|$)/.test(r.path) ? "hang" : undefined);
+    faultOf = (r) => (isDeploymentWrite(r) ? "hang" : undefined);
     const started = Date.now();
     const err = await alice.up(quiet).then(
       () => undefined,
@@ -137,80 +165,61 @@ describe("a fork under faults, through a fault-injecting proxy in front of the r
 
   it("forkctl up whose first Deployment apply is answered 503: it says it runs the update once more, and the fork is up", { timeout: 300_000 }, async () => {
     let failed = 0;
-    faultOf = (r) => ((r.method === "POST" || r.method === "PATCH") && /\/apis\/apps\/v1\/namespaces\/shop\/deployments(\/|\?|$)/.test(r.path) && failed++ === 0 ? "503" : undefined);
-    let stdout = "";
-    let stderr = "";
-    const program = e2eProgram(require("../../index") as () => Promise<Record<string, unknown>>);
-    const code = await main(
-      ["up", "alice-ci", "--service", "shop/api=registry.example.com/shop/api:ci", "--ttl", "1h", "--base", "organization/forkstack/dev", "--no-cluster", "--output", "json"],
-      { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) },
-      // forkctl sleeps about 10 s before the second run; the test's clock need not wait for it.
-      (opts) => ({ ...automationDeps(opts, { workDir: eng.workDir, pulumiRoot: state.pulumiBinDir, envVars: { ...eng.env, KUBECONFIG: proxyKubeconfig }, program }), sleep: async () => undefined }),
-      { FORKSTACK_BASE: undefined },
-    );
+    faultOf = (r) => (isDeploymentWrite(r) && failed++ === 0 ? "503" : undefined);
+    // forkctl waits about 10 s before the second run; the test's clock need not wait for it.
+    const run = await forkctl(["up", "alice-ci", "--service", "shop/api=registry.example.com/shop/api:ci", "--ttl", "1h", "--no-cluster", "--output", "json"], { waits: false });
     faultOf = () => undefined;
-    assert.equal(code, 0, stderr.split("\n").filter((l) => l.startsWith("forkctl")).join("\n"));
+    assert.equal(run.code, 0, run.stderr.split("\n").filter((l) => l.startsWith("forkctl")).join("\n"));
     assert.equal(failed >= 2, true, "the Deployment apply was not sent again");
-    assert.match(stderr, /^forkctl: up alice-ci failed on a server error \(.*the server is currently unable to handle the request\); running it once more in \d+ s$/m);
-    assert.equal(JSON.parse(stdout).id, "alice-ci");
+    assert.match(run.stderr, /^forkctl: up alice-ci failed on a server error \(.*the server is currently unable to handle the request\); running it once more in \d+ s$/m);
+    assert.equal(JSON.parse(run.stdout).id, "alice-ci");
     assert.ok(await get(rest, "apps/v1", "Deployment", "shop", "api-alice-ci"));
-    const down = await main(["down", "alice-ci", "--base", "organization/forkstack/dev"], { stdout: () => undefined, stderr: (t) => (stderr += t) }, (opts) => automationDeps(opts, { workDir: eng.workDir, pulumiRoot: state.pulumiBinDir, envVars: { ...eng.env, KUBECONFIG: proxyKubeconfig }, program }), { FORKSTACK_BASE: undefined });
-    assert.equal(down, 0, stderr);
+    const down = await forkctl(["down", "alice-ci"]);
+    assert.equal(down.code, 0, down.stderr);
     assert.ok(!(await forkRoutes()).some((r) => r.startsWith("forkstack-alice-ci")));
   });
 
   it("forkctl up whose pulumi CLI is SIGKILLed mid-update leaves the stack locked; the next forkctl up clears the lock and brings the fork up", { timeout: 300_000 }, async () => {
-    const program = e2eProgram(require("../../index") as () => Promise<Record<string, unknown>>);
-    const deps = (opts: { cluster: boolean; progress: (line: string) => void }) => ({
-      ...automationDeps(opts, { workDir: eng.workDir, pulumiRoot: state.pulumiBinDir, envVars: { ...eng.env, KUBECONFIG: proxyKubeconfig }, program }),
-      sleep: async () => undefined,
-    });
-    const argv = ["up", "alice-k", "--service", "shop/api=registry.example.com/shop/api:k", "--ttl", "1h", "--base", "organization/forkstack/dev", "--no-cluster"];
+    const argv = ["up", "alice-k", "--service", "shop/api=registry.example.com/shop/api:k", "--ttl", "1h", "--no-cluster"];
     // The Deployment apply hangs, so the CLI is surely mid-update when it is killed.
-    faultOf = (r) => ((r.method === "POST" || r.method === "PATCH") && /\/apis\/apps\/v1\/namespaces\/shop\/deployments(\/|\?|$)/.test(r.path) ? "hang" : undefined);
-    let stderr = "";
+    faultOf = (r) => (isDeploymentWrite(r) ? "hang" : undefined);
     // Long enough that the hung apply is still waiting when the CLI is killed.
     process.env.PULUMI_K8S_CLIENT_TIMEOUT = "60";
     let cli: number[];
-    let first: Promise<number>;
     try {
-      first = main(argv, { stdout: () => undefined, stderr: (t) => (stderr += t) }, deps, { FORKSTACK_BASE: undefined });
+      const first = forkctl(argv, { waits: false });
       await waitFor("the Deployment apply to hang", async () => proxy.requests.some((r) => r.fault === "hang" && r.path.includes("alice-k")), 120_000);
       cli = execFileSync("pgrep", ["-f", "pulumi up .*--stack alice-k"], { encoding: "utf8" }).trim().split("\n").map(Number);
       assert.equal(cli.length, 1, `pulumi CLI processes of alice-k: ${cli.join(" ")}`);
       process.kill(cli[0], "SIGKILL");
-      assert.equal(await first, 1, stderr);
+      const killed = await first;
+      assert.equal(killed.code, 1, killed.stderr);
     } finally {
       process.env.PULUMI_K8S_CLIENT_TIMEOUT = String(TIMEOUT_S);
       faultOf = () => undefined;
     }
-    stderr = "";
-    const again = await main(argv, { stdout: () => undefined, stderr: (t) => (stderr += t) }, deps, { FORKSTACK_BASE: undefined });
-    assert.equal(again, 0, stderr.split("\n").filter((l) => l.startsWith("forkctl") || /error/.test(l)).join("\n"));
-    assert.match(stderr, new RegExp(`^forkctl: stack alice-k is locked by a run that is gone \\(.*\\(pid ${cli[0]}\\) since .*\\); clearing its lock \\(pulumi cancel\\)$`, "m"));
+    const again = await forkctl(argv, { waits: false });
+    assert.equal(again.code, 0, again.stderr.split("\n").filter((l) => l.startsWith("forkctl") || /error/.test(l)).join("\n"));
+    assert.match(again.stderr, new RegExp(`^forkctl: stack alice-k is locked by a run that is gone \\(.*\\(pid ${cli[0]}\\) since .*\\); clearing its lock \\(pulumi cancel\\)$`, "m"));
     assert.ok(await get(rest, "apps/v1", "Deployment", "shop", "api-alice-k"));
     assert.ok((await forkRoutes()).includes("forkstack-alice-k"));
-    const down = await main(["down", "alice-k", "--base", "organization/forkstack/dev"], { stdout: () => undefined, stderr: (t) => (stderr += t) }, deps, { FORKSTACK_BASE: undefined });
-    assert.equal(down, 0, stderr);
+    const down = await forkctl(["down", "alice-k"]);
+    assert.equal(down.code, 0, down.stderr);
     assert.ok(!(await forkRoutes()).some((r) => r.startsWith("forkstack-alice-k")));
   });
 
   it("the API server unreachable for 6 s during forkctl up (a restart): the fork comes up all the same", { timeout: 300_000 }, async () => {
-    const program = e2eProgram(require("../../index") as () => Promise<Record<string, unknown>>);
-    let stderr = "";
-    const deps = (opts: { cluster: boolean; progress: (line: string) => void }) => ({
-      ...automationDeps(opts, { workDir: eng.workDir, pulumiRoot: state.pulumiBinDir, envVars: { ...eng.env, KUBECONFIG: proxyKubeconfig }, program }),
-    });
     const seen = proxy.requests.length;
-    const up = main(["up", "alice-r", "--service", "shop/api=registry.example.com/shop/api:r", "--ttl", "1h", "--base", "organization/forkstack/dev", "--no-cluster"], { stdout: () => undefined, stderr: (t) => (stderr += t) }, deps, { FORKSTACK_BASE: undefined });
+    const up = forkctl(["up", "alice-r", "--service", "shop/api=registry.example.com/shop/api:r", "--ttl", "1h", "--no-cluster"]);
     // The restart begins with the update's first write to the cluster.
     await waitFor("the update's first write", async () => proxy.requests.slice(seen).some((r) => r.method !== "GET"), 120_000);
     await proxy.unavailableFor(6000);
-    assert.equal(await up, 0, stderr.split("\n").filter((l) => l.startsWith("forkctl") || /error/.test(l)).join("\n"));
+    const run = await up;
+    assert.equal(run.code, 0, run.stderr.split("\n").filter((l) => l.startsWith("forkctl") || /error/.test(l)).join("\n"));
     assert.ok(await get(rest, "apps/v1", "Deployment", "shop", "api-alice-r"));
     assert.ok((await forkRoutes()).includes("forkstack-alice-r"));
-    const down = await main(["down", "alice-r", "--base", "organization/forkstack/dev"], { stdout: () => undefined, stderr: (t) => (stderr += t) }, deps, { FORKSTACK_BASE: undefined });
-    assert.equal(down, 0, stderr);
+    const down = await forkctl(["down", "alice-r"]);
+    assert.equal(down.code, 0, down.stderr);
   });
 
   it("every VirtualService write answered 503 while alice leaves: destroy fails saying what may be left; the next destroy removes it", { timeout: 600_000 }, async () => {

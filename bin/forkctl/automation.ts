@@ -21,7 +21,8 @@ import {
   StackNotFoundError,
 } from "@pulumi/pulumi/automation";
 import { oneLine } from "../../components/errors";
-import { loadClientNode } from "../../components/kube/clientNode";
+import { sweepGoneForks } from "../../components/fork/routeSync";
+import { clientNodeAccess, loadClientNode } from "../../components/kube/clientNode";
 import type { KubeObject } from "../../render/cluster";
 import { ForkBackend, LastUpdate, lockHolders, StackInfo, StackLockedError, UpOutcome } from "./backend";
 import { ClusterView, ForkctlDeps } from "./commands";
@@ -309,6 +310,11 @@ export function liveClusterView(context?: string): ClusterView {
       )) as { items?: unknown[] };
       out.push(...typed("getambassador.io/v3alpha1", "Mapping", mappings.items ?? []));
       return out;
+    },
+    async sweepGoneForks(headerName, gone, dryRun) {
+      // forkstack's own client: every call bounded and retried as a fork stack's are (kube/clientNode.ts).
+      const access = await clientNodeAccess("", context);
+      return sweepGoneForks(access.virtualServices, headerName, gone, { dryRun });
     },
   };
 }

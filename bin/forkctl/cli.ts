@@ -46,8 +46,8 @@ export const FLAGS = {
     help: "the base stack; forkctl acts only on forks of it",
   },
   output: { type: "string", arg: "text|json|markdown", ifOmitted: "text", help: "how to print the result (markdown: a pull-request comment)" },
-  "no-cluster": { type: "boolean", ifOmitted: "off: the live cluster is read", help: "do not read the live cluster (no CPU/memory cost, no hop table)" },
-  "dry-run": { type: "boolean", ifOmitted: "off", help: "only say which forks gc would destroy" },
+  "no-cluster": { type: "boolean", ifOmitted: "off: the live cluster is read", help: "do not read the live cluster (no CPU/memory cost, no hop table; gc: no sweep of retired routes)" },
+  "dry-run": { type: "boolean", ifOmitted: "off", help: "only say which forks gc would destroy and which retired routes it would sweep" },
   help: HELP_FLAG,
 } as const satisfies FlagTable;
 
@@ -64,7 +64,11 @@ export const COMMANDS = {
   extend: { args: "<id>", flags: ["ttl", "base", "output", "no-cluster"], ifOmitted: { ttl: "required" }, help: "the fork now expires --ttl from now (e.g. 24h, 7d)" },
   down: { args: "<id>", flags: ["base", "output"], help: "destroy the fork and remove its stack (done already when it is gone)" },
   ls: { args: "", flags: ["base", "output"], help: "list the forks of the base: id, URLs, expiry, last update, state (failed: with its last error)" },
-  gc: { args: "", flags: ["dry-run", "base", "output"], help: "destroy every expired fork of the base, failed ones too; goes on past failures, exit 1 if any failed" },
+  gc: {
+    args: "",
+    flags: ["dry-run", "base", "output", "no-cluster"],
+    help: "destroy every expired fork of the base, failed ones too, then remove the retired routes of forks that are gone from the shared VirtualServices; goes on past failures, exit 1 if any failed",
+  },
 } as const satisfies Record<string, { args: string; flags: readonly FlagName[]; ifOmitted?: Partial<Record<FlagName, string>>; help: string }>;
 
 type Command = keyof typeof COMMANDS;
@@ -246,7 +250,7 @@ export async function main(argv: readonly string[], io: Io, makeDeps: DepsFactor
       case "gc": {
         const result = await gc(deps, p.base, p.dryRun);
         io.stdout(`${formatGc(result, p.output)}\n`);
-        return result.failed.length === 0 ? 0 : 1;
+        return result.failed.length === 0 && (result.sweep?.failed.length ?? 0) === 0 ? 0 : 1;
       }
     }
   } catch (err) {

@@ -21,10 +21,21 @@ export class UsageError extends Error {
 
 const usage = (field: string, value: unknown, problem: string, fix: string) => new UsageError(new ConfigError(field, value, problem, fix).message);
 
-/** The objects of the live cluster a report reads (copies, Services, routes, Mappings). */
+/** The live cluster: the objects a report reads (copies, Services, routes, Mappings), and gc's sweep. */
 export interface ClusterView {
   /** Deployments, Services and VirtualServices of `namespaces`, and the Mappings of `gatewayNamespace`. */
   snapshot(namespaces: readonly string[], gatewayNamespace: string): Promise<KubeObject[]>;
+  /**
+   * Removes the retired routes of forks `gone` says have no stack from every VirtualService
+   * (fork/routeSync.ts sweepGoneForks); with `dryRun`, only says which.
+   */
+  sweepGoneForks(headerName: string, gone: (forkId: string) => boolean, dryRun: boolean): Promise<Sweep>;
+}
+
+/** Retired routes removed (or, with dryRun, that would be) per VirtualService, and the VirtualServices that refused. */
+export interface Sweep {
+  readonly swept: { readonly virtualService: string; readonly routes: string[] }[];
+  readonly failed: { readonly virtualService: string; readonly error: string }[];
 }
 
 export interface ForkctlDeps {
@@ -499,15 +510,23 @@ export interface GcResult {
   readonly failed: { readonly id: string; readonly error: string }[];
   /** Forks left in place: not expired, or without an expiry. */
   readonly kept: string[];
+  /** The sweep of retired routes forks without a stack left in shared VirtualServices; absent without a cluster view (said in `sweepNote`). */
+  readonly sweep?: Sweep;
+  readonly sweepNote?: string;
 }
 
-/** `forkctl gc [--dry-run]`: destroys every expired fork of the base, whatever its state, going on past failures. */
+/**
+ * `forkctl gc [--dry-run]`: destroys every expired fork of the base, whatever its state, going on
+ * past failures; then removes, from every shared VirtualService, the retired routes of forks whose
+ * stack no longer exists (a leave that could not finish its removal, with no fork writing there
+ * since to sweep them: fork/routePatch.ts).
+ */
 export async function gc(deps: ForkctlDeps, base: string, dryRun: boolean): Promise<GcResult> {
   const now = deps.now();
   const forks = await list(deps, base);
   const due = forks.filter((f) => expired(f.expiresAt, now) && f.state !== "updating");
   const kept = forks.filter((f) => !due.includes(f)).map((f) => f.id);
-  const result: GcResult = { dryRun, removed: [], failed: [], kept };
+  const result = { dryRun, removed: [] as string[], failed: [] as GcResult["failed"], kept };
   for (const fork of due) {
     if (dryRun) {
       result.removed.push(fork.id);
@@ -520,7 +539,24 @@ export async function gc(deps: ForkctlDeps, base: string, dryRun: boolean): Prom
       result.failed.push({ id: fork.id, error: failureLine(err) });
     }
   }
-  return result;
+  return { ...result, ...(await sweepGone(deps, base, forks.filter((f) => dryRun || !result.removed.includes(f.id)), dryRun)) };
+}
+
+/**
+ * gc's sweep. A fork is gone when no stack is it: `forks` (the base's forks still there) by id,
+ * and every stack of the backend by name (a stack that is not a fork of this base keeps its routes).
+ */
+async function sweepGone(deps: ForkctlDeps, base: string, forks: readonly ForkRecord[], dryRun: boolean): Promise<Pick<GcResult, "sweep" | "sweepNote">> {
+  if (deps.cluster === undefined) return { sweepNote: "no cluster view: retired routes of forks that are gone were not swept" };
+  const baseOutputs = (await deps.backend.outputs(base)) ?? {};
+  const headerName = typeof baseOutputs.headerName === "string" ? baseOutputs.headerName : DEFAULTS.headerName;
+  const stacks = (await deps.backend.listStacks()).map((s) => stackRef(s.name).stack);
+  const present = new Set([...forks.map((f) => f.id), ...stacks]);
+  try {
+    return { sweep: await deps.cluster.sweepGoneForks(headerName, (id) => !present.has(id), dryRun) };
+  } catch (err) {
+    return { sweep: { swept: [], failed: [{ virtualService: "*", error: oneLine(err) }] } };
+  }
 }
 
 // --- cost and hop table from the live cluster --------------------------------------------------

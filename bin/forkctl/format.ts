@@ -81,8 +81,19 @@ export function formatGc(r: GcResult, format: OutputFormat): string {
     `${verb}: ${r.removed.length === 0 ? "none" : r.removed.join(", ")}`,
     ...r.failed.map((f) => `failed: ${f.id}: ${f.error}`),
     `kept: ${r.kept.length === 0 ? "none" : r.kept.join(", ")}`,
+    ...sweepLines(r),
   ];
   return format === "markdown" ? lines.map((l) => `- ${l}`).join("\n") : lines.join("\n");
+}
+
+/** gc's sweep of retired routes left by forks that are gone, one line per VirtualService. */
+function sweepLines(r: GcResult): string[] {
+  if (r.sweep === undefined) return r.sweepNote ? [`swept: ${r.sweepNote}`] : [];
+  const verb = r.dryRun ? "would sweep" : "swept";
+  return [
+    ...(r.sweep.swept.length === 0 ? [`${verb}: no retired routes of forks that are gone`] : r.sweep.swept.map((s) => `${verb}: ${s.routes.join(", ")} from VirtualService ${s.virtualService}`)),
+    ...r.sweep.failed.map((f) => `failed: sweeping VirtualService ${f.virtualService}: ${f.error}`),
+  ];
 }
 
 /** `forkctl down`. */

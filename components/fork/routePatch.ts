@@ -166,6 +166,19 @@ export function sweepRetiredWrite(vs: VirtualService, headerName: string): Route
 }
 
 /**
+ * The removal of the retired routes in `vs` of forks `gone` says have left for good (their stacks
+ * no longer exist: forkctl gc), with the names it removes. Removing a retired route is anyone's
+ * to do (forkPolicy.ts routePolicy): it matches only its own fork's header, which nobody sends any
+ * more. `delete` where forkstack created `vs` and no fork route would remain (removeAtWrite).
+ */
+export function goneRoutesWrite(vs: VirtualService, headerName: string, gone: (forkId: string) => boolean): { write: RouteWrite; routes: string[] } {
+  const http = httpOf(vs);
+  const indices = http === undefined ? [] : retiredIn(http, headerName).filter((i) => gone(forkOfOwnedRoute(http[i], headerName)!));
+  if (indices.length === 0) return { write: { kind: "none" }, routes: [] };
+  return { write: removeAtWrite(vs, http!, indices, headerName), routes: indices.map((i) => String(http![i].name)) };
+}
+
+/**
  * The write that removes the routes at `indices` (all fork routes) from `vs`: `delete` for a
  * VirtualService forkstack created once no fork route would remain (sent with a resourceVersion
  * precondition), the whole object at its version when they are all there is (`http` goes, so an

@@ -23,7 +23,7 @@
  * It does no I/O besides `api`; sleep and randomness are injectable for tests.
  */
 import { isConflict, isNotFound, isUnknownOutcome, LeaseApi, VirtualService, VirtualServiceApi, VS_GROUP, VS_VERSION } from "../kube/vsApi";
-import { addRoutesWrite, orphaned, releaseRoutesWrite, RouteWrite, sweepRetiredWrite } from "./routePatch";
+import { addRoutesWrite, goneRoutesWrite, orphaned, releaseRoutesWrite, RouteWrite, sweepRetiredWrite } from "./routePatch";
 import { isRetiredRouteName, retiredRouteName, routeName } from "../naming";
 import { addForkRoutes, ForkRouteClaim, placeRoutes, removeForkRoutes, routesOfFork } from "./routes";
 import { inTurn, TurnOptions } from "./routeTurn";
@@ -311,4 +311,57 @@ export async function routeDrift(api: VirtualServiceApi, claim: ForkRouteClaim):
   // A copy of the fork's routes left in a stale VirtualService forkstack created: the next update takes it out.
   const leftBehind = stale.some((old) => live(old).length > 0);
   return { drift: same && !leftBehind ? "in-sync" : "changed", virtualService: vs };
+}
+
+/** Retired routes of forks that left for good, per VirtualService (`namespace/name`). */
+export interface SweptRoutes {
+  readonly virtualService: string;
+  readonly routes: string[];
+}
+
+/**
+ * Removes, from every VirtualService in the cluster, the retired routes (`…--gone`) of forks
+ * `gone` says have left for good: what a leave that could not finish its removal left behind
+ * (routePatch.ts), with no fork writing there again to sweep it. A VirtualService forkstack
+ * created is deleted once no fork route would remain. With `dryRun`, nothing is written.
+ *
+ * Each write is guarded as a fork's are (JSON Patch `test`s by name, resourceVersion for a delete)
+ * and a lost race reads again; a VirtualService whose write the server refuses otherwise (403: a
+ * namespace the fork group may not write) is reported in `failed` and the others go on.
+ */
+export async function sweepGoneForks(
+  api: VirtualServiceApi,
+  headerName: string,
+  gone: (forkId: string) => boolean,
+  opts: SyncOptions & { readonly dryRun?: boolean } = {},
+): Promise<{ swept: SweptRoutes[]; failed: { virtualService: string; error: string }[] }> {
+  const swept = new Map<string, string[]>();
+  const failed = new Map<string, string>();
+  await readModifyWrite(
+    api,
+    "removing retired routes of forks that are gone",
+    async (list) => {
+      for (const vs of list) {
+        const key = `${vs.metadata.namespace ?? "default"}/${vs.metadata.name}`;
+        const { write, routes } = goneRoutesWrite(vs, headerName, gone);
+        if (routes.length === 0 || failed.has(key)) continue;
+        if (!opts.dryRun) {
+          try {
+            await send(api, vs, write);
+          } catch (err) {
+            // A lost race reads everything again (what was removed stays removed); anything else is this one's.
+            if (isConflict(err) || isNotFound(err) || isUnknownOutcome(err)) throw err;
+            failed.set(key, oneLine(err));
+            continue;
+          }
+        }
+        swept.set(key, [...new Set([...(swept.get(key) ?? []), ...routes])].sort());
+      }
+    },
+    opts,
+  );
+  return {
+    swept: [...swept].map(([virtualService, routes]) => ({ virtualService, routes })).sort((a, b) => a.virtualService.localeCompare(b.virtualService)),
+    failed: [...failed].map(([virtualService, error]) => ({ virtualService, error })),
+  };
 }

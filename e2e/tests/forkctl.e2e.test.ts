@@ -3,7 +3,8 @@
  * run as a developer in the base's fork group: `up` (twice — the second is "no changes" and keeps
  * the expiry stamped by the first), a header-only fork, `down`, `up` and `extend` of the base refused (exit 2,
  * the base stack and its Pulumi.dev.yaml unchanged), a fork whose first update fails (listed as
- * failed, collected by gc), `ls`, `gc --dry-run` and `gc` with expired forks and one not, and `down`
+ * failed, collected by gc), `ls`, `gc --dry-run` and `gc` with expired forks and one not (sweeping
+ * a gone fork's retired route from an app team's VirtualService through the fork role), and `down`
  * (twice — the second finds no stack and succeeds); no file is left in the project folder.
  *
  * What runs is forkctl's own: bin/forkctl/cli.ts `main` (arguments, output, exit codes) over
@@ -226,16 +227,43 @@ describe("forkctl up / ls / gc / down with the real Pulumi CLI and a file:// bac
     for (const f of forks.filter((f: any) => f.state === "ok")) assert.ok(!Number.isNaN(Date.parse(f.lastUpdate)), `${f.id}: lastUpdate ${f.lastUpdate}`);
   });
 
-  it("gc --dry-run two hours later names the expired forks, the failed one too, and destroys nothing", async () => {
+  /**
+   * What a leave that could not finish its removal leaves when no fork writes there again
+   * (fork/routePatch.ts): the retired route of pr-3, a fork with no stack, above the app team's
+   * route in cart's VirtualService. Written as the admin.
+   */
+  const appCart = {
+    apiVersion: VS,
+    kind: "VirtualService",
+    metadata: { name: "cart", namespace: "shop" },
+    spec: {
+      hosts: ["cart"],
+      http: [
+        { name: `${routeName("pr-3")}--gone`, match: [{ headers: { "x-fork-identifier": { exact: "pr-3" } } }], route: [{ destination: { host: "cart-pr-3.shop.svc.cluster.local" } }] },
+        { name: "app", timeout: "5s", route: [{ destination: { host: "cart" } }] },
+      ],
+    },
+  };
+  const cartRoutes = async () => ((await get(rest, VS, "VirtualService", "shop", "cart"))?.spec.http ?? []).map((r: any) => r.name);
+  const swept = { swept: [{ virtualService: "shop/cart", routes: ["forkstack-pr-3--gone"] }], failed: [] };
+
+  it("gc --dry-run two hours later names the expired forks, the failed one too, and a gone fork's retired route, and changes nothing", async () => {
+    const created = await request(rest, "POST", `/apis/${VS}/namespaces/shop/virtualservices`, appCart);
+    assert.equal(created.status, 201, created.body);
     now = new Date(t0.getTime() + 2 * HOUR);
     const r = json(await forkctl("gc", "--dry-run", "--output", "json"));
-    assert.deepEqual(r, { dryRun: true, removed: ["pr-7", "pr-9"], failed: [], kept: ["pr-8"] });
+    assert.deepEqual(r, { dryRun: true, removed: ["pr-7", "pr-9"], failed: [], kept: ["pr-8"], sweep: swept });
     assert.equal((await routesOf("pr-7")).length, 1);
+    assert.deepEqual(await cartRoutes(), ["forkstack-pr-3--gone", "app"]);
   });
 
-  it("gc destroys the expired forks — pr-7's copy and its route, and the failed pr-9 — and keeps the other", { timeout: 300_000 }, async () => {
+  it("gc destroys the expired forks — pr-7's copy and its route, and the failed pr-9 — keeps the other, and sweeps pr-3's retired route as the CI user", { timeout: 300_000 }, async () => {
     const r = json(await forkctl("gc", "--output", "json"));
-    assert.deepEqual(r, { dryRun: false, removed: ["pr-7", "pr-9"], failed: [], kept: ["pr-8"] });
+    assert.deepEqual(r, { dryRun: false, removed: ["pr-7", "pr-9"], failed: [], kept: ["pr-8"], sweep: swept });
+    // Through the fork role's policy (removing a retired route is anyone's to do); the app's route stays as it was.
+    const cart = await get(rest, VS, "VirtualService", "shop", "cart");
+    assert.deepEqual(cart?.spec.http, [appCart.spec.http[1]]);
+    assert.equal((await request(rest, "DELETE", `/apis/${VS}/namespaces/shop/virtualservices/cart`)).status, 200);
     assert.equal(await get(rest, "apps/v1", "Deployment", "shop", "catalog-pr-7"), undefined);
     assert.deepEqual(await routesOf("pr-7"), []);
     const forks = json(await forkctl("ls", "--output", "json"));

@@ -14,7 +14,10 @@ import { ForkBackend, LastUpdate, LockHolder, lockHolders, StackInfo, StackLocke
 import { ClusterView, cpuCores, ForkctlDeps, memoryGiB } from "../../bin/forkctl/commands";
 import { COMMANDS, main } from "../../bin/forkctl/cli";
 import { commentMarker } from "../../bin/forkctl/format";
-import type { KubeObject } from "../../render/cluster";
+import { KubeObject, SimulatedCluster } from "../../render/cluster";
+import { simulatedAccess } from "../../render/simulatedApi";
+import { applyClaim, sweepGoneForks } from "../../components/fork/routeSync";
+import { serviceFqdn } from "../../components/naming";
 import { renderStacks } from "../../render/render";
 
 const EXAMPLES = path.join(__dirname, "..", "..", "examples");
@@ -250,7 +253,7 @@ describe("forkctl up against the real program", () => {
     backend = new RenderBackend();
   });
   afterEach(() => backend.cleanup());
-  const view = (b: RenderBackend): ClusterView => ({ snapshot: async () => b.objects });
+  const view = (b: RenderBackend): ClusterView => ({ snapshot: async () => b.objects, sweepGoneForks: async () => ({ swept: [], failed: [] }) });
 
   it("writes the fork contract the program accepts, and prints the fork's URL", async () => {
     const r = await forkctl(deps(backend, view(backend)), ...ALICE);
@@ -318,7 +321,7 @@ describe("forkctl up against the real program", () => {
   });
 
   it("leaves cost and hop table out, saying why, when the cluster cannot be read", async () => {
-    const broken: ClusterView = { snapshot: async () => Promise.reject(new Error("connect ECONNREFUSED 127.0.0.1:6443")) };
+    const broken: ClusterView = { snapshot: async () => Promise.reject(new Error("connect ECONNREFUSED 127.0.0.1:6443")), sweepGoneForks: async () => ({ swept: [], failed: [] }) };
     const r = await forkctl(deps(backend, broken), ...ALICE);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("note: the cluster could not be read (connect ECONNREFUSED 127.0.0.1:6443)");
@@ -381,6 +384,58 @@ describe("forkctl ls, gc and down", () => {
     expect(backend.calls.filter((c) => c.startsWith("destroy"))).toEqual([]);
   });
 
+  /**
+   * Shared VirtualService shop/api as a simulated cluster holds it: live routes of `live`, then
+   * retired routes (a leave that could not finish its removal) of `retired`.
+   */
+  async function sharedRoutes(live: string[], retired: string[]) {
+    const cluster = new SimulatedCluster();
+    const api = simulatedAccess(cluster).virtualServices;
+    const noWait = { sleep: async () => undefined };
+    for (const id of [...live, ...retired]) await applyClaim(api, { forkId: id, headerName: "x-fork-identifier", service: { name: "api", namespace: "shop" }, targetHost: serviceFqdn(`api-${id}`, "shop") }, noWait);
+    const [vs] = cluster.list("networking.istio.io/v1", "VirtualService");
+    const http = (vs.spec as any).http.map((r: { name: string }) => (retired.some((id) => r.name === `forkstack-${id}`) ? { ...r, name: `${r.name}--gone` } : r));
+    cluster.put({ ...vs, spec: { ...(vs.spec as object), http } });
+    const routes = () => ((cluster.list("networking.istio.io/v1", "VirtualService")[0]?.spec as any)?.http ?? []).map((r: { name: string }) => r.name);
+    const view: ClusterView = { snapshot: async () => [], sweepGoneForks: (header, gone, dryRun) => sweepGoneForks(api, header, gone, { ...noWait, dryRun }) };
+    return { view, routes };
+  }
+
+  it("gc then sweeps the retired routes of forks without a stack, and keeps those of forks whose stack is still there", async () => {
+    const backend = new CannedBackend();
+    backend.stacks.set("dev", { config: {}, outputs: { headerName: "x-fork-identifier" }, history: [] });
+    backend.addFork("old-1", "2026-11-30T00:00:00Z");
+    backend.addFork("stuck", "2026-11-30T00:00:00Z");
+    backend.addFork("fresh", "2026-12-05T00:00:00Z");
+    backend.failDestroy.add("stuck");
+    // old-1's and stuck's destroys (earlier runs) left their routes retired; ghost's stack is long gone.
+    const { view, routes } = await sharedRoutes(["fresh"], ["ghost", "old-1", "stuck"]);
+    const dry = await forkctl(deps(backend, view), "gc", "--dry-run");
+    expect(dry.stdout).toContain("would sweep: forkstack-ghost--gone from VirtualService shop/forkstack-api\n");
+    const r = await forkctl(deps(backend, view), "gc");
+    expect([r.code, r.stdout.split("\n"), routes()]).toEqual([
+      1,
+      [
+        "destroyed: old-1",
+        "failed: stuck: deleting Deployment shop/api-stuck: the server is unavailable",
+        "kept: fresh",
+        "swept: forkstack-ghost--gone, forkstack-old-1--gone from VirtualService shop/forkstack-api",
+        "",
+      ],
+      ["forkstack-stuck--gone", "forkstack-fresh", "default"],
+    ]);
+  });
+
+  it("gc exits 1 when a VirtualService refuses the sweep, after sweeping the others", async () => {
+    const backend = new CannedBackend();
+    const view: ClusterView = {
+      snapshot: async () => [],
+      sweepGoneForks: async () => ({ swept: [{ virtualService: "shop/api", routes: ["forkstack-ghost--gone"] }], failed: [{ virtualService: "pay/pay", error: "403 Forbidden" }] }),
+    };
+    const r = await forkctl(deps(backend, view), "gc");
+    expect([r.code, r.stdout]).toEqual([1, "destroyed: none\nkept: none\nswept: forkstack-ghost--gone from VirtualService shop/api\nfailed: sweeping VirtualService pay/pay: 403 Forbidden\n"]);
+  });
+
   it("down of a stack that is already gone succeeds", async () => {
     const r = await forkctl(deps(new CannedBackend()), "down", "pr-9");
     expect([r.code, r.stdout]).toEqual([0, "fork pr-9: no such stack, nothing to do\n"]);
@@ -436,7 +491,7 @@ describe("forkctl acts only on forks of its base", () => {
     backend.clock = new Date("2027-06-01T00:00:00Z");
     expect((await forkctl(deps(backend), "ls")).stdout).toBe("no forks\n");
     const gc = JSON.parse((await forkctl(deps(backend), "gc", "--output", "json")).stdout);
-    expect(gc).toEqual({ dryRun: false, removed: [], failed: [], kept: [] });
+    expect(gc).toEqual({ dryRun: false, removed: [], failed: [], kept: [], sweepNote: "no cluster view: retired routes of forks that are gone were not swept" });
     expect([...backend.stacks.keys()].sort()).toEqual(["dev", "scratch", "stg-1", "web"]);
     // With its base named, the other base's expired fork is collected.
     const other = JSON.parse((await forkctl(deps(backend), "gc", "--base", "organization/forkstack/staging", "--output", "json")).stdout);

@@ -5,7 +5,7 @@
  */
 import * as YAML from "yaml";
 import { addRoutesWrite } from "../../components/fork/routePatch";
-import { applyClaim, ConflictRetriesExhaustedError, releaseClaim, routeDrift, SyncOptions } from "../../components/fork/routeSync";
+import { applyClaim, ConflictRetriesExhaustedError, releaseClaim, routeDrift, sweepGoneForks, SyncOptions } from "../../components/fork/routeSync";
 import type { ForkRouteClaim, VirtualService } from "../../components/fork/routes";
 import type { JsonPatchOp } from "../../components/kube/jsonPatch";
 import { ConflictError, NotFoundError, UnknownOutcomeError, VirtualServiceApi } from "../../components/kube/vsApi";
@@ -500,6 +500,78 @@ describe("routes a fork left retired", () => {
     await releaseClaim(rejectingRemovals(inner), claim("alice"), noWait);
     await applyClaim(inner, claim("alice"), noWait);
     expect([vsOf(cluster).map(forkRoutes), (await routeDrift(inner, claim("alice"))).drift]).toEqual([[["forkstack-alice", "forkstack-bob"]], "in-sync"]);
+  });
+});
+
+describe("sweepGoneForks (forkctl gc): retired routes of forks whose stacks are gone", () => {
+  const header = "x-fork-identifier";
+  const rejectingRemovals = (inner: VirtualServiceApi): VirtualServiceApi => ({
+    ...inner,
+    patch: (ns, name, ops) => (ops.some((o) => o.op === "remove") ? Promise.reject(new ConflictError("rejected")) : inner.patch(ns, name, ops)),
+  });
+  /** Forks bob, alice and carol on shop/api and shop/cart; alice and carol left both, their removals rejected. */
+  async function leftBehind() {
+    const cluster = new SimulatedCluster();
+    const inner = simulatedAccess(cluster).virtualServices;
+    for (const f of ["bob", "alice", "carol"]) for (const svc of ["api", "cart"]) await applyClaim(inner, claim(f, svc), noWait);
+    for (const f of ["alice", "carol"]) for (const svc of ["api", "cart"]) await releaseClaim(rejectingRemovals(inner), claim(f, svc), noWait);
+    return { cluster, inner };
+  }
+  const routesByVs = (cluster: SimulatedCluster) => Object.fromEntries(vsOf(cluster).map((v) => [v.metadata.name, forkRoutes(v)]));
+
+  it("removes the gone forks' retired routes everywhere and leaves live routes and the retired routes of forks that still have a stack", async () => {
+    const { cluster, inner } = await leftBehind();
+    const before = routesByVs(cluster);
+    const result = await sweepGoneForks(inner, header, (id) => id !== "carol", noWait);
+    expect([before, result, routesByVs(cluster)]).toEqual([
+      { "forkstack-api": ["forkstack-carol--gone", "forkstack-alice--gone", "forkstack-bob"], "forkstack-cart": ["forkstack-carol--gone", "forkstack-alice--gone", "forkstack-bob"] },
+      {
+        swept: [
+          { virtualService: "shop/forkstack-api", routes: ["forkstack-alice--gone"] },
+          { virtualService: "shop/forkstack-cart", routes: ["forkstack-alice--gone"] },
+        ],
+        failed: [],
+      },
+      { "forkstack-api": ["forkstack-carol--gone", "forkstack-bob"], "forkstack-cart": ["forkstack-carol--gone", "forkstack-bob"] },
+    ]);
+  });
+
+  it("with dryRun says the same and writes nothing", async () => {
+    const { cluster, inner } = await leftBehind();
+    const before = vsOf(cluster);
+    const result = await sweepGoneForks(inner, header, () => true, { ...noWait, dryRun: true });
+    expect(result.swept.map((s) => s.routes)).toEqual([["forkstack-alice--gone", "forkstack-carol--gone"], ["forkstack-alice--gone", "forkstack-carol--gone"]]);
+    expect(vsOf(cluster)).toEqual(before);
+  });
+
+  it("deletes a VirtualService forkstack created once only gone forks' retired routes are left in it", async () => {
+    const { cluster, inner } = await leftBehind();
+    // bob's stack is gone too, and its route was retired by a leave that could not finish.
+    for (const vs of vsOf(cluster)) {
+      const http = (vs.spec as any).http.map((r: { name: string }) => (r.name === "forkstack-bob" ? { ...r, name: "forkstack-bob--gone" } : r));
+      cluster.put({ ...vs, spec: { ...(vs.spec as object), http } });
+    }
+    const result = await sweepGoneForks(inner, header, () => true, noWait);
+    expect([result.swept.length, vsOf(cluster)]).toEqual([2, []]);
+  });
+
+  it("reads again after a lost race, and reports a VirtualService the server refuses without stopping at it", async () => {
+    const { cluster, inner } = await leftBehind();
+    let raced = 0;
+    const api: VirtualServiceApi = {
+      ...inner,
+      patch: async (ns, name, ops) => {
+        if (name === "forkstack-cart") throw Object.assign(new Error(`patching VirtualService ${ns}/${name}: 403 Forbidden`), { code: 403 });
+        if (raced++ === 0) throw new ConflictError("rejected");
+        return inner.patch(ns, name, ops);
+      },
+    };
+    const result = await sweepGoneForks(api, header, (id) => id === "alice", noWait);
+    expect([result, routesByVs(cluster)]).toEqual([
+      { swept: [{ virtualService: "shop/forkstack-api", routes: ["forkstack-alice--gone"] }], failed: [{ virtualService: "shop/forkstack-cart", error: "patching VirtualService shop/forkstack-cart: 403 Forbidden" }] },
+      { "forkstack-api": ["forkstack-carol--gone", "forkstack-bob"], "forkstack-cart": ["forkstack-carol--gone", "forkstack-alice--gone", "forkstack-bob"] },
+    ]);
+    expect(raced).toBe(2);
   });
 });
 

@@ -139,8 +139,10 @@ export function forkRoles(ctx: PolicyContext): KubeObject[] {
       { apiGroups: ["apps"], resources: ["deployments"], verbs: write },
       { apiGroups: [""], resources: ["services"], verbs: write },
       { apiGroups: ["networking.istio.io"], resources: ["virtualservices"], verbs: write },
-      // Taking turns to write a Service's routes (fork/routeTurn.ts); which Leases: turnPolicy.
-      { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update", "delete"] },
+      // Taking turns to write a Service's routes (fork/routeTurn.ts); which Leases: turnPolicy. A
+      // holder lists the queue's tickets to hand the turn on (it reads apps' Leases too: holder
+      // names and times, which pods and Deployments the role reads already tell).
+      { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "list", "create", "update", "delete"] },
       // Read only: what the plan checks (selectors, ServiceAccounts) and the provider waits on.
       { apiGroups: [""], resources: ["pods", "endpoints", "serviceaccounts"], verbs: ["get", "list", "watch"] },
       { apiGroups: ["apps"], resources: ["replicasets"], verbs: ["get", "list", "watch"] },
@@ -634,16 +636,19 @@ export function mappingPolicy(ctx: PolicyContext): KubeObject {
 }
 
 /**
- * Leases: only those forks take turns with, held in the caller's own fork's name
- * (fork/routeTurn.ts: holderIdentity `<fork>/<random>`). RBAC cannot say which Leases
- * (`resourceNames` does not limit create), and an app's leader-election Lease in the same namespace
- * must stay out of a fork's reach. Deleting a turn Lease stays open to every member: it is how a
- * dead holder is passed over, and a policy has no clock to tell a dead holder from a live one; the
- * turn only saves work, correctness never depends on it.
+ * Leases: only those forks take turns with (turns and the queue's tickets, fork/routeTurn.ts),
+ * created in the caller's own fork's name (holderIdentity `<fork>/<random>`), and changed only by
+ * an owner of the fork holding it: renewed, or handed to the next writer in the queue (whoever
+ * that is: a turn handed to a writer that does not take it is passed over in seconds). RBAC cannot
+ * say which Leases (`resourceNames` does not limit create), and an app's leader-election Lease in
+ * the same namespace must stay out of a fork's reach. Deleting a turn Lease stays open to every
+ * member: it is how a dead holder is passed over, and a policy has no clock to tell a dead holder
+ * from a live one; the turn only saves work, correctness never depends on it.
  */
 export function turnPolicy(ctx: PolicyContext): KubeObject {
   const holder = "object.spec.holderIdentity";
-  const holderFork = `${holder}.split('/')[0]`;
+  // Whose fork may write: the new holder's on create, the current holder's on update.
+  const holderFork = `(request.operation == 'CREATE' ? ${holder} : (has(oldObject.spec.holderIdentity) ? oldObject.spec.holderIdentity : '')).split('/')[0]`;
   return policy(
     POLICY_NAMES.turns,
     [{ apiGroups: ["coordination.k8s.io"], apiVersions: ["v1"], resources: ["leases"], operations: ["CREATE", "UPDATE", "DELETE"] }],
@@ -656,9 +661,9 @@ export function turnPolicy(ctx: PolicyContext): KubeObject {
       { expression: metadataKept, messageExpression: metadataMessage("'Lease ' + request.namespace + '/' + request.name") },
       {
         expression:
-          `request.operation == 'DELETE' || (has(${holder}) && ${holder}.contains('/') && ${isForkId(holderFork)} && ` +
-          `(request.operation == 'CREATE' || (has(oldObject.spec.holderIdentity) && oldObject.spec.holderIdentity == ${holder})))`,
-        messageExpression: `'Lease ' + request.namespace + '/' + request.name + ': a turn is held as <fork>/<writer> and renewed by its holder only'`,
+          `request.operation == 'DELETE' || (has(${holder}) && ${holder}.contains('/') && ${isForkId(`${holder}.split('/')[0]`)} && ` +
+          `(request.operation == 'CREATE' || (has(oldObject.spec.holderIdentity) && oldObject.spec.holderIdentity.contains('/'))))`,
+        messageExpression: `'Lease ' + request.namespace + '/' + request.name + ': a turn is held as <fork>/<writer>, and renewed or handed on by its holder only'`,
       },
       {
         expression: `request.operation == 'DELETE' || ${owns(holderFork)}`,

@@ -168,6 +168,15 @@ export function turnLeaseName(service: string): string {
   return `${TURN_LEASE_PREFIX}${service}`;
 }
 
+/**
+ * A writer's place in the queue for a Service's turn (fork/routeTurn.ts): the turn Lease's name, a
+ * dot, and the writer (`<fork>/<random>` → `<fork>.<random>`). Within the turn prefix, so the
+ * fork role's Lease policy covers it; never a turn Lease itself, as a Service name has no dot.
+ */
+export function turnTicketName(service: string, holder: string): string {
+  return `${turnLeaseName(service)}.${holder.toLowerCase().replace(/\//g, ".").replace(/[^a-z0-9.-]/g, "-")}`.slice(0, 253);
+}
+
 /** Name of a VirtualService forkstack creates for a shared Service that has none. */
 export function virtualServiceName(service: string): string {
   return boundedName(["forkstack", service]);

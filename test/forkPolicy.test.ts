@@ -11,7 +11,7 @@ import { addForkRoutes, removeForkRoutes } from "../components/fork/routes";
 import { applyJsonPatch } from "../components/kube/jsonPatch";
 import { forkOwnerRoles, forkPolicies, forkRoleBindings, forkRoles, mappingPolicy, PolicyContext, routePolicy, turnPolicy, workloadPolicy } from "../components/forkPolicy";
 import { turnLease } from "../components/fork/routeTurn";
-import { LABELS } from "../components/naming";
+import { LABELS, turnTicketName } from "../components/naming";
 import type { KubeObject } from "../render/cluster";
 import { renderStacks } from "../render/render";
 import { admit, AdmissionRequest } from "./helpers/admission";
@@ -734,8 +734,21 @@ describe("a hostile member's requests are refused", () => {
       refused(policies.turns, { operation: "UPDATE", oldObject: bobs, object: bobs }, /fork bob is not owned by alice@example.com/);
       const takeover = clone(bobs) as any;
       takeover.spec.holderIdentity = "alice/x2";
-      refused(policies.turns, { operation: "UPDATE", oldObject: bobs, object: takeover }, /renewed by its holder only/);
+      refused(policies.turns, { operation: "UPDATE", oldObject: bobs, object: takeover }, /fork bob is not owned by alice@example.com/);
       expect(check(policies.turns, { operation: "DELETE", oldObject: bobs })).toEqual(ok);
+    });
+
+    it("lets a holder hand its turn to the next writer in the queue, whoever that is, and nothing else", () => {
+      const alices = turnLease({ service: { name: "api", namespace: "shop" }, holder: "alice/x1" }, 15, Date.now());
+      const handed = (holder: string) => ({ ...clone(alices), spec: { ...(alices.spec as object), holderIdentity: holder, leaseDurationSeconds: 5 } });
+      expect(check(policies.turns, { operation: "UPDATE", oldObject: alices, object: handed("bob/q7") })).toEqual(ok);
+      // A ticket in bob's name is bob's owners' to take; alice's is hers.
+      const ticket = (holder: string) => ({ ...turnLease({ service: { name: "api", namespace: "shop" }, holder }, 15, Date.now()), metadata: { name: turnTicketName("api", holder), namespace: "shop", labels: { [LABELS.managedBy]: "forkstack" } } });
+      refused(policies.turns, { operation: "CREATE", object: ticket("bob/q7") }, /fork bob is not owned by alice@example.com/);
+      expect(check(policies.turns, { operation: "CREATE", object: ticket("alice/q8") })).toEqual(ok);
+      // Handed on only to a writer's name (a fork id and a writer), and only by the holder's owners.
+      refused(policies.turns, { operation: "UPDATE", oldObject: alices, object: handed("nobody") }, /a turn is held as <fork>\/<writer>, and renewed or handed on by its holder only/);
+      refused(policies.turns, { operation: "UPDATE", oldObject: handed("bob/q7"), object: handed("alice/x3") }, /fork bob is not owned by alice@example.com/);
     });
 
     it("without forkAccess.owners (a base of the previous release), every member owns every fork", () => {

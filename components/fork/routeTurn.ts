@@ -22,10 +22,20 @@
  * by work, not by patience: a holder that has held it for `maxHoldSeconds` (seen the same way:
  * the same holder and acquireTime, on this machine's clock) is passed over although it renews.
  *
+ * Waiters are served in arrival order: a writer that finds the turn held takes a ticket (a Lease
+ * named for the turn and itself, naming.turnTicketName), and a holder that is done hands the turn
+ * to the oldest ticket (the server's creationTimestamp, then the ticket's acquireTime) by making
+ * that writer the Lease's holder, for `HANDOFF_SECONDS`: the writer sees itself named at its next
+ * check, makes the Lease its own (its own duration), and deletes its ticket. One that never does (it
+ * died while waiting) is passed over once those seconds pass without a change, and its ticket goes
+ * with it. A ticket older than the longest wait is stale (its writer gave up or died), and the
+ * holder deletes it. Without tickets (a base of an earlier release: no `list` of Leases, no handover
+ * in its policy) the turn is freed and whoever checks first takes it, as before.
+ *
  * It does no I/O besides `leases`; sleep, randomness and the clock are injectable for tests.
  */
 import { isConflict, isNotFound, Lease, LeaseApi } from "../kube/vsApi";
-import { LABELS, MANAGED_BY, turnLeaseName } from "../naming";
+import { LABELS, MANAGED_BY, turnLeaseName, turnTicketName } from "../naming";
 import { oneLine, Pacing, sleepFor } from "../kube/retry";
 
 export interface TurnOptions extends Pacing {
@@ -74,6 +84,15 @@ export const TURN_DEFAULTS = { leaseSeconds: 15, waitMs: 300_000, pollMs: 200, m
 /** The longest duration honoured from another holder's Lease: an odd value must not stall everyone. */
 const MAX_HONOURED_SECONDS = 60;
 
+/**
+ * The Lease's duration while handed to a waiter that has not taken it yet: it checks at least every
+ * `maxPollMs` (2 s), so a waiter that does not take it in this long is gone, and is passed over.
+ */
+export const HANDOFF_SECONDS = 5;
+
+/** How long a ticket counts beyond the longest wait, for clocks that disagree (tickets carry the waiter's time). */
+const TICKET_SLACK_MS = 60_000;
+
 /** A Lease's MicroTime: RFC 3339 with exactly six fractional digits (apimachinery `RFC3339Micro`). */
 export function microTime(ms: number): string {
   return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
@@ -106,7 +125,64 @@ export async function inTurn<T>(leases: LeaseApi | undefined, turn: TurnOf, writ
     return await write(true);
   } finally {
     // The Lease as last renewed: a renewal that found it deleted (passed over) created it anew.
-    await release(leases, await renewal.stop());
+    await handOver(leases, turn, await renewal.stop(), opts);
+  }
+}
+
+/**
+ * Ends a turn: hands the Lease to the oldest waiter's ticket, or deletes it when nobody waits (or
+ * the handover fails: someone passed us over, or a base of an earlier release forbids listing or
+ * handing over Leases). Stale tickets found on the way are deleted.
+ */
+async function handOver(leases: LeaseApi, turn: TurnOf, held: Lease, opts: TurnOptions): Promise<void> {
+  const next = await oldestTicket(leases, turn, opts).catch(() => undefined);
+  if (next !== undefined) {
+    const at = microTime(Date.now());
+    const spec = { ...(held.spec as object), holderIdentity: next, leaseDurationSeconds: HANDOFF_SECONDS, acquireTime: at, renewTime: at };
+    const handed = await leases.replace({ ...held, spec }).then(
+      () => true,
+      () => false,
+    );
+    if (handed) return;
+  }
+  await release(leases, held);
+}
+
+/** The holder named by the oldest live ticket for the turn (not `turn`'s own), deleting stale ones; undefined when none. */
+async function oldestTicket(leases: LeaseApi, turn: TurnOf, opts: TurnOptions): Promise<string | undefined> {
+  const { namespace } = turn.service;
+  const tickets = await leases.list(namespace, { labelSelector: `${LABELS.managedBy}=${MANAGED_BY}`, prefix: `${turnLeaseName(turn.service.name)}.` });
+  const maxAge = (opts.waitMs ?? TURN_DEFAULTS.waitMs) + TICKET_SLACK_MS;
+  const live: Lease[] = [];
+  for (const t of tickets) {
+    const holder = spec(t).holderIdentity;
+    if (holder === undefined || holder === turn.holder || t.metadata.name !== turnTicketName(turn.service.name, holder)) continue;
+    const since = Date.parse(spec(t).acquireTime ?? String(t.metadata.creationTimestamp ?? ""));
+    if (Number.isNaN(since) || Date.now() - since > maxAge) await leases.delete(namespace, t.metadata.name, { resourceVersion: String(t.metadata.resourceVersion) }).catch(() => undefined);
+    else live.push(t);
+  }
+  const key = (t: Lease) => [String(t.metadata.creationTimestamp ?? ""), spec(t).acquireTime ?? "", t.metadata.name];
+  live.sort((a, b) => {
+    const [x, y] = [key(a), key(b)];
+    return x[0].localeCompare(y[0]) || x[1].localeCompare(y[1]) || x[2].localeCompare(y[2]);
+  });
+  return live.length === 0 ? undefined : spec(live[0]).holderIdentity;
+}
+
+/**
+ * Takes a ticket for the turn (see the file comment): the Lease naming.turnTicketName names,
+ * holding `turn.holder`. Undefined when it cannot be had (then the writer competes as before).
+ */
+async function takeTicket(leases: LeaseApi, turn: TurnOf, seconds: number): Promise<Lease | undefined> {
+  const lease = turnLease(turn, seconds, Date.now());
+  const ticket = { ...lease, metadata: { ...lease.metadata, name: turnTicketName(turn.service.name, turn.holder) } };
+  try {
+    return await leases.create(ticket);
+  } catch (err) {
+    // Our own create, applied and retried (kube/retry.ts), answers 409: the ticket is there and ours.
+    if (!isConflict(err)) return undefined;
+    const found = await leases.get(turn.service.namespace, ticket.metadata.name).catch(() => undefined);
+    return found !== undefined && ours(found, turn) ? found : undefined;
   }
 }
 
@@ -156,6 +232,8 @@ async function acquire(leases: LeaseApi, turn: TurnOf, opts: TurnOptions, stats:
   let seen: { version: string; since: number } | undefined;
   let holding: { turn: string; since: number } | undefined;
   let created = false;
+  // Our place in the queue once the turn was found held; `false` when no ticket could be had.
+  let ticket: Lease | false | undefined;
   try {
     for (let check = 0; ; check++) {
       if (now() >= deadline) {
@@ -175,7 +253,18 @@ async function acquire(leases: LeaseApi, turn: TurnOf, opts: TurnOptions, stats:
           continue;
         }
       }
-      if (ours(current, turn)) return current;
+      if (ours(current, turn)) {
+        if (spec(current).leaseDurationSeconds === seconds) return current;
+        // Handed to us (handOver): ours for our own duration from now on, unless we were passed
+        // over meanwhile (then the next check tells).
+        const taken = await leases.replace({ ...current, spec: { ...(current.spec as object), leaseDurationSeconds: seconds, renewTime: microTime(Date.now()) } }).catch((err) => {
+          if (isConflict(err) || isNotFound(err)) return undefined;
+          throw err;
+        });
+        if (taken !== undefined) return taken;
+        continue;
+      }
+      if (ticket === undefined) ticket = (await takeTicket(leases, turn, seconds)) ?? false;
       const version = String(current.metadata.resourceVersion);
       const heldTurn = `${spec(current).holderIdentity ?? ""}@${spec(current).acquireTime ?? ""}`;
       if (holding?.turn !== heldTurn) holding = { turn: heldTurn, since: now() };
@@ -188,6 +277,9 @@ async function acquire(leases: LeaseApi, turn: TurnOf, opts: TurnOptions, stats:
         await leases.delete(namespace, name, { resourceVersion: version }).catch((err) => {
           if (!isConflict(err)) throw err;
         });
+        // A waiter the turn was handed to and never took it: its ticket would be handed the turn again.
+        const passed = spec(current).holderIdentity;
+        if (passed !== undefined) await leases.delete(namespace, turnTicketName(turn.service.name, passed), {}).catch(() => undefined);
         seen = undefined;
         continue;
       }
@@ -199,6 +291,9 @@ async function acquire(leases: LeaseApi, turn: TurnOf, opts: TurnOptions, stats:
     // renews would hold every other fork up for its duration. Delete it if it is there and ours.
     if (created) await leases.get(namespace, name).then((mine) => (mine !== undefined && ours(mine, turn) ? release(leases, mine) : undefined)).catch(() => undefined);
     return undefined;
+  } finally {
+    // Served, or writing without a turn: our place in the queue goes.
+    if (ticket) await release(leases, ticket);
   }
 }
 

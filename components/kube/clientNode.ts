@@ -270,6 +270,15 @@ export async function clientNodeAccess(kubeconfig: string, context?: string, tim
     // fork/routeTurn.ts reads as "check again".
     leases: {
       get: (namespace, name) => readOptional((signal) => coordination.readNamespacedLease({ namespace, name }, abortingOn(k, signal)), `reading Lease ${namespace}/${name}`),
+      async list(namespace, { labelSelector, prefix }) {
+        const what = `listing Leases in ${namespace}`;
+        try {
+          const answer = plain<{ items?: KubeObject[] }>(await withRetries(what, (signal) => coordination.listNamespacedLease({ namespace, labelSelector }, abortingOn(k, signal)), read));
+          return (answer.items ?? []).filter((l) => l.metadata.name.startsWith(prefix));
+        } catch (err) {
+          return translate(err, what);
+        }
+      },
       async create(body) {
         const namespace = body.metadata.namespace ?? "default";
         const what = `creating Lease ${namespace}/${body.metadata.name}`;

@@ -115,6 +115,8 @@ export type Lease = KubeObject;
 export interface LeaseApi {
   /** The Lease, or undefined when there is none. */
   get(namespace: string, name: string): Promise<Lease | undefined>;
+  /** The Leases in the namespace that match `labelSelector` and whose names start with `prefix`. */
+  list(namespace: string, which: { readonly labelSelector: string; readonly prefix: string }): Promise<Lease[]>;
   /** Creates; rejects with ConflictError when one of that name exists. */
   create(lease: Lease): Promise<Lease>;
   /** Replaces at the `metadata.resourceVersion` it was read at; ConflictError when it changed, NotFoundError when it is gone. */

@@ -24,7 +24,7 @@ import { addForkRoutes } from "../../components/fork/routes";
 import { turnLease } from "../../components/fork/routeTurn";
 import { forkPolicies, forkRoleBindings, forkRoles, PolicyContext, POLICY_NAMES } from "../../components/forkPolicy";
 import { forkMapping, sharedMapping } from "../../components/mappings";
-import { copyName, LABELS, routeName, serviceFqdn } from "../../components/naming";
+import { copyName, LABELS, routeName, serviceFqdn, turnTicketName } from "../../components/naming";
 import { ensureNamespace } from "../harness/fixtures";
 import { apply, get, list, objectPath, remove } from "../harness/objects";
 import { request, RestConfig, RestResponse, waitFor } from "../harness/rest";
@@ -231,7 +231,7 @@ const RULE = {
   notForkMapping: /is not this fork's: a fork may change or delete only its own Mappings|has no such label/,
   forkId: /is not a fork id/,
   lease: /a fork may write only the Leases forks take turns with/,
-  holder: /renewed by its holder only/,
+  holder: /a turn is held as <fork>\/<writer>, and renewed or handed on by its holder only/,
   rbac: /cannot (create|get|list|patch|update|delete) resource/,
 };
 
@@ -463,7 +463,10 @@ describe("a hostile member of the fork group against the real API server", { tim
       ["take the app's leader-election Lease (JSON Patch)", () => send(mallory, "json", lease("api-leader", "x"), [{ op: "replace", path: "/spec/holderIdentity", value: "mallory" }]), RULE.rbac],
       ["take alice's turn over (server-side apply)", () => send(mallory, "apply", aliceTurn, { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name: aliceTurn.metadata.name, namespace: NS }, spec: { holderIdentity: "mallory/x" } }), RULE.rbac],
       ["hold a turn in alice's name", () => send(mallory, "create", lease("forkstack-routes.cart", "alice/x")), RULE.notOwned],
-      ["take alice's turn over", async () => send(mallory, "put", { ...(await live(aliceTurn)), spec: { ...(await live(aliceTurn)).spec, holderIdentity: "mallory/x" } }), RULE.holder],
+      ["take alice's turn over", async () => send(mallory, "put", { ...(await live(aliceTurn)), spec: { ...(await live(aliceTurn)).spec, holderIdentity: "mallory/x" } }), RULE.notOwned],
+      ["hand alice's turn to bob", async () => send(mallory, "put", { ...(await live(aliceTurn)), spec: { ...(await live(aliceTurn)).spec, holderIdentity: "bob/x" } }), RULE.notOwned],
+      ["queue for a turn in alice's name (a ticket)", () => send(mallory, "create", lease(turnTicketName("cart", "alice/q1"), "alice/q1")), RULE.notOwned],
+      ["hold a turn as a name that is no writer", () => send(mallory, "create", lease("forkstack-routes.inventory", "mallory")), RULE.holder],
       ["renew alice's turn as alice", async () => send(mallory, "put", await live(aliceTurn)), RULE.notOwned],
       // What RBAC alone refuses: other kinds, other namespaces.
       ["read a Secret", () => request(mallory.rest, "GET", `/api/v1/namespaces/${NS}/secrets/shop-secret`), RULE.rbac],

@@ -7,10 +7,10 @@
  * group without Leases. Renewal and the edges of the Lease's life are driven through `inTurn`
  * directly over an in-memory LeaseApi with the same rules, where timing can be controlled.
  */
-import { inTurn, microTime, turnLease, TurnStats } from "../../components/fork/routeTurn";
+import { HANDOFF_SECONDS, inTurn, microTime, turnLease, TurnStats } from "../../components/fork/routeTurn";
 import type { ForkRouteClaim } from "../../components/fork/routes";
 import { ConflictError, Lease, LeaseApi } from "../../components/kube/vsApi";
-import { isForkRoute, serviceFqdn, turnLeaseName } from "../../components/naming";
+import { isForkRoute, serviceFqdn, turnLeaseName, turnTicketName } from "../../components/naming";
 import type { KubeObject } from "../../render/cluster";
 import { ClaimOutcome, spawnJob, stopJobWorker } from "../helpers/concurrentWriters";
 import { FakeKubeApi, startFakeKubeApi } from "../helpers/fakeKubeApi";
@@ -122,11 +122,17 @@ function memoryLeases() {
       const found = store.get(key(ns, name));
       return found && structuredClone(found);
     },
+    async list(ns, { labelSelector, prefix }) {
+      calls.push("list");
+      const [label, value] = labelSelector.split("=");
+      return [...store.values()].filter((l) => l.metadata.namespace === ns && l.metadata.name.startsWith(prefix) && l.metadata.labels?.[label] === value).map((l) => structuredClone(l));
+    },
     async create(lease) {
       calls.push("create");
       const k = key(lease.metadata.namespace!, lease.metadata.name);
       if (store.has(k)) throw new ConflictError(`leases "${lease.metadata.name}" already exists`);
-      const stored = { ...lease, metadata: { ...lease.metadata, resourceVersion: String(++version), uid: `uid-${version}` } };
+      // creationTimestamp as the server sets it: whole seconds.
+      const stored = { ...lease, metadata: { ...lease.metadata, resourceVersion: String(++version), uid: `uid-${version}`, creationTimestamp: new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace(".000Z", "Z") } };
       store.set(k, stored);
       return structuredClone(stored);
     },
@@ -244,7 +250,8 @@ describe("inTurn", () => {
   it("gives the turn back when the write fails, and rethrows its error", async () => {
     const leases = memoryLeases();
     await expect(inTurn(leases.api, { service, holder: "a" }, async () => Promise.reject(new Error("write failed")))).rejects.toThrow("write failed");
-    expect([leases.store.size, leases.calls]).toEqual([0, ["get", "create", "delete"]]);
+    // Nobody waits (the list of tickets is empty): the Lease is deleted.
+    expect([leases.store.size, leases.calls]).toEqual([0, ["get", "create", "list", "delete"]]);
   });
 
   it("holds the turn at once when its own create was applied but answered 409 (a create retried after a timeout)", async () => {
@@ -300,6 +307,70 @@ describe("inTurn", () => {
     };
     await inTurn(leases.api, { service, holder: "a" }, async () => void (wrote = true), { onTurn });
     expect([wrote, leases.store.size]).toEqual([true, 0]);
+  });
+
+  describe("waiters are served in the order they came", () => {
+    /**
+     * `a` holds the turn for a 300 ms write; the others ask at the given ms, polling with full
+     * jitter up to 200 ms, and write for 30 ms each. Resolves to the order their writes started
+     * and when (ms from the start).
+     */
+    async function queue(arrivals: Record<string, number>, leases = memoryLeases(), extra: Partial<Record<string, { leaseSeconds?: number }>> = {}) {
+      const started: [string, number][] = [];
+      const t0 = Date.now();
+      const opts = { leaseSeconds: 1, pollMs: 10, maxPollMs: 200 };
+      const write = (who: string, ms: number) => async () => {
+        started.push([who, Date.now() - t0]);
+        await sleep(ms);
+      };
+      const a = inTurn(leases.api, { service, holder: "a/1" }, write("a", 300), opts);
+      const others = Object.entries(arrivals).map(async ([who, at]) => {
+        await sleep(at);
+        await inTurn(leases.api, { service, holder: `${who}/1` }, write(who, 30), { ...opts, ...extra[who] });
+      });
+      await Promise.all([a, ...others]);
+      return { order: started.map(([who]) => who), at: Object.fromEntries(started), left: [...leases.store.keys()] };
+    }
+
+    it("each waiter takes a ticket; the holder hands the turn to the oldest, and nothing is left afterwards", async () => {
+      const run = await queue({ b: 40, c: 70, d: 100, e: 130, f: 160 });
+      expect([run.order, run.left]).toEqual([["a", "b", "c", "d", "e", "f"], []]);
+    }, 10_000);
+
+    it("a waiter the turn was handed to that never takes it (it died waiting) is passed over after the handover's seconds, and its ticket goes", async () => {
+      const leases = memoryLeases();
+      // dead/1 took a ticket before anyone else and then died: it never checks again.
+      await leases.api.create({ ...turnLease({ service, holder: "dead/1" }, 1, Date.now() - 1000), metadata: { name: turnTicketName("api", "dead/1"), namespace: "shop", labels: { "app.kubernetes.io/managed-by": "forkstack" } } });
+      const run = await queue({ b: 40 }, leases);
+      expect([run.order, run.left]).toEqual([["a", "b"], []]);
+      // a's write ends at about 300 ms; b sees dead/1's Lease unchanged for HANDOFF_SECONDS.
+      expect(run.at.b).toBeGreaterThanOrEqual(300 + HANDOFF_SECONDS * 1000);
+      expect(run.at.b).toBeLessThan(300 + HANDOFF_SECONDS * 1000 + 1500);
+    }, 15_000);
+
+    it("a ticket older than the longest wait (its writer gave up or died long ago) is deleted, never handed the turn", async () => {
+      const leases = memoryLeases();
+      await leases.api.create({ ...turnLease({ service, holder: "old/1" }, 1, Date.now() - 3_600_000), metadata: { name: turnTicketName("api", "old/1"), namespace: "shop", labels: { "app.kubernetes.io/managed-by": "forkstack" } } });
+      const run = await queue({ b: 40 }, leases);
+      expect([run.order, run.left]).toEqual([["a", "b"], []]);
+      expect(run.at.b).toBeLessThan(1000);
+    }, 10_000);
+
+    it("a base of an earlier release (no list of Leases, no handover in its policy) frees the turn instead, and the next writer takes it", async () => {
+      for (const broken of ["list", "replace"] as const) {
+        const leases = memoryLeases();
+        const forbidden = () => Promise.reject(Object.assign(new Error(`${broken === "list" ? "listing Leases in shop" : "renewing Lease shop/forkstack-routes.api"}: HTTP 403: forbidden`), { code: 403 }));
+        if (broken === "list") leases.api.list = forbidden;
+        else {
+          // Only the handover is refused (a renewal keeps the holder and passes).
+          const replace = leases.api.replace;
+          leases.api.replace = (lease) => ((lease.spec as { holderIdentity?: string }).holderIdentity === "a/1" ? replace(lease) : forbidden());
+        }
+        const run = await queue({ b: 40 }, leases);
+        expect([broken, run.order, run.left]).toEqual([broken, ["a", "b"], []]);
+        expect(run.at.b).toBeLessThan(1000);
+      }
+    }, 10_000);
   });
 
   it("without a LeaseApi (the offline render) writes at once and touches nothing", async () => {

@@ -2,7 +2,7 @@
  * A local stand-in for the Kubernetes API server, over real HTTP on 127.0.0.1 (random port), for
  * the paths forkstack's ClusterAccess uses: networking.istio.io/v1 virtualservices (list in a
  * namespace and cluster-wide, get, create, replace, JSON Patch, delete with preconditions),
- * coordination.k8s.io/v1 leases (get, create, replace, delete with preconditions) and reads of
+ * coordination.k8s.io/v1 leases (get, list, create, replace, delete with preconditions) and reads of
  * core/v1 Services and apps/v1 Deployments seeded by the test.
  *
  * It keeps the API server's concurrency rules
@@ -105,10 +105,16 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
   });
 
   /** Leases: create (409 AlreadyExists), get, replace at the stored resourceVersion (or create when missing), delete with uid/resourceVersion preconditions. */
-  function handleLease(method: string, ns: string, name: string | undefined, body: any): [number, unknown] {
+  function handleLease(method: string, ns: string, name: string | undefined, body: any, query: URLSearchParams): [number, unknown] {
     const details = (n: string) => ({ name: n, group: "coordination.k8s.io", kind: "leases" });
     if (options.leases === "forbidden") {
       return [403, status(403, "Forbidden", `leases.coordination.k8s.io${name ? ` "${name}"` : ""} is forbidden: User "fake" cannot ${method.toLowerCase()} resource "leases" in API group "coordination.k8s.io" in the namespace "${ns}"`, details(name ?? ""))];
+    }
+    if (name === undefined && method === "GET") {
+      // A list, with a `key=value` labelSelector.
+      const [label, value] = (query.get("labelSelector") ?? "").split("=");
+      const items = [...leases.values()].filter((l) => l.metadata.namespace === ns && (label === "" || l.metadata.labels?.[label] === value));
+      return [200, { apiVersion: "coordination.k8s.io/v1", kind: "LeaseList", metadata: { resourceVersion: String(version) }, items: items.map((l) => structuredClone(l)) }];
     }
     if (name === undefined) {
       if (method !== "POST") return [405, status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")];
@@ -150,10 +156,10 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     return [405, status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")];
   }
 
-  function handle(method: string, path: string, body: any, contentType: string | undefined): [number, unknown] {
+  function handle(method: string, path: string, body: any, contentType: string | undefined, query: URLSearchParams): [number, unknown] {
     let m: RegExpExecArray | null;
     if ((m = new RegExp(`^${LEASE_BASE}/namespaces/([^/]+)/leases(?:/([^/]+))?$`).exec(path))) {
-      return handleLease(method, decodeURIComponent(m[1]), m[2] === undefined ? undefined : decodeURIComponent(m[2]), body);
+      return handleLease(method, decodeURIComponent(m[1]), m[2] === undefined ? undefined : decodeURIComponent(m[2]), body, query);
     }
     if (method === "GET" && path === `${VS_BASE}/virtualservices`) return [200, list([...virtualServices.values()].map((o) => structuredClone(o)))];
     if ((m = new RegExp(`^${VS_BASE}/namespaces/([^/]+)/virtualservices$`).exec(path))) {
@@ -277,7 +283,8 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
       else chunks.push(chunk);
     });
     req.on("end", () => {
-      const path = new URL(req.url ?? "/", "http://localhost").pathname;
+      const url = new URL(req.url ?? "/", "http://localhost");
+      const path = url.pathname;
       const method = req.method ?? "GET";
       const text = Buffer.concat(chunks).toString("utf8");
       const n = ++received;
@@ -304,7 +311,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
       let payload: unknown;
       const contentType = req.headers["content-type"]?.split(";")[0].trim();
       try {
-        [code, payload] = handle(method, path, text === "" ? undefined : JSON.parse(text), contentType);
+        [code, payload] = handle(method, path, text === "" ? undefined : JSON.parse(text), contentType, url.searchParams);
       } catch (err) {
         [code, payload] = [400, status(400, "BadRequest", String(err))];
       }

@@ -79,7 +79,8 @@ const ENVIRONMENT = `Pulumi runs with this project as its program and the backen
 cluster is reached with your own kubeconfig ($KUBECONFIG), as a member of the fork group.`;
 
 const EXIT_CODES = `exit code: 0 done, 1 an operation failed (its cause in one line),
-2 the arguments are wrong or the stack is not a fork of the base (nothing is changed)`;
+2 the arguments are wrong or the stack is not a fork of the base (nothing is changed),
+130 interrupted (Ctrl-C: pulumi stops the update and frees the stack first)`;
 
 export const USAGE = `usage: forkctl <command> [arguments] [flags]   (forkctl <command> --help: its flags)
 
@@ -268,13 +269,33 @@ export async function main(argv: readonly string[], io: Io, makeDeps: DepsFactor
 
 export type { ForkBackend, ClusterView };
 
+/**
+ * What forkctl does on Ctrl-C (SIGINT) or SIGTERM while it runs. The terminal (or a CI runner)
+ * signals the whole process group, so the Pulumi CLI has it too: it stops the update at the next
+ * safe point, records it and frees the stack, writing its output to forkctl's pipes as it does.
+ * Exiting at once would close those pipes, and a Go program writing to a closed pipe is killed by
+ * SIGPIPE: the stack would stay locked. So the first signal is said and waited out; a second one
+ * exits at once (130), and the next forkctl run clears a lock left so (docs/forkctl.md).
+ */
+export function onInterrupt(io: Pick<Io, "stderr">, exit: (code: number) => void): (signal: string) => void {
+  let seen = 0;
+  return (signal) => {
+    if (++seen > 1) return exit(130);
+    io.stderr(`forkctl: ${signal}: waiting for pulumi to stop the update and free the stack; ${signal} again to stop waiting (the next forkctl run clears a lock left behind)\n`);
+  };
+}
+
 if (require.main === module) {
   // Loaded only for a real run: the Automation API and client-node are not needed by the tests of
   // the argument handling above.
   const run = async () => {
     const { automationDeps } = await import("./automation");
-    const code = await main(process.argv.slice(2), { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) }, automationDeps);
-    process.exitCode = code;
+    const io: Io = { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) };
+    const interrupted = onInterrupt(io, (code) => process.exit(code));
+    let signalled = false;
+    for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => ((signalled = true), interrupted(signal)));
+    const code = await main(process.argv.slice(2), io, automationDeps);
+    process.exitCode = signalled && code !== 0 ? 130 : code;
   };
   run().catch((err) => {
     process.stderr.write(`forkctl: ${oneLine(err)}\n`);

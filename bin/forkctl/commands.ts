@@ -399,7 +399,8 @@ export async function withLockRetry<T>(deps: ForkctlDeps, stack: string, op: () 
  * unreachable, as forkstack's own calls (components/fork/forkRoutes.ts asError) and the Kubernetes
  * provider report it.
  */
-const SERVER_TRANSIENT = /the API server kept failing through every retry|\bHTTP (429|50[0234])\b|the server is currently unable to handle the request|too many requests, please try again later|\b(ECONNREFUSED|ECONNRESET)\b|connect: connection refused|: fetch failed\b|etcdserver: request timed out/i;
+const SERVER_TRANSIENT =
+  /the API server kept failing through every retry|\bHTTP (429|50[0234])\b|the server is currently unable to handle the request|too many requests, please try again later|\b(ECONNREFUSED|ECONNRESET)\b|connect: connection refused|connection reset by peer|: fetch failed\b|etcdserver: request timed out/i;
 
 /** Runs `op`; when it fails on a transient server error, says so and runs it once more after a jittered wait. */
 export async function withTransientRetry<T>(deps: ForkctlDeps, what: string, op: () => Promise<T>): Promise<T> {

@@ -3,13 +3,9 @@
  * (harness/faultProxy.ts) in front of the real API server, as its owner in the fork group, with
  * the real Pulumi CLI and Kubernetes provider.
  *
- * - A Deployment apply the server never answers: `pulumi up` fails within the provider's request
- *   timeout (components/forkProgram.ts requestTimeoutSeconds; PULUMI_K8S_CLIENT_TIMEOUT shortens it
- *   here) instead of hanging, with the timeout in its message; the same `up` without the fault then
- *   succeeds, and its destroy leaves every shared object as before the fork.
- * - The VirtualService answering 503 to every write while alice leaves: the destroy fails saying
- *   what may be left and what removes it; once the server answers again, the next destroy removes
- *   it and nothing of alice stays in the shared VirtualService.
+ * Each scenario asserts the end state in the cluster (nothing of a fork left in a shared object, no
+ * route twice, an app team's routes as the team left them) and the time bound; the list, with what
+ * each shows, is in docs/e2e.md (`faults`).
  *
  * Self-contained: it brings up its own base stack and destroys it again.
  */
@@ -189,8 +185,7 @@ describe("a fork under faults, through a fault-injecting proxy in front of the r
     try {
       const first = forkctl(argv, { waits: false });
       await waitFor("the Deployment apply to hang", async () => proxy.requests.some((r) => r.fault === "hang" && r.path.includes("alice-k")), 120_000);
-      cli = execFileSync("pgrep", ["-f", "pulumi up .*--stack alice-k"], { encoding: "utf8" }).trim().split("\n").map(Number);
-      assert.equal(cli.length, 1, `pulumi CLI processes of alice-k: ${cli.join(" ")}`);
+      cli = [cliOf("up", "alice-k")];
       process.kill(cli[0], "SIGKILL");
       const killed = await first;
       assert.equal(killed.code, 1, killed.stderr);
@@ -206,6 +201,99 @@ describe("a fork under faults, through a fault-injecting proxy in front of the r
     const down = await forkctl(["down", "alice-k"]);
     assert.equal(down.code, 0, down.stderr);
     assert.ok(!(await forkRoutes()).some((r) => r.startsWith("forkstack-alice-k")));
+  });
+
+  /** The pid of the one Pulumi CLI running `verb` for `stack`. */
+  function cliOf(verb: "up" | "destroy", stack: string): number {
+    const pids = execFileSync("pgrep", ["-f", `pulumi ${verb} .*--stack ${stack}( |$)`], { encoding: "utf8" }).trim().split("\n").map(Number);
+    assert.equal(pids.length, 1, `pulumi ${verb} processes of ${stack}: ${pids.join(" ")}`);
+    return pids[0];
+  }
+  const leasePath = "/apis/coordination.k8s.io/v1/namespaces/shop/leases";
+  const isVsWrite = (r: { method: string; path: string }) => r.method !== "GET" && /\/virtualservices/.test(r.path);
+
+  it("forkctl down whose CLI is SIGKILLed while it holds the Service's turn: the next down clears the lock, passes over the turn left behind, and leaves nothing of the fork", { timeout: 400_000 }, async () => {
+    const up = await forkctl(["up", "alice-d", "--service", "shop/api=registry.example.com/shop/api:d", "--ttl", "1h", "--no-cluster"]);
+    assert.equal(up.code, 0, up.stderr);
+    // Its VirtualService write hangs: the route write holds the Service's turn while it waits.
+    faultOf = (r) => (isVsWrite(r) ? "hang" : undefined);
+    let cli: number;
+    try {
+      const first = forkctl(["down", "alice-d"], { waits: false });
+      await waitFor("the VirtualService write to hang", async () => proxy.requests.some((r) => r.fault === "hang" && /\/virtualservices/.test(r.path)), 120_000);
+      const turn = await get(rest, "coordination.k8s.io/v1", "Lease", "shop", "forkstack-routes.api");
+      assert.match(String(turn?.spec?.holderIdentity), /^alice-d\//, "the turn was not held while the write hung: the scenario did not happen");
+      cli = cliOf("destroy", "alice-d");
+      process.kill(cli, "SIGKILL");
+      assert.equal((await first).code, 1);
+    } finally {
+      faultOf = () => undefined;
+    }
+    const started = Date.now();
+    const again = await forkctl(["down", "alice-d"], { waits: false });
+    const seconds = (Date.now() - started) / 1000;
+    assert.equal(again.code, 0, again.stderr.split("\n").filter((l) => l.startsWith("forkctl") || /error/.test(l)).join("\n"));
+    assert.match(again.stderr, new RegExp(`^forkctl: stack alice-d is locked by a run that is gone \\(.*\\(pid ${cli!}\\) since .*\\); clearing its lock \\(pulumi cancel\\)$`, "m"));
+    // A turn whose holder died is passed over once not renewed for its 15 s; the killed run's
+    // provider, if it outlived the CLI, renews for at most the 40 s a turn lasts.
+    assert.ok(seconds < 90, `the second down took ${seconds} s`);
+    assert.equal(await get(rest, "apps/v1", "Deployment", "shop", "api-alice-d"), undefined);
+    assert.ok(!(await forkRoutes()).some((r) => r.startsWith("forkstack-alice-d")), `left: ${await forkRoutes()}`);
+  });
+
+  it("forkctl up whose CLI gets Ctrl-C (SIGINT) mid-update: the CLI ends the update and frees the stack; the next up needs no lock cleared", { timeout: 300_000 }, async () => {
+    const argv = ["up", "alice-i", "--service", "shop/api=registry.example.com/shop/api:i", "--ttl", "1h", "--no-cluster"];
+    faultOf = (r) => (isDeploymentWrite(r) ? "hang" : undefined);
+    try {
+      const first = forkctl(argv, { waits: false });
+      await waitFor("the Deployment apply to hang", async () => proxy.requests.some((r) => r.fault === "hang" && r.path.includes("alice-i")), 120_000);
+      process.kill(cliOf("up", "alice-i"), "SIGINT");
+      const interrupted = await first;
+      assert.equal(interrupted.code, 1, interrupted.stderr);
+      assert.equal(interrupted.stderr.split("\n").filter((l) => l.startsWith("forkctl up alice-i: ")).length, 1, interrupted.stderr);
+    } finally {
+      faultOf = () => undefined;
+    }
+    const again = await forkctl(argv, { waits: false });
+    assert.equal(again.code, 0, again.stderr.split("\n").filter((l) => l.startsWith("forkctl") || /error/.test(l)).join("\n"));
+    assert.doesNotMatch(again.stderr, /locked|clearing its lock/);
+    assert.ok((await forkRoutes()).includes("forkstack-alice-i"));
+    assert.equal((await forkctl(["down", "alice-i"])).code, 0);
+    assert.ok(!(await forkRoutes()).some((r) => r.startsWith("forkstack-alice-i")));
+  });
+
+  it("an app team edits its VirtualService while the fork's writes there are answered 503: the edit stays, the fork's route lands once on top, and leaving gives the edited spec back", { timeout: 300_000 }, async () => {
+    const app = { apiVersion: VS, kind: "VirtualService", metadata: { name: "cart", namespace: "shop" }, spec: { hosts: ["cart"], http: [{ name: "app", timeout: "5s", route: [{ destination: { host: "cart" } }] }] } };
+    await call(rest, "POST", `/apis/${VS}/namespaces/shop/virtualservices`, app);
+    const canary = { name: "app-canary", match: [{ headers: { "x-canary": { exact: "1" } } }], route: [{ destination: { host: "cart" } }] };
+    // The team's edit starts at the fork's first write there; the fork's writes answer 503 until it has landed.
+    let edit: Promise<unknown> | undefined;
+    let edited = false;
+    faultOf = (r) => {
+      if (!isVsWrite(r) || !r.path.includes("/virtualservices/cart")) return undefined;
+      edit ??= call(rest, "PATCH", `/apis/${VS}/namespaces/shop/virtualservices/cart`, [{ op: "add", path: "/spec/http/-", value: canary }, { op: "replace", path: "/spec/http/0/timeout", value: "7s" }], { contentType: "application/json-patch+json" }).then(() => (edited = true));
+      return edited ? undefined : "503";
+    };
+    try {
+      const run = await forkctl(["up", "alice-e", "--service", "shop/cart=registry.example.com/shop/cart:e", "--ttl", "1h", "--no-cluster"]);
+      assert.equal(run.code, 0, run.stderr.split("\n").filter((l) => l.startsWith("forkctl") || /error/.test(l)).join("\n"));
+    } finally {
+      faultOf = () => undefined;
+    }
+    try {
+      assert.ok(edited && proxy.requests.some((r) => r.fault === "503" && r.path.includes("/virtualservices/cart")), "the 503 and the team's edit did not happen");
+      // The fork's routes follow the app's as edited: one per app route (the canary's match and the
+      // default), each with the fork header, on top; the app's routes as the team left them.
+      const during = await get(rest, VS, "VirtualService", "shop", "cart");
+      assert.deepEqual(during?.spec.http.map((r: { name: string }) => r.name), ["forkstack-alice-e", "forkstack-alice-e--1", "app", "app-canary"]);
+      assert.deepEqual(during?.spec.http.slice(2), [{ ...app.spec.http[0], timeout: "7s" }, canary]);
+      assert.equal((await forkctl(["down", "alice-e"])).code, 0);
+      const after = await get(rest, VS, "VirtualService", "shop", "cart");
+      assert.deepEqual(after?.spec.http, [{ ...app.spec.http[0], timeout: "7s" }, canary]);
+    } finally {
+      await forkctl(["down", "alice-e"]);
+      await call(rest, "DELETE", `/apis/${VS}/namespaces/shop/virtualservices/cart`);
+    }
   });
 
   it("the API server unreachable for 6 s during forkctl up (a restart): the fork comes up all the same", { timeout: 300_000 }, async () => {
@@ -270,7 +358,6 @@ describe("a fork under faults, through a fault-injecting proxy in front of the r
 
   it("a turn Lease held and renewed by a stuck job: alice's up passes over it within a minute and its route lands", { timeout: 300_000 }, async () => {
     // The stuck job: holds forkstack-routes.api with one acquireTime and renews it every 5 s, forever.
-    const leasePath = "/apis/coordination.k8s.io/v1/namespaces/shop/leases";
     const now = () => new Date().toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
     const acquired = now();
     const stuck = { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name: "forkstack-routes.api" }, spec: { holderIdentity: "ci-stuck/0000", leaseDurationSeconds: 15, acquireTime: acquired, renewTime: acquired } };

@@ -12,7 +12,7 @@ import * as YAML from "yaml";
 import { parseForkConfig } from "../../components/config";
 import { ForkBackend, LastUpdate, LockHolder, lockHolders, StackInfo, StackLockedError, UpOutcome } from "../../bin/forkctl/backend";
 import { ClusterView, cpuCores, ForkctlDeps, memoryGiB } from "../../bin/forkctl/commands";
-import { COMMANDS, main } from "../../bin/forkctl/cli";
+import { COMMANDS, main, onInterrupt } from "../../bin/forkctl/cli";
 import { commentMarker } from "../../bin/forkctl/format";
 import { KubeObject, SimulatedCluster } from "../../render/cluster";
 import { simulatedAccess } from "../../render/simulatedApi";
@@ -336,6 +336,18 @@ describe("forkctl up against the real program", () => {
   });
 });
 
+describe("Ctrl-C while forkctl runs", () => {
+  it("says it waits for pulumi to free the stack on the first signal, and exits 130 on the second", () => {
+    const said: string[] = [];
+    const exits: number[] = [];
+    const handle = onInterrupt({ stderr: (t) => said.push(t) }, (code) => exits.push(code));
+    handle("SIGINT");
+    expect([said, exits]).toEqual([["forkctl: SIGINT: waiting for pulumi to stop the update and free the stack; SIGINT again to stop waiting (the next forkctl run clears a lock left behind)\n"], []]);
+    handle("SIGTERM");
+    expect([said.length, exits]).toEqual([1, [130]]);
+  });
+});
+
 describe("forkctl ls, gc and down", () => {
   it("lists fork stacks only, with URLs, expiry, last update and state", async () => {
     const backend = new CannedBackend();
@@ -553,6 +565,8 @@ describe("a transient server error", () => {
     "the server is currently unable to handle the request",
     "Too many requests, please try again later.",
     'Patch "https://127.0.0.1:6443/apis/apps/v1/namespaces/shop/deployments/api-pr-9": dial tcp 127.0.0.1:6443: connect: connection refused',
+    // Seen in the e2e fault tier: a connection dropped as the server went down.
+    'Patch "https://127.0.0.1:45069/apis/apps/v1/namespaces/shop/deployments/api-pr-9?fieldManager=pulumi-kubernetes-1f3baa28&fieldValidation=Warn&force=false&timeout=5s": read tcp 127.0.0.1:38722->127.0.0.1:45069: read: connection reset by peer',
   ])("recognises the Kubernetes provider's own report of a shed, unavailable or restarting server: %s", async (answer) => {
     const { backend, calls } = failingOnce(
       upFailure(

@@ -140,9 +140,9 @@ export function forkRoles(ctx: PolicyContext): KubeObject[] {
       { apiGroups: [""], resources: ["services"], verbs: write },
       { apiGroups: ["networking.istio.io"], resources: ["virtualservices"], verbs: write },
       // Taking turns to write a Service's routes (fork/routeTurn.ts); which Leases: turnPolicy. A
-      // holder lists the queue's tickets to hand the turn on (it reads apps' Leases too: holder
-      // names and times, which pods and Deployments the role reads already tell).
-      { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "list", "create", "update", "delete"] },
+      // holder lists the queue's tickets to hand the turn on, a waiter watches the turn (this reads
+      // apps' Leases too: holder names and times, which the pods and Deployments it reads tell).
+      { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "list", "watch", "create", "update", "delete"] },
       // Read only: what the plan checks (selectors, ServiceAccounts) and the provider waits on.
       { apiGroups: [""], resources: ["pods", "endpoints", "serviceaccounts"], verbs: ["get", "list", "watch"] },
       { apiGroups: ["apps"], resources: ["replicasets"], verbs: ["get", "list", "watch"] },

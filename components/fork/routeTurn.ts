@@ -25,8 +25,8 @@
  * Waiters are served in arrival order: a writer that finds the turn held takes a ticket (a Lease
  * named for the turn and itself, naming.turnTicketName), and a holder that is done hands the turn
  * to the oldest ticket (the server's creationTimestamp, then the ticket's acquireTime) by making
- * that writer the Lease's holder, for `HANDOFF_SECONDS`: the writer sees itself named at its next
- * check, makes the Lease its own (its own duration), and deletes its ticket. One that never does (it
+ * that writer the Lease's holder, for `HANDOFF_SECONDS`: the writer, woken by its watch of the
+ * Lease (or at its next check), makes the Lease its own (its own duration) and deletes its ticket. One that never does (it
  * died while waiting) is passed over once those seconds pass without a change, and its ticket goes
  * with it. A ticket older than the longest wait is stale (its writer gave up or died), and the
  * holder deletes it. Without tickets (a base of an earlier release: no `list` of Leases, no handover
@@ -234,6 +234,10 @@ async function acquire(leases: LeaseApi, turn: TurnOf, opts: TurnOptions, stats:
   let created = false;
   // Our place in the queue once the turn was found held; `false` when no ticket could be had.
   let ticket: Lease | false | undefined;
+  // With a ticket, a watch of the turn wakes us when it is handed to us or freed (LeaseApi.watch):
+  // without one the handover would wait for our next check, up to `maxPollMs` per turn.
+  let wake: (() => void) | undefined;
+  let unwatch: (() => void) | undefined;
   try {
     for (let check = 0; ; check++) {
       if (now() >= deadline) {
@@ -264,7 +268,10 @@ async function acquire(leases: LeaseApi, turn: TurnOf, opts: TurnOptions, stats:
         if (taken !== undefined) return taken;
         continue;
       }
-      if (ticket === undefined) ticket = (await takeTicket(leases, turn, seconds)) ?? false;
+      if (ticket === undefined) {
+        ticket = (await takeTicket(leases, turn, seconds)) ?? false;
+        if (ticket) unwatch = leases.watch?.(namespace, name, (lease) => (lease === undefined || ours(lease, turn) ? wake?.() : undefined));
+      }
       const version = String(current.metadata.resourceVersion);
       const heldTurn = `${spec(current).holderIdentity ?? ""}@${spec(current).acquireTime ?? ""}`;
       if (holding?.turn !== heldTurn) holding = { turn: heldTurn, since: now() };
@@ -283,7 +290,12 @@ async function acquire(leases: LeaseApi, turn: TurnOf, opts: TurnOptions, stats:
         seen = undefined;
         continue;
       }
-      await sleep(Math.floor(random() * Math.min(maxPoll, poll * 2 ** Math.min(check, 20))));
+      const pause = sleep(Math.floor(random() * Math.min(maxPoll, poll * 2 ** Math.min(check, 20))));
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        void pause.then(resolve, resolve);
+      });
+      wake = undefined;
     }
   } catch (err) {
     tell(opts.onUnqueued, `no turn at ${where} (${oneLine(err)}); writing without one`);
@@ -293,6 +305,7 @@ async function acquire(leases: LeaseApi, turn: TurnOf, opts: TurnOptions, stats:
     return undefined;
   } finally {
     // Served, or writing without a turn: our place in the queue goes.
+    unwatch?.();
     if (ticket) await release(leases, ticket);
   }
 }

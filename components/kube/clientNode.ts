@@ -141,6 +141,9 @@ function asVirtualService(item: any): VirtualService {
   return { apiVersion: `${VS_GROUP}/${VS_VERSION}`, kind: "VirtualService", ...item };
 }
 
+/** How often a Lease watch (a waiter's wake-up call) is opened again after it ended. */
+const WATCH_RESTARTS = 20;
+
 /**
  * Every call has a timeout and is retried on 429, 5xx and reset connections (kube/retry.ts); a
  * create or replace that timed out may have been applied, which is safe: the retry then answers
@@ -296,6 +299,24 @@ export async function clientNodeAccess(kubeconfig: string, context?: string, tim
         } catch (err) {
           return translate(err, what);
         }
+      },
+      watch(namespace, name, changed) {
+        // Restarted when it ends (client-node's Watch gives up after 30 s without an event, and a
+        // server ends a watch on its own), a bounded number of times with a jittered pause.
+        let stopped = false;
+        let current: AbortController | undefined;
+        const open = (restarts: number): void => {
+          if (stopped || restarts > WATCH_RESTARTS) return;
+          const reopen = () => void setTimeout(() => open(restarts + 1), 200 + Math.random() * 800).unref();
+          new k.Watch(kc)
+            .watch(`/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`, { fieldSelector: `metadata.name=${name}` }, (phase, lease) => changed(phase === "DELETED" ? undefined : (lease as KubeObject)), reopen)
+            .then((c) => (stopped ? c.abort() : (current = c)), reopen);
+        };
+        open(0);
+        return () => {
+          stopped = true;
+          current?.abort();
+        };
       },
       async delete(namespace, name, preconditions) {
         const what = `deleting Lease ${namespace}/${name}`;

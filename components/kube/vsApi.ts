@@ -123,6 +123,13 @@ export interface LeaseApi {
   replace(lease: Lease): Promise<Lease>;
   /** Deletes if the precondition holds (ConflictError if not); gone already is fine. */
   delete(namespace: string, name: string, preconditions: { uid?: string; resourceVersion?: string }): Promise<void>;
+  /**
+   * Calls `changed` with the Lease whenever it is created or changed (undefined once deleted), until
+   * the returned function is called: a waiter's wake-up call, so that a turn handed to it is taken
+   * at once. Best effort (a watch that fails or ends is only a missed wake-up: waiters check on
+   * their own too); absent where there is nothing to watch.
+   */
+  watch?(namespace: string, name: string, changed: (lease: Lease | undefined) => void): () => void;
 }
 
 export interface ClusterAccess {

@@ -115,6 +115,10 @@ function memoryLeases() {
   const store = new Map<string, Lease>();
   let version = 100;
   const calls: string[] = [];
+  const watchers = new Set<{ k: string; changed: (lease: Lease | undefined) => void }>();
+  const changed = (k: string) => {
+    for (const w of watchers) if (w.k === k) w.changed(store.has(k) ? structuredClone(store.get(k)) : undefined);
+  };
   const key = (ns: string, name: string) => `${ns}/${name}`;
   const api: LeaseApi = {
     async get(ns, name) {
@@ -134,6 +138,7 @@ function memoryLeases() {
       // creationTimestamp as the server sets it: whole seconds.
       const stored = { ...lease, metadata: { ...lease.metadata, resourceVersion: String(++version), uid: `uid-${version}`, creationTimestamp: new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace(".000Z", "Z") } };
       store.set(k, stored);
+      changed(k);
       return structuredClone(stored);
     },
     async replace(lease) {
@@ -144,11 +149,13 @@ function memoryLeases() {
       if (!live) {
         const created = { ...lease, metadata: { ...lease.metadata, resourceVersion: String(++version), uid: `uid-${version}` } };
         store.set(k, created);
+        changed(k);
         return structuredClone(created);
       }
       if (live.metadata.resourceVersion !== lease.metadata.resourceVersion) throw new ConflictError("modified");
       const stored = { ...lease, metadata: { ...lease.metadata, resourceVersion: String(++version) } };
       store.set(k, stored);
+      changed(k);
       return structuredClone(stored);
     },
     async delete(ns, name, pre) {
@@ -157,9 +164,16 @@ function memoryLeases() {
       if (!live) return;
       if ((pre.uid !== undefined && pre.uid !== live.metadata.uid) || (pre.resourceVersion !== undefined && pre.resourceVersion !== live.metadata.resourceVersion)) throw new ConflictError("precondition");
       store.delete(key(ns, name));
+      changed(key(ns, name));
+    },
+    watch(ns, name, onChange) {
+      calls.push("watch");
+      const w = { k: key(ns, name), changed: onChange };
+      watchers.add(w);
+      return () => watchers.delete(w);
     },
   };
-  return { api, store, calls };
+  return { api, store, calls, watchers };
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -315,10 +329,10 @@ describe("inTurn", () => {
      * jitter up to 200 ms, and write for 30 ms each. Resolves to the order their writes started
      * and when (ms from the start).
      */
-    async function queue(arrivals: Record<string, number>, leases = memoryLeases(), extra: Partial<Record<string, { leaseSeconds?: number }>> = {}) {
+    async function queue(arrivals: Record<string, number>, leases = memoryLeases(), polling: { pollMs: number; maxPollMs: number } = { pollMs: 10, maxPollMs: 200 }) {
       const started: [string, number][] = [];
       const t0 = Date.now();
-      const opts = { leaseSeconds: 1, pollMs: 10, maxPollMs: 200 };
+      const opts = { leaseSeconds: 1, ...polling };
       const write = (who: string, ms: number) => async () => {
         started.push([who, Date.now() - t0]);
         await sleep(ms);
@@ -326,15 +340,23 @@ describe("inTurn", () => {
       const a = inTurn(leases.api, { service, holder: "a/1" }, write("a", 300), opts);
       const others = Object.entries(arrivals).map(async ([who, at]) => {
         await sleep(at);
-        await inTurn(leases.api, { service, holder: `${who}/1` }, write(who, 30), { ...opts, ...extra[who] });
+        await inTurn(leases.api, { service, holder: `${who}/1` }, write(who, 30), opts);
       });
       await Promise.all([a, ...others]);
-      return { order: started.map(([who]) => who), at: Object.fromEntries(started), left: [...leases.store.keys()] };
+      return { order: started.map(([who]) => who), at: Object.fromEntries(started), left: [...leases.store.keys()], watching: leases.watchers.size };
     }
 
     it("each waiter takes a ticket; the holder hands the turn to the oldest, and nothing is left afterwards", async () => {
       const run = await queue({ b: 40, c: 70, d: 100, e: 130, f: 160 });
       expect([run.order, run.left]).toEqual([["a", "b", "c", "d", "e", "f"], []]);
+    }, 10_000);
+
+    it("a waiter handed the turn is woken by its watch and takes it at once, however seldom it checks on its own", async () => {
+      // Checks every 1 to 2 s: without the wake-up each of the five handovers would wait for one.
+      const run = await queue({ b: 40, c: 70, d: 100, e: 130, f: 160 }, memoryLeases(), { pollMs: 1000, maxPollMs: 2000 });
+      expect([run.order, run.left, run.watching]).toEqual([["a", "b", "c", "d", "e", "f"], [], 0]);
+      // a's write ends at about 300 ms, then five 30 ms writes one after another.
+      expect(run.at.f).toBeLessThan(1000);
     }, 10_000);
 
     it("a waiter the turn was handed to that never takes it (it died waiting) is passed over after the handover's seconds, and its ticket goes", async () => {

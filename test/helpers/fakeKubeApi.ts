@@ -82,6 +82,11 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
   let uid = 0;
   const virtualServices = new Map<string, KubeObject>();
   const leases = new Map<string, KubeObject>();
+  /** Open watches of Leases (`?watch=true&fieldSelector=metadata.name=<name>`): a JSON line per change. */
+  const leaseWatches = new Set<{ ns: string; name: string | undefined; res: http.ServerResponse }>();
+  const leaseChanged = (type: "ADDED" | "MODIFIED" | "DELETED", object: KubeObject) => {
+    for (const w of leaseWatches) if (w.ns === object.metadata.namespace && (w.name === undefined || w.name === object.metadata.name)) w.res.write(`${JSON.stringify({ type, object })}\n`);
+  };
   const others = new Map<string, KubeObject>();
   const requests: FakeRequest[] = [];
   let received = 0;
@@ -123,6 +128,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
       if (leases.has(key(ns, n))) return [409, status(409, "AlreadyExists", `leases.coordination.k8s.io "${n}" already exists`, details(n))];
       const stored: KubeObject = { ...body, metadata: { ...body.metadata, namespace: ns, resourceVersion: String(++version), uid: `00000000-0000-4000-8000-${String(++uid).padStart(12, "0")}`, creationTimestamp: "2026-05-01T00:00:00Z" } };
       leases.set(key(ns, n), stored);
+      leaseChanged("ADDED", stored);
       return [201, stored];
     }
     const live = leases.get(key(ns, name));
@@ -131,6 +137,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
       // a PUT of a missing one creates it, whatever resourceVersion it carries.
       const stored: KubeObject = { ...body, metadata: { ...body.metadata, name, namespace: ns, resourceVersion: String(++version), uid: `00000000-0000-4000-8000-${String(++uid).padStart(12, "0")}`, creationTimestamp: "2026-05-01T00:00:00Z" } };
       leases.set(key(ns, name), stored);
+      leaseChanged("ADDED", stored);
       return [201, stored];
     }
     if (!live) return [404, status(404, "NotFound", `leases.coordination.k8s.io "${name}" not found`, details(name))];
@@ -142,6 +149,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
       if (rv !== undefined && rv !== "" && rv !== live.metadata.resourceVersion) return conflict("the object has been modified; please apply your changes to the latest version and try again");
       const stored: KubeObject = { ...body, metadata: { ...body.metadata, name, namespace: ns, resourceVersion: String(++version), uid: live.metadata.uid, creationTimestamp: live.metadata.creationTimestamp } };
       leases.set(key(ns, name), stored);
+      leaseChanged("MODIFIED", stored);
       return [200, stored];
     }
     if (method === "DELETE") {
@@ -151,6 +159,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
         return conflict(`Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${live.metadata.resourceVersion}`);
       }
       leases.delete(key(ns, name));
+      leaseChanged("DELETED", live);
       return [200, live];
     }
     return [405, status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")];
@@ -305,6 +314,19 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
         requests.push({ method, path, status: code });
         res.writeHead(code, { "content-type": "application/json", ...(code === 429 ? { "retry-after": "0" } : {}) });
         res.end(JSON.stringify(status(code, code === 429 ? "TooManyRequests" : "ServiceUnavailable", code === 429 ? "too many requests, please try again later" : "the server is currently unable to handle the request")));
+        return;
+      }
+      const watched = new RegExp(`^${LEASE_BASE}/namespaces/([^/]+)/leases$`).exec(path);
+      if (method === "GET" && watched && url.searchParams.get("watch") === "true" && options.leases !== "forbidden") {
+        // A watch stays open: the current Lease as ADDED, then each change, until the client goes.
+        requests.push({ method, path: `${path}?watch=true`, status: 200 });
+        const ns = decodeURIComponent(watched[1]);
+        const name = /^metadata\.name=(.+)$/.exec(url.searchParams.get("fieldSelector") ?? "")?.[1];
+        res.writeHead(200, { "content-type": "application/json" });
+        const entry = { ns, name, res };
+        leaseWatches.add(entry);
+        res.on("close", () => leaseWatches.delete(entry));
+        for (const l of leases.values()) if (l.metadata.namespace === ns && (name === undefined || l.metadata.name === name)) res.write(`${JSON.stringify({ type: "ADDED", object: l })}\n`);
         return;
       }
       let code: number;

@@ -266,69 +266,98 @@ function gatewayHop(index: Index, req: ExplainRequest, path: string, problems: P
   return { hop, headers };
 }
 
+/** Where the mesh sends a call to a Service, as forkstack's model of Istio's routing decides it. */
+export interface MeshRoute {
+  /** The VirtualService covering the host (`namespace/name`; several, comma-separated, when they conflict); none: the plain Service. */
+  virtualService?: string;
+  /** Its first matching route: the name, or `#<index>` for an unnamed one; "default" without a VirtualService, "" when none matches. */
+  route: string;
+  /** When that route delegates: the delegate VirtualService and its route that decides. */
+  delegate?: { virtualService: string; route: string };
+  /** The destinations, as FQDNs, with their subset, port and weight (one destination: 100). */
+  destinations: { host: string; subset?: string; port?: number; weight: number }[];
+  /** Why the call cannot be routed as intended (Istio answers 404, or routes unpredictably); destinations are then empty. */
+  problem?: string;
+}
+
+/**
+ * The mesh's decision for a call from a sidecar to `fqdn` with `headers` and `path`: the
+ * VirtualService covering the host (the same choice the fork's routing makes,
+ * components/fork/routes.ts coverageOf: an exact host beats a wildcard, the most specific wildcard
+ * the others, two at one level conflict), its first matching http route, a delegate's routes
+ * (one level, evaluated only for requests the root route matched: istio/api virtual_service.proto,
+ * Delegate), and the route's destinations with short hosts resolved in the deciding
+ * VirtualService's namespace.
+ */
+export function meshRoute(objects: readonly KubeObject[], fqdn: string, headers: Record<string, string>, path: string): MeshRoute {
+  const all = objects.filter((o) => o.kind === "VirtualService" && o.apiVersion.startsWith("networking.istio.io/"));
+  const coverage = coverageOf(all, fqdn);
+  if (coverage.kind === "none") return { route: "default", destinations: [{ host: fqdn, weight: 100 }] };
+  if (coverage.kind === "conflict") {
+    const refs = coverage.virtualServices.map(ref);
+    return { virtualService: refs.join(", "), route: "", destinations: [], problem: `${refs.length} VirtualServices for host ${fqdn} (${refs.join(", ")}): Istio honours only one per host (IST0109)` };
+  }
+  const vs = coverage.virtualService;
+  const selected = selectRoute(vs, headers, path);
+  if (selected === undefined) return { virtualService: ref(vs), route: "", destinations: [], problem: `no route of VirtualService ${ref(vs)} matches this request: Istio answers 404` };
+  let decided = selected;
+  let decidingVs = vs;
+  const route = selected.route.name ?? `#${selected.index}`;
+  let via: MeshRoute["delegate"];
+  const delegate = selected.route.delegate as { name?: string; namespace?: string } | undefined;
+  if (delegate !== undefined) {
+    const target = all.find((o) => o.metadata.name === delegate.name && ns(o) === (delegate.namespace ?? ns(vs)));
+    const inner = target === undefined ? undefined : selectRoute(target, headers, path);
+    if (target === undefined || inner === undefined) {
+      const missing = target === undefined ? "does not exist" : "has no route that matches this request";
+      return { virtualService: ref(vs), route, destinations: [], problem: `route ${route} of VirtualService ${ref(vs)} delegates to ${delegate.namespace ?? ns(vs)}/${delegate.name}, which ${missing}` };
+    }
+    decided = inner;
+    decidingVs = target;
+    via = { virtualService: ref(target), route: inner.route.name ?? `#${inner.index}` };
+  }
+  const deciding = via?.route ?? route;
+  const destinations = ((decided.route.route ?? []) as any[]).map((d) => ({
+    host: hostFqdn(String(d.destination?.host ?? ""), ns(decidingVs)),
+    ...(d.destination?.subset ? { subset: String(d.destination.subset) } : {}),
+    ...(typeof d.destination?.port?.number === "number" ? { port: d.destination.port.number as number } : {}),
+    weight: typeof d.weight === "number" ? d.weight : ((decided.route.route ?? []) as any[]).length === 1 ? 100 : 0,
+  }));
+  const decision = { virtualService: ref(vs), route, ...(via ? { delegate: via } : {}), destinations };
+  if (destinations.length === 0) return { ...decision, problem: `route ${deciding} of VirtualService ${ref(decidingVs)} has no destination` };
+  return decision;
+}
+
 function meshHop(index: Index, call: string, callerNs: string, hopNo: number, headers: Record<string, string>, path: string, problems: Problem[]): Hop {
   const { name, namespace } = parseServiceName(call, callerNs);
   const fqdn = `${name}.${namespace}${LOCAL_SUFFIX}`;
   const hop: Hop = { service: call, decidedBy: "Service (no VirtualService)", broken: false };
-  // The same decision the fork's routing makes (components/fork/routes.ts): an exact host beats a
-  // wildcard, the most specific wildcard beats the others, two at one level conflict.
-  const coverage = coverageOf(index.of("VirtualService", "networking.istio.io"), fqdn);
-  const virtualServices = coverage.kind === "conflict" ? coverage.virtualServices : coverage.kind === "none" ? [] : [coverage.virtualService];
-  if (virtualServices.length > 1) {
+  const decision = meshRoute(index.of("VirtualService", "networking.istio.io"), fqdn, headers, path);
+  const conflict = decision.virtualService?.includes(", ") === true;
+  if (conflict) hop.decidedBy = `${decision.virtualService!.split(", ").length} VirtualServices`;
+  else if (decision.virtualService !== undefined) {
+    hop.decidedBy =
+      decision.route === ""
+        ? `VirtualService ${decision.virtualService} (no route matches)`
+        : `VirtualService ${decision.virtualService} route ${decision.route}${decision.delegate ? ` → delegate ${decision.delegate.virtualService} route ${decision.delegate.route}` : ""}`;
+  }
+  if (decision.problem !== undefined) {
     hop.broken = true;
-    hop.decidedBy = `${virtualServices.length} VirtualServices`;
-    problems.push({
-      hop: hopNo,
-      message: `${virtualServices.length} VirtualServices for host ${fqdn} (${virtualServices.map(ref).join(", ")}): Istio honours only one per host (IST0109)`,
-    });
+    problems.push({ hop: hopNo, message: decision.problem });
+    // A host covered twice still lands somewhere: on the Service called, as far as the model can tell.
+    if (conflict) land(index, hop, hopNo, name, namespace, problems, `the chain calls ${call}`);
+    return hop;
+  }
+  if (decision.virtualService === undefined) {
     land(index, hop, hopNo, name, namespace, problems, `the chain calls ${call}`);
-    return hop;
-  }
-  if (virtualServices.length === 0) {
-    land(index, hop, hopNo, name, namespace, problems, `the chain calls ${call}`);
-    return hop;
-  }
-  const vs = virtualServices[0];
-  const selected = selectRoute(vs, headers, path);
-  if (selected === undefined) {
-    hop.broken = true;
-    hop.decidedBy = `VirtualService ${ref(vs)} (no route matches)`;
-    problems.push({ hop: hopNo, message: `no route of VirtualService ${ref(vs)} matches this request: Istio answers 404` });
-    return hop;
-  }
-  let routeLabel = selected.route.name ?? `#${selected.index}`;
-  hop.decidedBy = `VirtualService ${ref(vs)} route ${routeLabel}`;
-  let decided = selected;
-  let decidingVs = vs;
-  // A delegating route decides nothing itself: the delegate VirtualService's routes (one level,
-  // evaluated only for requests the root route matched) do (istio/api virtual_service.proto, Delegate).
-  const delegate = selected.route.delegate as { name?: string; namespace?: string } | undefined;
-  if (delegate !== undefined) {
-    const target = index.of("VirtualService", "networking.istio.io").find((o) => o.metadata.name === delegate.name && ns(o) === (delegate.namespace ?? ns(vs)));
-    const inner = target === undefined ? undefined : selectRoute(target, headers, path);
-    if (target === undefined || inner === undefined) {
-      hop.broken = true;
-      const missing = target === undefined ? "does not exist" : "has no route that matches this request";
-      problems.push({ hop: hopNo, message: `route ${routeLabel} of VirtualService ${ref(vs)} delegates to ${delegate.namespace ?? ns(vs)}/${delegate.name}, which ${missing}` });
-      return hop;
-    }
-    decided = inner;
-    decidingVs = target;
-    routeLabel = inner.route.name ?? `#${inner.index}`;
-    hop.decidedBy = `${hop.decidedBy} → delegate ${ref(target)} route ${routeLabel}`;
-  }
-  const destinations = (decided.route.route ?? []) as any[];
-  if (destinations.length === 0) {
-    hop.broken = true;
-    problems.push({ hop: hopNo, message: `route ${routeLabel} of VirtualService ${ref(decidingVs)} has no destination` });
     return hop;
   }
   // With a weighted split, follow the heaviest destination (the first on a tie).
-  const destination = [...destinations].sort((a, b) => (b.weight ?? 0) - (a.weight ?? 0))[0];
-  const host = String(destination.destination?.host ?? "");
-  // Short hosts resolve in the namespace of the VirtualService that holds the route.
-  const target = parseServiceName(hostFqdn(host, ns(decidingVs)), ns(decidingVs));
-  land(index, hop, hopNo, target.name, target.namespace, problems, `route ${routeLabel} of VirtualService ${ref(decidingVs)} sends to host ${host}`);
+  const destination = [...decision.destinations].sort((a, b) => b.weight - a.weight)[0];
+  const target = parseServiceName(destination.host, namespace);
+  const routeLabel = decision.delegate?.route ?? decision.route;
+  const decidingVs = decision.delegate?.virtualService ?? decision.virtualService;
+  land(index, hop, hopNo, target.name, target.namespace, problems, `route ${routeLabel} of VirtualService ${decidingVs} sends to host ${destination.host}`);
   return hop;
 }
 

@@ -26,7 +26,8 @@
  * named for the turn and itself, naming.turnTicketName), and a holder that is done hands the turn
  * to the oldest ticket (the server's creationTimestamp, then the ticket's acquireTime) by making
  * that writer the Lease's holder, for `HANDOFF_SECONDS`: the writer, woken by its watch of the
- * Lease (or at its next check), makes the Lease its own (its own duration) and deletes its ticket. One that never does (it
+ * Lease (or at its next check), writes at once, deletes its ticket meanwhile, and its first
+ * renewal (within a third of those seconds) gives the Lease its own duration. One that never does (it
  * died while waiting) is passed over once those seconds pass without a change, and its ticket goes
  * with it. A ticket older than the longest wait is stale (its writer gave up or died), and the
  * holder deletes it. Without tickets (a base of an earlier release: no `list` of Leases, no handover
@@ -115,17 +116,20 @@ export async function inTurn<T>(leases: LeaseApi | undefined, turn: TurnOf, writ
   const now = opts.now ?? performance.now.bind(performance);
   const started = now();
   const stats: TurnStats = { checks: 0, waitedMs: 0, held: false };
-  const held = await acquire(leases, turn, opts, stats);
+  // Requests that need not hold the write up (deleting our ticket): awaited once it is done.
+  const after: Promise<void>[] = [];
+  const held = await acquire(leases, turn, opts, stats, after);
   stats.waitedMs = now() - started;
   stats.held = held !== undefined;
   tell(opts.onTurn, stats);
-  if (held === undefined) return write(false);
+  if (held === undefined) return write(false).finally(() => Promise.all(after));
   const renewal = renewing(leases, turn, held, opts);
   try {
     return await write(true);
   } finally {
     // The Lease as last renewed: a renewal that found it deleted (passed over) created it anew.
     await handOver(leases, turn, await renewal.stop(), opts);
+    await Promise.all(after);
   }
 }
 
@@ -219,7 +223,7 @@ const spec = (lease: Lease) => (lease.spec ?? {}) as { holderIdentity?: string; 
 const ours = (lease: Lease, turn: TurnOf): boolean => spec(lease).holderIdentity === turn.holder;
 
 /** Resolves to the Lease once held, or undefined when the write goes without a turn (told to onUnqueued). */
-async function acquire(leases: LeaseApi, turn: TurnOf, opts: TurnOptions, stats: TurnStats): Promise<Lease | undefined> {
+async function acquire(leases: LeaseApi, turn: TurnOf, opts: TurnOptions, stats: TurnStats, after: Promise<void>[]): Promise<Lease | undefined> {
   const { leaseSeconds: seconds = TURN_DEFAULTS.leaseSeconds, waitMs = TURN_DEFAULTS.waitMs, pollMs: poll = TURN_DEFAULTS.pollMs, maxPollMs: maxPoll = TURN_DEFAULTS.maxPollMs } = opts;
   const { sleep = sleepFor, random = Math.random, now = performance.now.bind(performance) } = opts;
   const { namespace } = turn.service;
@@ -257,17 +261,8 @@ async function acquire(leases: LeaseApi, turn: TurnOf, opts: TurnOptions, stats:
           continue;
         }
       }
-      if (ours(current, turn)) {
-        if (spec(current).leaseDurationSeconds === seconds) return current;
-        // Handed to us (handOver): ours for our own duration from now on, unless we were passed
-        // over meanwhile (then the next check tells).
-        const taken = await leases.replace({ ...current, spec: { ...(current.spec as object), leaseDurationSeconds: seconds, renewTime: microTime(Date.now()) } }).catch((err) => {
-          if (isConflict(err) || isNotFound(err)) return undefined;
-          throw err;
-        });
-        if (taken !== undefined) return taken;
-        continue;
-      }
+      // Ours: created by us, or handed to us (handOver; its first renewal makes it ours for our own duration).
+      if (ours(current, turn)) return current;
       if (ticket === undefined) {
         ticket = (await takeTicket(leases, turn, seconds)) ?? false;
         if (ticket) unwatch = leases.watch?.(namespace, name, (lease) => (lease === undefined || ours(lease, turn) ? wake?.() : undefined));
@@ -304,9 +299,9 @@ async function acquire(leases: LeaseApi, turn: TurnOf, opts: TurnOptions, stats:
     if (created) await leases.get(namespace, name).then((mine) => (mine !== undefined && ours(mine, turn) ? release(leases, mine) : undefined)).catch(() => undefined);
     return undefined;
   } finally {
-    // Served, or writing without a turn: our place in the queue goes.
+    // Served, or writing without a turn: our place in the queue goes, while the write runs.
     unwatch?.();
-    if (ticket) await release(leases, ticket);
+    if (ticket) after.push(release(leases, ticket));
   }
 }
 
@@ -324,7 +319,8 @@ function renewing(leases: LeaseApi, turn: TurnOf, lease: Lease, opts: TurnOption
   let done = false;
   let inFlight: Promise<void> | undefined;
   const renew = async () => {
-    const next = await leases.replace({ ...current, spec: { ...(current.spec as object), renewTime: microTime(Date.now()) } }).catch(async (err) => {
+    // Our own duration: a Lease handed to us came with HANDOFF_SECONDS.
+    const next = await leases.replace({ ...current, spec: { ...(current.spec as object), leaseDurationSeconds: seconds, renewTime: microTime(Date.now()) } }).catch(async (err) => {
       if (!isConflict(err)) throw err;
       const seen = await leases.get(String(current.metadata.namespace), current.metadata.name);
       if (seen === undefined || !ours(seen, turn)) throw err;
@@ -348,9 +344,18 @@ function renewing(leases: LeaseApi, turn: TurnOf, lease: Lease, opts: TurnOption
       })
       .finally(() => (inFlight = undefined));
   };
-  const every = (seconds * 1000) / 3;
-  const timer = setInterval(tick, every);
-  timer.unref?.();
+  // Every third of the Lease's duration as it stands: a handed Lease's first renewal comes within a
+  // third of HANDOFF_SECONDS, so the others never see it run out under a live holder.
+  const every = () => (1000 * Math.min(seconds, Number(spec(current).leaseDurationSeconds ?? seconds))) / 3;
+  let timer: ReturnType<typeof setTimeout>;
+  const schedule = () => {
+    timer = setTimeout(() => {
+      tick();
+      if (!done) schedule();
+    }, every());
+    timer.unref?.();
+  };
+  schedule();
   return {
     // Waits for a renewal in flight, for at most one renewal's time: a PUT of a Lease that does not
     // exist creates it (the Lease strategy allows create on update, pkg/registry/coordination/lease),
@@ -358,8 +363,8 @@ function renewing(leases: LeaseApi, turn: TurnOf, lease: Lease, opts: TurnOption
     // Service's other forks would wait its duration for it.
     stop: async () => {
       done = true;
-      clearInterval(timer);
-      if (inFlight !== undefined) await Promise.race([inFlight, new Promise<void>((resolve) => setTimeout(resolve, every).unref?.())]);
+      clearTimeout(timer);
+      if (inFlight !== undefined) await Promise.race([inFlight, new Promise<void>((resolve) => setTimeout(resolve, every()).unref?.())]);
       return current;
     },
   };

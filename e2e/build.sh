@@ -3,7 +3,7 @@
 # outside git, one folder per tool keyed by a hash of that tool's pins:
 #   ${XDG_CACHE_HOME:-$HOME/.cache}/forkstack/e2e/<tool>-<hash>/
 # A folder that is present and complete (it has its `ok` marker) is reused; a changed pin (go.mod,
-# go.sum, main.go, this script's build line, the Go version) gives a new hash and a fresh build.
+# go.sum, its .go files, this script's build line, the Go version) gives a new hash and a fresh build.
 # One folder per tool rather than one for all: bumping Pulumi must not rebuild kube-apiserver.
 #
 # Usage: e2e/build.sh [tool...]     (default: every tool); prints `tool=<dir>` lines on stdout.
@@ -30,7 +30,10 @@ build_one() { # dir pkg bin ldflags
 tool_dir() { # tool -> cache dir for its current pins
   local tool="$1" dir="$2"
   local hash
-  hash="$( { echo "$go_version"; sed -n "/^  $tool)/,/;;/p" "$0"; cat "$here/go/$dir"/go.mod "$here/go/$dir"/go.sum "$here/go/$dir"/*.go 2>/dev/null; } | sha256sum | cut -c1-16)"
+  # Every .go file of the module, subpackages and tests included (find|sort: the same bytes as the
+  # old top-level *.go glob for modules without subpackages, so their hashes did not move).
+  hash="$( { echo "$go_version"; sed -n "/^  $tool)/,/;;/p" "$0"; cat "$here/go/$dir"/go.mod "$here/go/$dir"/go.sum 2>/dev/null
+    find "$here/go/$dir" -type f -name '*.go' | LC_ALL=C sort | while IFS= read -r f; do cat "$f"; done; } | sha256sum | cut -c1-16)"
   echo "$root/$tool-$hash"
 }
 
@@ -109,6 +112,16 @@ build_tool() {
       build_one "$dir" istio.io/istio/istioctl/cmd/istioctl istioctl "-s -w" "$out"
       touch "$out/ok"
     fi ;;
+  istio-routes)
+    # istiod's route generation + Envoy's route matching, offline (e2e/go/istio-routes/main.go);
+    # its own module: pilot/test/xds needs modules istioctl does not.
+    dir=istio-routes
+    out="$(tool_dir istio-routes "$dir")"
+    if [ ! -e "$out/ok" ]; then
+      mkdir -p "$out"
+      build_one "$dir" . istio-routes "-s -w" "$out"
+      touch "$out/ok"
+    fi ;;
   *) echo "e2e build: unknown tool $tool" >&2; return 2 ;;
   esac
   # Folders of this tool's earlier pins are never used again.
@@ -120,5 +133,5 @@ build_tool() {
 }
 
 tools=("$@")
-[ ${#tools[@]} -gt 0 ] || tools=(etcd kube istio-crds pulumi kubernetes-provider istioctl)
+[ ${#tools[@]} -gt 0 ] || tools=(etcd kube istio-crds pulumi kubernetes-provider istioctl istio-routes)
 for t in "${tools[@]}"; do build_tool "$t"; done

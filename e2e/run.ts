@@ -68,6 +68,7 @@ async function main(): Promise<number> {
       pulumiBinDir: dirs.pulumi,
       kubernetesProviderBinDir: dirs["kubernetes-provider"],
       istioctl: dirs.istioctl ? path.join(dirs.istioctl, "istioctl") : undefined,
+      istioRoutes: dirs["istio-routes"] ? path.join(dirs["istio-routes"], "istio-routes") : undefined,
       pki: { ca: path.join(cluster.dir, "pki", "ca.crt"), caKey: path.join(cluster.dir, "pki", "ca.key") },
     };
     const tmp = path.join(work, "tmp");

@@ -1,11 +1,13 @@
 /**
  * `npm run explain -- --render DIR --host HOST [--path P] [--header K=V]... --calls svc,svc,... [--header-name H] [--json]`
+ * `npm run explain -- --render DIR --verify`: every mesh hop against istiod's routes (render/meshCheck.ts).
  *
  * Thin: parses arguments (node:util parseArgs, strict), reads `DIR/cluster.yaml` (a render's
  * output, or `kubectl get … -o yaml` of a live cluster), calls explain.ts and prints the table (or
  * JSON with --json). Exit codes: 0 the chain holds, 1 the chain is broken, 2 the input is wrong
  * (one line `explain: …` on stderr, never a stack trace).
  */
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { DEFAULTS, HEADER_NAME } from "../components/config";
@@ -13,6 +15,7 @@ import { ConfigError, oneLine } from "../components/errors";
 import { flagPhrase, FlagTable, formatFlags, HELP_FLAG, missingRequired, missingRequiredMessage, parseFlags, usageLine } from "./args";
 import { KubeObject, SimulatedCluster } from "./cluster";
 import { explainRequest, formatExplanation } from "./explain";
+import { compareAnswers, formatDisagreement, meshRequests, runIstioRoutes } from "./meshCheck";
 
 /** explain's flags: what parseArgs parses, what --help prints, what README's table is checked against. */
 export const FLAGS = {
@@ -23,13 +26,20 @@ export const FLAGS = {
   calls: { type: "string", arg: "LIST", ifOmitted: "required", help: "the services the entry service calls in turn, e.g. api,catalog (name or name.namespace; '' for the gateway hop only)" },
   "header-name": { type: "string", arg: "H", ifOmitted: `the base stack's headerName in DIR/outputs.json, else ${DEFAULTS.headerName}`, help: "the fork header" },
   json: { type: "boolean", ifOmitted: "off", help: "print the result as JSON" },
+  verify: {
+    type: "boolean",
+    ifOmitted: "off",
+    help: "instead, check every mesh hop of the render against the Envoy routes istiod generates (builds the e2e tier's istio-routes tool from Go modules once; needs Go)",
+  },
   help: HELP_FLAG,
 } as const satisfies FlagTable;
 
 /** What each exit code of explain means, as --help prints it. */
-const EXIT_CODES = "exit code: 0 the chain holds, 1 the chain is broken (each problem printed), 2 the input is wrong";
+const EXIT_CODES = `exit code: 0 the chain holds (--verify: explain and istiod agree),
+1 the chain is broken, each problem printed (--verify: they disagree), 2 the input is wrong`;
 
 export const USAGE = `${usageLine("usage: npm run explain -- --render DIR --host HOST [--path P] [--header K=V]... --calls svc,svc,... [--header-name H] [--json]")}
+${usageLine("       npm run explain -- --render DIR --verify [--header-name H]")}
 
 ${formatFlags(FLAGS)}
 
@@ -130,6 +140,7 @@ export function main(argv: readonly string[], io: Io): number {
       io.stdout(`${USAGE}\n`);
       return 0;
     }
+    if (values.verify) return verify(values.render, values["header-name"], io);
     // `--calls ''` is the gateway hop alone; every other required flag needs a value.
     const missing = missingRequired(FLAGS, values, ["calls"]);
     if (missing.length > 0 || values.render === undefined || values.host === undefined || values.calls === undefined) {
@@ -152,6 +163,29 @@ export function main(argv: readonly string[], io: Io): number {
     io.stderr(`explain: ${err instanceof InputError ? err.message : `internal error: ${oneLine(err)}`}\n`);
     return 2;
   }
+}
+
+/**
+ * `--verify`: every mesh hop of the render (render/meshCheck.ts) against istiod's routes, through
+ * the e2e tier's istio-routes tool (built by e2e/build.sh into its cache, once).
+ */
+function verify(dir: string | undefined, headerFlag: string | undefined, io: Io): number {
+  if (dir === undefined) throw new InputError(missingRequiredMessage(["render"], { render: "--render render-out" }, FIX));
+  const objects = readObjects(dir);
+  const headerName = headerFlag ?? headerNameOf(dir) ?? DEFAULTS.headerName;
+  const root = path.join(__dirname, "..");
+  io.stderr("explain: --verify: finding the istio-routes tool (e2e/build.sh builds it from Go modules the first time, for some minutes)\n");
+  const built = spawnSync("bash", [path.join(root, "e2e", "build.sh"), "istio-routes"], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+  const tool = /^istio-routes=(.+)$/m.exec(built.stdout ?? "")?.[1];
+  if (built.status !== 0 || tool === undefined) {
+    throw new InputError(`--verify: e2e/build.sh istio-routes failed (exit ${built.status ?? built.error?.message}); it needs Go (${"https://go.dev/doc/install"}) and its module proxy`);
+  }
+  const requests = meshRequests(objects, headerName);
+  const result = compareAnswers(objects, requests, runIstioRoutes(path.join(tool, "istio-routes"), objects, requests));
+  for (const d of result.disagreements) io.stdout(`disagree: ${formatDisagreement(d)}\n`);
+  for (const s of result.skipped) io.stdout(`left out: ${s.request.id}: ${s.why}\n`);
+  io.stdout(`verify: ${result.compared} (request, hop) pairs compared with istiod, ${result.disagreements.length} disagreements\n`);
+  return result.disagreements.length === 0 ? 0 : 1;
 }
 
 if (require.main === module) {

@@ -16,6 +16,8 @@ export interface E2eState {
   pulumiBinDir?: string;
   kubernetesProviderBinDir?: string;
   istioctl?: string;
+  /** The istio-routes tool (e2e/go/istio-routes): Envoy routes as istiod generates them, for the mesh cross-check. */
+  istioRoutes?: string;
   pki: { ca: string; caKey: string };
 }
 

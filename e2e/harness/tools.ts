@@ -1,6 +1,6 @@
 /**
  * The servers and tools e2e/build.sh pins and builds from Go modules, by name (etcd, kube,
- * istio-crds, pulumi, kubernetes-provider, istioctl; all when none are named): reused from its
+ * istio-crds, pulumi, kubernetes-provider, istioctl, istio-routes; all when none are named): reused from its
  * cache, built when missing (that needs Go). Resolves to each tool's cache folder, from the
  * `tool=<dir>` lines build.sh prints; its progress goes to stderr.
  */

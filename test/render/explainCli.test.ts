@@ -86,7 +86,7 @@ describe("npm run explain", () => {
   it("rejects an unknown flag with one line and exit 2", () => {
     const r = explain("--render", dir, "--hots", "x", "--calls", "api");
     expect(r.status).toBe(2);
-    expect(r.stderr).toBe(`explain: --hots: "--hots" is not an option; use --render, --host, --path, --header, --calls, --header-name or --json; see npm run explain -- --help\n`);
+    expect(r.stderr).toBe(`explain: --hots: "--hots" is not an option; use --render, --host, --path, --header, --calls, --header-name, --json or --verify; see npm run explain -- --help\n`);
   });
 
   it("names every missing required flag in one line with exit 2; --calls '' (the gateway hop alone) is given", () => {

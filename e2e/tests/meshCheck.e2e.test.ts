@@ -6,9 +6,9 @@
  * generation produces for the same objects and Envoy's matching selects (e2e/go/istio-routes).
  *
  * Environments: the sample shop (examples: dev, alice, bob, flags), the benchmark's synthetic
- * environment (bench/envgen.ts: N = 140 services, 20 forks), and the payments fixture with forks'
+ * environment (bench/envgen.ts: N = 140 services, 20 forks), the payments fixture with forks'
  * routes written the way the plan writes them into a delegate VirtualService and a gateway-bound
- * one. A deliberately wrong route (a fork route moved below the default route in the VirtualService
+ * one, and an app team's canary (subsets, weights, a header match, retries) next to a wildcard host. A deliberately wrong route (a fork route moved below the default route in the VirtualService
  * istiod gets) must make the check fail. The Emissary hop is not checked: it stays forkstack's model.
  */
 import assert from "node:assert/strict";
@@ -95,6 +95,35 @@ describe("explain agrees with the routes istiod generates", { skip: state.istioR
       }
     }
     check("payments: delegate and gateway-bound", objects);
+  });
+
+  it("on an app team's canary (subsets 90/10, a header match, retries) and a wildcard host, with forks whose ids prefix each other", () => {
+    const objects: KubeObject[] = yamlDocs(path.join(EXAMPLES, "cluster", "shop.yaml"));
+    objects.push(
+      { apiVersion: "networking.istio.io/v1", kind: "DestinationRule", metadata: { name: "catalog", namespace: "shop" }, spec: { host: "catalog", subsets: [{ name: "v1", labels: { app: "catalog" } }, { name: "v2", labels: { app: "catalog" } }] } },
+      {
+        apiVersion: "networking.istio.io/v1",
+        kind: "VirtualService",
+        metadata: { name: "catalog", namespace: "shop" },
+        spec: {
+          hosts: ["catalog"],
+          http: [
+            { name: "beta-users", match: [{ headers: { "x-beta": { exact: "1" } } }], route: [{ destination: { host: "catalog", subset: "v2" } }] },
+            { name: "canary", retries: { attempts: 2, perTryTimeout: "1s" }, route: [{ destination: { host: "catalog", subset: "v1" }, weight: 90 }, { destination: { host: "catalog", subset: "v2" }, weight: 10 }] },
+          ],
+        },
+      },
+      // Every other host of the namespace: an exact VirtualService wins over it (IST0109's rule as istiod applies it).
+      { apiVersion: "networking.istio.io/v1", kind: "VirtualService", metadata: { name: "shop-wide", namespace: "shop" }, spec: { hosts: ["*.shop.svc.cluster.local"], http: [{ name: "shop-wide", timeout: "3s", route: [{ destination: { host: "inventory.shop.svc.cluster.local" } }] }] } },
+    );
+    for (const forkId of ["alice", "alic"]) {
+      const claim = { forkId, headerName: HEADER, service: { name: "catalog", namespace: "shop" }, targetHost: serviceFqdn(`catalog-${forkId}`, "shop") };
+      const { target } = placeRoutes(objects.filter((o) => o.kind === "VirtualService"), claim.service);
+      objects.splice(objects.indexOf(target!), 1, addForkRoutes(target, claim));
+      const shared = objects.find((o) => o.kind === "Service" && o.metadata.name === "catalog")!;
+      objects.push({ ...shared, metadata: { name: `catalog-${forkId}`, namespace: "shop", labels: { "forkstack.dev/fork": forkId } } });
+    }
+    check("canary subsets and a wildcard host", objects);
   });
 
   it("fails, naming the request and both answers, when a fork route sits below the default route in what istiod gets", async () => {

@@ -359,10 +359,17 @@ describe("inTurn", () => {
       expect(run.at.f).toBeLessThan(1000);
     }, 10_000);
 
-    it("a waiter the turn was handed to that never takes it (it died waiting) is passed over after the handover's seconds, and its ticket goes", async () => {
+    /** Leases holding a ticket that `holder` took `ago` ms ago (and nobody renews). */
+    async function withTicket(holder: string, ago: number) {
       const leases = memoryLeases();
+      const lease = turnLease({ service, holder }, 1, Date.now() - ago);
+      await leases.api.create({ ...lease, metadata: { ...lease.metadata, name: turnTicketName("api", holder) } });
+      return leases;
+    }
+
+    it("a waiter the turn was handed to that never takes it (it died waiting) is passed over after the handover's seconds, and its ticket goes", async () => {
       // dead/1 took a ticket before anyone else and then died: it never checks again.
-      await leases.api.create({ ...turnLease({ service, holder: "dead/1" }, 1, Date.now() - 1000), metadata: { name: turnTicketName("api", "dead/1"), namespace: "shop", labels: { "app.kubernetes.io/managed-by": "forkstack" } } });
+      const leases = await withTicket("dead/1", 1000);
       const run = await queue({ b: 40 }, leases);
       expect([run.order, run.left]).toEqual([["a", "b"], []]);
       // a's write ends at about 300 ms; b sees dead/1's Lease unchanged for HANDOFF_SECONDS.
@@ -371,8 +378,7 @@ describe("inTurn", () => {
     }, 15_000);
 
     it("a ticket older than the longest wait (its writer gave up or died long ago) is deleted, never handed the turn", async () => {
-      const leases = memoryLeases();
-      await leases.api.create({ ...turnLease({ service, holder: "old/1" }, 1, Date.now() - 3_600_000), metadata: { name: turnTicketName("api", "old/1"), namespace: "shop", labels: { "app.kubernetes.io/managed-by": "forkstack" } } });
+      const leases = await withTicket("old/1", 3_600_000);
       const run = await queue({ b: 40 }, leases);
       expect([run.order, run.left]).toEqual([["a", "b"], []]);
       expect(run.at.b).toBeLessThan(1000);

@@ -307,9 +307,18 @@ export async function clientNodeAccess(kubeconfig: string, context?: string, tim
         let current: AbortController | undefined;
         const open = (restarts: number): void => {
           if (stopped || restarts > WATCH_RESTARTS) return;
-          const reopen = () => void setTimeout(() => open(restarts + 1), 200 + Math.random() * 800).unref();
+          // Not after a 4xx (a fork role without watch, a base of an earlier release: 403): it would answer the same.
+          const reopen = (err?: { statusCode?: unknown }) => {
+            const status = typeof err?.statusCode === "number" ? err.statusCode : 0;
+            if (status < 400 || status >= 500) setTimeout(() => open(restarts + 1), 200 + Math.random() * 800).unref();
+          };
           new k.Watch(kc)
-            .watch(`/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`, { fieldSelector: `metadata.name=${name}` }, (phase, lease) => changed(phase === "DELETED" ? undefined : (lease as KubeObject)), reopen)
+            .watch(
+              `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`,
+              { fieldSelector: `metadata.name=${name}` },
+              (phase, lease) => (phase === "ERROR" ? undefined : changed(phase === "DELETED" ? undefined : (lease as KubeObject))),
+              reopen,
+            )
             .then((c) => (stopped ? c.abort() : (current = c)), reopen);
         };
         open(0);

@@ -97,6 +97,13 @@ describe("a turn that does not come", () => {
     expect(api.leases().map((l) => (l.spec as { holderIdentity: string }).holderIdentity)).toEqual(["busy/abc"]);
   });
 
+  it("waits by checking alone, asking for a watch once, when the fork role may not watch Leases (a base of an earlier release)", async () => {
+    api = await startFakeKubeApi({ seed: [heldBy("gone/abc", 1)], leaseWatch: "forbidden" });
+    const [outcome] = (await spawnJob({ op: "apply", kubeconfig: api.kubeconfig, claims: [claimOf("dev01")], turns: { pollMs: 50, maxPollMs: 100 } })) as ClaimOutcome[];
+    expect(["ok" in outcome, outcome.turn?.held]).toEqual([true, true]);
+    expect(api.requests.filter((r) => r.path.endsWith("?watch=true")).map((r) => r.status)).toEqual([403]);
+  });
+
   it("writes without a turn, saying why, when the fork group may not use Leases (a base stack of an earlier release)", async () => {
     api = await startFakeKubeApi({ leases: "forbidden" });
     const outcomes = (await spawnJob({ op: "apply", kubeconfig: api.kubeconfig, claims: FORKS.slice(0, 3).map(claimOf), turns: {} })) as ClaimOutcome[];

@@ -67,6 +67,8 @@ export interface FakeKubeApiOptions {
   hang?: (n: number) => boolean;
   /** `forbidden`: every Lease request answers 403, as RBAC does for a group without a grant. @default "served" */
   leases?: "served" | "forbidden";
+  /** `forbidden`: watches of Leases answer 403 (a fork role of an earlier release: no watch verb). @default "served" */
+  leaseWatch?: "served" | "forbidden";
 }
 
 const VS_BASE = "/apis/networking.istio.io/v1";
@@ -317,6 +319,12 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
         return;
       }
       const watched = new RegExp(`^${LEASE_BASE}/namespaces/([^/]+)/leases$`).exec(path);
+      if (method === "GET" && watched && url.searchParams.get("watch") === "true" && options.leaseWatch === "forbidden") {
+        requests.push({ method, path: `${path}?watch=true`, status: 403 });
+        res.writeHead(403, { "content-type": "application/json" });
+        res.end(JSON.stringify(status(403, "Forbidden", `leases.coordination.k8s.io is forbidden: User "fake" cannot watch resource "leases" in API group "coordination.k8s.io" in the namespace "${decodeURIComponent(watched[1])}"`)));
+        return;
+      }
       if (method === "GET" && watched && url.searchParams.get("watch") === "true" && options.leases !== "forbidden") {
         // A watch stays open: the current Lease as ADDED, then each change, until the client goes.
         requests.push({ method, path: `${path}?watch=true`, status: 200 });

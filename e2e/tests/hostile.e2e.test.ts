@@ -502,6 +502,26 @@ describe("a hostile member of the fork group against the real API server", { tim
     leftovers.push(...(await list(rest, MAPPING, "Mapping", GW)).filter((o) => o.metadata.labels?.[LABELS.fork] === "mallory").map((o) => `Mapping ${o.metadata.name}`));
     assert.deepEqual(leftovers, []);
   });
+  it("admits the queue as forkstack runs it: tickets in one's own name, a holder handing its turn to the oldest, the new holder renewing it", async () => {
+    const turn = turnLease({ service: { name: "inventory", namespace: NS }, holder: "alice/h2" }, 15, Date.now());
+    const ciTicket = { ...turnLease({ service: { name: "inventory", namespace: NS }, holder: "pr-1/q1" }, 15, Date.now()), metadata: { ...turn.metadata, name: turnTicketName("inventory", "pr-1/q1") } };
+    for (const [who, obj] of [[alice, turn], [ci, ciTicket]] as const) {
+      const res = await send(who, "create", obj);
+      assert.equal(res.status, 201, `${who.name}: ${res.body?.message}`);
+    }
+    // alice is done: she hands the turn to pr-1's writer, for 5 s, as fork/routeTurn.ts does.
+    const held = await live(turn);
+    const handed = await send(alice, "put", { ...held, spec: { ...held.spec, holderIdentity: "pr-1/q1", leaseDurationSeconds: 5 } });
+    assert.equal(handed.status, 200, handed.body?.message);
+    // Now it is pr-1's: alice may not take it back, the CI identity renews it as its own.
+    const back = await send(alice, "put", { ...handed.body, spec: { ...handed.body.spec, holderIdentity: "alice/h3" } });
+    assert.equal(back.status, 403, back.body?.message);
+    assert.match(back.body.message, /fork pr-1 is not owned by h-alice/);
+    const renewed = await send(ci, "put", { ...handed.body, spec: { ...handed.body.spec, leaseDurationSeconds: 15 } });
+    assert.equal(renewed.status, 200, renewed.body?.message);
+    for (const obj of [turn, ciTicket]) assert.equal((await send(ci, "delete", obj)).status, 200);
+  });
+
   it("admits mallory's own fork written as forkstack writes it, and its removal", async () => {
     const mine = forkCopies("api", "mallory");
     const m = forkMappingOf("mallory");

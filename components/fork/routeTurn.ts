@@ -161,7 +161,8 @@ async function oldestTicket(leases: LeaseApi, turn: TurnOf, opts: TurnOptions): 
   for (const t of tickets) {
     const holder = spec(t).holderIdentity;
     if (holder === undefined || holder === turn.holder || t.metadata.name !== turnTicketName(turn.service.name, holder)) continue;
-    const since = Date.parse(spec(t).acquireTime ?? String(t.metadata.creationTimestamp ?? ""));
+    // The server's time of creation: a waiter's clock far behind must not make its live ticket look stale.
+    const since = Date.parse(String(t.metadata.creationTimestamp ?? spec(t).acquireTime ?? ""));
     if (Number.isNaN(since) || Date.now() - since > maxAge) await leases.delete(namespace, t.metadata.name, { resourceVersion: String(t.metadata.resourceVersion) }).catch(() => undefined);
     else live.push(t);
   }

@@ -142,8 +142,9 @@ function memoryLeases() {
       calls.push("create");
       const k = key(lease.metadata.namespace!, lease.metadata.name);
       if (store.has(k)) throw new ConflictError(`leases "${lease.metadata.name}" already exists`);
-      // creationTimestamp as the server sets it: whole seconds.
-      const stored = { ...lease, metadata: { ...lease.metadata, resourceVersion: String(++version), uid: `uid-${version}`, creationTimestamp: new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace(".000Z", "Z") } };
+      // creationTimestamp as the server sets it: whole seconds (a test may seed one from the past).
+      const created = lease.metadata.creationTimestamp ?? new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace(".000Z", "Z");
+      const stored = { ...lease, metadata: { ...lease.metadata, resourceVersion: String(++version), uid: `uid-${version}`, creationTimestamp: created } };
       store.set(k, stored);
       changed(k);
       return structuredClone(stored);
@@ -366,11 +367,15 @@ describe("inTurn", () => {
       expect(run.at.f).toBeLessThan(1000);
     }, 10_000);
 
-    /** Leases holding a ticket that `holder` took `ago` ms ago (and nobody renews). */
-    async function withTicket(holder: string, ago: number) {
+    /**
+     * Leases holding a ticket that `holder` took, created on the server `ago` ms ago, with its own
+     * acquireTime `clockAgo` ms ago (a waiter's clock behind the server's), and nobody renews.
+     */
+    async function withTicket(holder: string, ago: number, clockAgo = ago) {
       const leases = memoryLeases();
-      const lease = turnLease({ service, holder }, 1, Date.now() - ago);
-      await leases.api.create({ ...lease, metadata: { ...lease.metadata, name: turnTicketName("api", holder) } });
+      const lease = turnLease({ service, holder }, 1, Date.now() - clockAgo);
+      const created = new Date(Date.now() - ago).toISOString();
+      await leases.api.create({ ...lease, metadata: { ...lease.metadata, name: turnTicketName("api", holder), creationTimestamp: created } });
       return leases;
     }
 
@@ -382,6 +387,16 @@ describe("inTurn", () => {
       // a's write ends at about 300 ms; b sees dead/1's Lease unchanged for HANDOFF_SECONDS.
       expect(run.at.b).toBeGreaterThanOrEqual(300 + HANDOFF_SECONDS * 1000);
       expect(run.at.b).toBeLessThan(300 + HANDOFF_SECONDS * 1000 + 1500);
+    }, 15_000);
+
+    it("a live ticket whose writer's clock is an hour behind keeps its place: age is the server's", async () => {
+      // skewed/1 asked 50 ms ago by the server's clock; its own acquireTime says an hour ago. It
+      // never checks (as if its process stalled), so it is handed the turn and passed over.
+      const leases = await withTicket("skewed/1", 50, 3_600_000);
+      const run = await queue({ b: 40 }, leases);
+      expect(run.order).toEqual(["a", "b"]);
+      // b waited for skewed/1's handover to run out: the ticket was not taken for stale.
+      expect(run.at.b).toBeGreaterThanOrEqual(300 + HANDOFF_SECONDS * 1000);
     }, 15_000);
 
     it("a ticket older than the longest wait (its writer gave up or died long ago) is deleted, never handed the turn", async () => {

@@ -36,6 +36,28 @@ describe("npm run explain as a process", () => {
   }, 60_000);
 });
 
+describe("npm run explain -- --verify", () => {
+  it("names --render in one line with exit 2 when it is missing", () => {
+    const r = explain("--verify");
+    expect([r.status, r.stderr.trimEnd().split("\n").length, r.stderr]).toEqual([2, 1, expect.stringMatching(/^explain: .*--render.*; see npm run explain -- --help\n$/)]);
+  });
+
+  it("says in one line, exit 2, that it needs Go when the machine has none", () => {
+    // bash, but no Go on PATH: e2e/build.sh cannot find (or build) the istio-routes tool.
+    const r = spawnSync(process.execPath, ["-r", "ts-node/register/transpile-only", "render/explainCli.ts", "--render", dir, "--verify"], {
+      cwd: ROOT,
+      encoding: "utf8",
+      timeout: 60_000,
+      env: { ...process.env, PATH: "/usr/bin:/bin" },
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr.split("\n").filter((l) => l.startsWith("explain: --verify: e2e/build.sh istio-routes failed"))).toEqual([
+      expect.stringMatching(/^explain: --verify: e2e\/build\.sh istio-routes failed \(exit \d+\); it needs Go \(https:\/\/go\.dev\/doc\/install\) and its module proxy$/),
+    ]);
+    expect(r.stdout).toBe("");
+  }, 60_000);
+});
+
 describe("npm run explain", () => {
   it("prints the hops and exits 0 when the chain holds", () => {
     const r = explain("--render", dir, "--host", "alice.shop.dev.example.com", "--calls", "api,catalog");

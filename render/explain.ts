@@ -268,8 +268,10 @@ function gatewayHop(index: Index, req: ExplainRequest, path: string, problems: P
 
 /** Where the mesh sends a call to a Service, as forkstack's model of Istio's routing decides it. */
 export interface MeshRoute {
-  /** The VirtualService covering the host (`namespace/name`; several, comma-separated, when they conflict); none: the plain Service. */
+  /** The VirtualService covering the host (`namespace/name`); none: the plain Service, or a conflict. */
   virtualService?: string;
+  /** The VirtualServices that cover the host at one level (Istio honours only one): nothing is decided. */
+  conflicting?: string[];
   /** Its first matching route: the name, or `#<index>` for an unnamed one; "default" without a VirtualService, "" when none matches. */
   route: string;
   /** When that route delegates: the delegate VirtualService and its route that decides. */
@@ -295,7 +297,7 @@ export function meshRoute(objects: readonly KubeObject[], fqdn: string, headers:
   if (coverage.kind === "none") return { route: "default", destinations: [{ host: fqdn, weight: 100 }] };
   if (coverage.kind === "conflict") {
     const refs = coverage.virtualServices.map(ref);
-    return { virtualService: refs.join(", "), route: "", destinations: [], problem: `${refs.length} VirtualServices for host ${fqdn} (${refs.join(", ")}): Istio honours only one per host (IST0109)` };
+    return { conflicting: refs, route: "", destinations: [], problem: `${refs.length} VirtualServices for host ${fqdn} (${refs.join(", ")}): Istio honours only one per host (IST0109)` };
   }
   const vs = coverage.virtualService;
   const selected = selectRoute(vs, headers, path);
@@ -333,8 +335,7 @@ function meshHop(index: Index, call: string, callerNs: string, hopNo: number, he
   const fqdn = `${name}.${namespace}${LOCAL_SUFFIX}`;
   const hop: Hop = { service: call, decidedBy: "Service (no VirtualService)", broken: false };
   const decision = meshRoute(index.of("VirtualService", "networking.istio.io"), fqdn, headers, path);
-  const conflict = decision.virtualService?.includes(", ") === true;
-  if (conflict) hop.decidedBy = `${decision.virtualService!.split(", ").length} VirtualServices`;
+  if (decision.conflicting !== undefined) hop.decidedBy = `${decision.conflicting.length} VirtualServices`;
   else if (decision.virtualService !== undefined) {
     hop.decidedBy =
       decision.route === ""
@@ -345,7 +346,7 @@ function meshHop(index: Index, call: string, callerNs: string, hopNo: number, he
     hop.broken = true;
     problems.push({ hop: hopNo, message: decision.problem });
     // A host covered twice still lands somewhere: on the Service called, as far as the model can tell.
-    if (conflict) land(index, hop, hopNo, name, namespace, problems, `the chain calls ${call}`);
+    if (decision.conflicting !== undefined) land(index, hop, hopNo, name, namespace, problems, `the chain calls ${call}`);
     return hop;
   }
   if (decision.virtualService === undefined) {

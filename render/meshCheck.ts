@@ -102,7 +102,7 @@ export function meshRequests(objects: readonly KubeObject[], headerName: string)
 export function explainAnswer(objects: readonly KubeObject[], request: MeshRequest): MeshAnswer | { undefinedBecause: string } {
   const decision = meshRoute(objects, request.host, request.headers, request.path);
   if (decision.problem !== undefined) {
-    if (decision.virtualService?.includes(", ")) return { undefinedBecause: decision.problem };
+    if (decision.conflicting !== undefined) return { undefinedBecause: decision.problem };
     return { outcome: decision.route === "" ? "no-route" : "broken", clusters: [], detail: decision.problem };
   }
   // istiod names a delegate's route `<root route>-<delegate route>` (pilot/pkg/networking/core/route).

@@ -6,6 +6,7 @@
  */
 import { DEFAULTS, MAX_REPLICAS, parseForkConfig, parseTtlMs, ttlProblem, validateForkId } from "../../components/config";
 import { ConfigError, oneLine } from "../../components/errors";
+import type { Sweep } from "../../components/fork/routeSync";
 import type { KubeObject } from "../../render/cluster";
 import * as os from "os";
 import { ForkBackend, LastUpdate, LockHolder, StackLockedError, Tags } from "./backend";
@@ -32,11 +33,6 @@ export interface ClusterView {
   sweepGoneForks(headerName: string, gone: (forkId: string) => boolean, dryRun: boolean): Promise<Sweep>;
 }
 
-/** Retired routes removed (or, with dryRun, that would be) per VirtualService, and the VirtualServices that refused. */
-export interface Sweep {
-  readonly swept: { readonly virtualService: string; readonly routes: string[] }[];
-  readonly failed: { readonly virtualService: string; readonly error: string }[];
-}
 
 export interface ForkctlDeps {
   readonly backend: ForkBackend;

@@ -319,6 +319,12 @@ export interface SweptRoutes {
   readonly routes: string[];
 }
 
+/** What a sweep removed (or, with dryRun, would), and the VirtualServices that refused. */
+export interface Sweep {
+  readonly swept: SweptRoutes[];
+  readonly failed: { readonly virtualService: string; readonly error: string }[];
+}
+
 /**
  * Removes, from every VirtualService in the cluster, the retired routes (`…--gone`) of forks
  * `gone` says have left for good: what a leave that could not finish its removal left behind
@@ -334,7 +340,7 @@ export async function sweepGoneForks(
   headerName: string,
   gone: (forkId: string) => boolean,
   opts: SyncOptions & { readonly dryRun?: boolean } = {},
-): Promise<{ swept: SweptRoutes[]; failed: { virtualService: string; error: string }[] }> {
+): Promise<Sweep> {
   const swept = new Map<string, string[]>();
   const failed = new Map<string, string>();
   await readModifyWrite(
